@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: MIT
+"""Bundled example pairs, each with its ground-truth flow where one is known.
+
+Every pair is cut from images that ship inside the scikit-image package (nothing is
+downloaded); ``assets/README.md`` lists their sources and licences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gocor_lite.images import as_rgb_uint8
+
+
+@dataclass(frozen=True)
+class ExamplePair:
+    """A target/source pair at the app/notebook edge.
+
+    ``flow``: ``float32 (2, H, W)`` on the target grid in pixels (x then y), target pixel ``p``
+    matching source pixel ``p + flow[:, p]``; NaN where unknown. ``None`` if nothing is known.
+    """
+
+    name: str
+    description: str
+    target: np.ndarray  # uint8 (H, W, 3)
+    source: np.ndarray  # uint8 (H', W', 3)
+    flow: np.ndarray | None = None
+
+
+def _shifted_crops(
+    image: np.ndarray, size: tuple[int, int], target_corner: tuple[int, int],
+    source_corner: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two crops of one image; returns (target, source, flow). Corners are ``(row, col)``."""
+    height, width = size
+    (ty, tx), (sy, sx) = target_corner, source_corner
+    target = image[ty : ty + height, tx : tx + width]
+    source = image[sy : sy + height, sx : sx + width]
+    # The image point at target pixel p is at source pixel p + (target_corner - source_corner).
+    flow = np.empty((2, height, width), dtype=np.float32)
+    flow[0], flow[1] = tx - sx, ty - sy
+    return as_rgb_uint8(target), as_rgb_uint8(source), flow
+
+
+def _brick() -> ExamplePair:
+    from skimage import data
+
+    target, source, flow = _shifted_crops(data.brick(), (256, 320), (40, 30), (76, 92))
+    return ExamplePair(
+        "brick-shift",
+        "Two overlapping crops of a brick wall (repeated structure), shifted by (-62, -36) px.",
+        target, source, flow,
+    )
+
+
+def _chelsea() -> ExamplePair:
+    from skimage import data
+
+    target, source, flow = _shifted_crops(data.chelsea(), (240, 320), (20, 10), (44, 110))
+    return ExamplePair(
+        "chelsea-shift",
+        "Two overlapping crops of a photograph of a cat, shifted by (-100, -24) px.",
+        target, source, flow,
+    )
+
+
+def _stereo() -> ExamplePair:
+    from skimage import data
+
+    left, right, disparity = data.stereo_motorcycle()
+    flow = np.full((2, *disparity.shape), np.nan, dtype=np.float32)
+    valid = np.isfinite(disparity) & (disparity > 0)
+    # Left pixel (x, y) appears in the right image at (x - d, y).
+    flow[0][valid] = -disparity[valid]
+    flow[1][valid] = 0.0
+    return ExamplePair(
+        "stereo-motorcycle",
+        "Middlebury 2014 stereo pair (left = target, right = source) with ground-truth disparity.",
+        as_rgb_uint8(left), as_rgb_uint8(right), flow,
+    )
+
+
+_EXAMPLES: dict[str, Callable[[], ExamplePair]] = {
+    "brick-shift": _brick,
+    "chelsea-shift": _chelsea,
+    "stereo-motorcycle": _stereo,
+}
+
+
+def register_example(name: str, loader: Callable[[], ExamplePair]) -> None:
+    """Add a pair to the gallery (used by modules that make pairs, such as synthetic warps)."""
+    _EXAMPLES[name] = loader
+
+
+def example_names() -> list[str]:
+    """Names accepted by :func:`load_example`, the default first."""
+    return list(_EXAMPLES)
+
+
+def load_example(name: str) -> ExamplePair:
+    """Load the bundled pair called ``name``."""
+    if name not in _EXAMPLES:
+        raise ValueError(f"unknown example pair {name!r}; available: {example_names()}")
+    return _EXAMPLES[name]()

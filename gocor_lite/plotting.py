@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: MIT
+"""Pictures of score maps: the one module of ``gocor_lite`` that draws (matplotlib).
+
+Nothing here computes a correlation; every function takes volumes, traces and images that the
+rest of the library produced and slices or draws them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
+from gocor_lite.matching import cells_to_pixels
+from gocor_lite.modules import GOCorTrace
+
+
+def heatmap_overlay(
+    image: np.ndarray,
+    score_map: np.ndarray,
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "inferno",
+    alpha: float = 0.6,
+) -> np.ndarray:
+    """Blend a score map (``(H, W)``, NaN = no score) over a dimmed grey version of ``image``.
+
+    Returns ``uint8 (H, W, 3)``. Fast enough per click (numpy only, no figure).
+    """
+    from matplotlib import colormaps
+
+    scores = np.asarray(score_map, dtype=np.float64)
+    if scores.shape != image.shape[:2]:
+        raise ValueError(f"score map {scores.shape} does not match image {image.shape[:2]}")
+    finite = np.isfinite(scores)
+    low = np.nanmin(scores) if vmin is None and finite.any() else (vmin or 0.0)
+    high = np.nanmax(scores) if vmax is None and finite.any() else (vmax or 1.0)
+    span = high - low if high > low else 1.0
+    normalised = np.clip((np.where(finite, scores, low) - low) / span, 0.0, 1.0)
+    colours = colormaps[cmap](normalised)[..., :3]
+    grey = image.astype(np.float64).mean(axis=2, keepdims=True) / 255.0 * 0.8 + 0.1
+    weight = np.where(finite, alpha, 0.0)[..., None]
+    blended = (1 - weight) * grey + weight * colours
+    return np.round(blended * 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class PixelMaps:
+    """Score maps of one target cell, in image pixels, for drawing Fig. 1 of the GOCor paper.
+
+    ``correlation_*``: the plain feature correlation; ``gocor_*[k]``: GOCor after ``k`` steps.
+    ``*_target``: over the target image (what GOCor fits to the label); ``*_source``: over the
+    source image (the output).
+    """
+
+    cell: tuple[int, int]  # (x, y) target cell
+    pixel: tuple[float, float]  # centre of that cell in target pixels
+    correlation_target: np.ndarray
+    correlation_source: np.ndarray
+    gocor_target: list[np.ndarray]
+    gocor_source: list[np.ndarray]
+
+
+def pixel_maps(
+    target_features: Tensor,
+    source_features: Tensor,
+    trace: GOCorTrace,
+    pixel: tuple[float, float],
+    stride: int,
+    target_size: tuple[int, int],
+    source_size: tuple[int, int],
+    batch_index: int = 0,
+) -> PixelMaps:
+    """Slice the maps of the target cell under ``pixel = (x, y)`` out of a global trace."""
+    from gocor_lite.correlation import global_correlation
+
+    grid = (target_features.shape[2], target_features.shape[3])
+    cx, cy = pixel_to_cell_index(pixel[0], pixel[1], stride, grid)
+    one = target_features[batch_index : batch_index + 1, :, cy : cy + 1, cx : cx + 1]
+    b = batch_index
+
+    def image(map_: Tensor, size: tuple[int, int]) -> np.ndarray:
+        return cells_to_pixels(map_.detach().float().cpu(), stride, size).numpy()
+
+    with torch.no_grad():
+        on_target = global_correlation(one, target_features[b : b + 1])[0, 0, 0]
+        on_source = global_correlation(one, source_features[b : b + 1])[0, 0, 0]
+    return PixelMaps(
+        cell=(cx, cy),
+        pixel=(float(cell_to_pixel(cx, stride)), float(cell_to_pixel(cy, stride))),
+        correlation_target=image(on_target, target_size),
+        correlation_source=image(on_source, source_size),
+        gocor_target=[image(v[b, cy, cx], target_size) for v in trace.target_scores],
+        gocor_source=[image(v[b, cy, cx], source_size) for v in trace.volumes],
+    )
+
+
+def draw_iterations(
+    target_image: np.ndarray,
+    source_image: np.ndarray,
+    maps: PixelMaps,
+    true_match: tuple[float, float] | None = None,
+    title: str | None = None,
+):
+    """The paper's Fig. 1 for one pixel: target-vs-target (top) and target-vs-source (bottom)
+    score maps of the feature correlation and of GOCor iterations ``0..K``.
+
+    Each map has its own colour scale and colour bar; ``+`` marks the best score, ``o`` the
+    clicked pixel (top) or the true match (bottom). Returns a matplotlib ``Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    columns = [("feature correlation", maps.correlation_target, maps.correlation_source)]
+    columns += [
+        (f"GOCor iteration {k}", on_target, on_source)
+        for k, (on_target, on_source) in enumerate(
+            zip(maps.gocor_target, maps.gocor_source, strict=True)
+        )
+    ]
+    figure = Figure(figsize=(3.0 * (len(columns) + 1), 6.2), layout="constrained")
+    axes = figure.subplots(2, len(columns) + 1, squeeze=False)
+    x, y = maps.pixel
+    axes[0, 0].imshow(target_image)
+    axes[0, 0].plot([x], [y], "o", mfc="none", mec="cyan", ms=10, mew=2)
+    axes[0, 0].set_title("target (clicked pixel)")
+    axes[1, 0].imshow(source_image)
+    axes[1, 0].set_title("source")
+    if true_match is not None:
+        axes[1, 0].plot([true_match[0]], [true_match[1]], "o", mfc="none", mec="lime", ms=10,
+                        mew=2)
+    rows = ((0, target_image, (x, y), "cyan"), (1, source_image, true_match, "lime"))
+    for column, (name, on_target, on_source) in enumerate(columns, start=1):
+        for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source),
+                                                        strict=True):
+            axis = axes[row, column]
+            axis.imshow(image.mean(axis=2), cmap="gray", alpha=1.0)
+            shown = axis.imshow(score_map, cmap="inferno", alpha=0.75)
+            figure.colorbar(shown, ax=axis, shrink=0.7)
+            best_y, best_x = np.unravel_index(np.nanargmax(score_map), score_map.shape)
+            axis.plot([best_x], [best_y], "+", color="white", ms=12, mew=2)
+            if mark is not None:
+                axis.plot([mark[0]], [mark[1]], "o", mfc="none", mec=colour, ms=10, mew=2)
+            axis.set_title(name if row == 0 else "")
+    axes[0, 1].set_ylabel("target vs target")
+    axes[1, 1].set_ylabel("target vs source")
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def draw_losses(trace: GOCorTrace, axis, batch_index: int = 0) -> None:
+    """Plot the objective's terms against the iteration on a matplotlib axis."""
+    losses = trace.losses
+    steps = np.arange(trace.num_iter + 1)
+    for name, values in (
+        ("total", losses.total), ("reference", losses.reference),
+        ("query", losses.query), ("regulariser", losses.regularizer),
+    ):
+        series = values[:, batch_index].detach().cpu().numpy()
+        if name == "query" and not np.any(series):
+            continue
+        axis.plot(steps, series, marker="o", label=name)
+    axis.set_yscale("log")
+    axis.set_xlabel("iteration")
+    axis.set_ylabel("loss")
+    axis.set_xticks(steps)
+    axis.legend()
+
+
+def draw_distance_functions(trace: GOCorTrace, axis) -> None:
+    """Plot the learned label ``y``, residual weight ``v`` and negative slope ``m`` over distance."""
+    functions = trace.functions
+    distance = functions.distance.cpu().numpy()
+    axis.plot(distance, functions.label.cpu().numpy(), label="label y")
+    axis.plot(distance, functions.residual_weight.cpu().numpy(), label="weight v")
+    axis.plot(distance, functions.negative_slope.cpu().numpy(), label="negative slope m")
+    axis.set_xlabel("distance between target cells (cells)")
+    axis.legend()
