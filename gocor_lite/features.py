@@ -116,3 +116,8 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
     if name not in _REGISTRY:
         raise ValueError(f"unknown feature extractor {name!r}; available: {extractor_names()}")
     return _REGISTRY[name](**options)
+
+
+def default_extractor_name() -> str:
+    """The extractor the app, the notebooks and the commands use unless told otherwise."""
+    return "daisy"
