@@ -31,7 +31,9 @@ class ExamplePair:
 
 
 def _shifted_crops(
-    image: np.ndarray, size: tuple[int, int], target_corner: tuple[int, int],
+    image: np.ndarray,
+    size: tuple[int, int],
+    target_corner: tuple[int, int],
     source_corner: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two crops of one image; returns (target, source, flow). Corners are ``(row, col)``."""
@@ -52,7 +54,9 @@ def _brick() -> ExamplePair:
     return ExamplePair(
         "brick-shift",
         "Two overlapping crops of a brick wall (repeated structure), shifted by (-62, -36) px.",
-        target, source, flow,
+        target,
+        source,
+        flow,
     )
 
 
@@ -63,7 +67,9 @@ def _chelsea() -> ExamplePair:
     return ExamplePair(
         "chelsea-shift",
         "Two overlapping crops of a photograph of a cat, shifted by (-100, -24) px.",
-        target, source, flow,
+        target,
+        source,
+        flow,
     )
 
 
@@ -79,7 +85,40 @@ def _stereo() -> ExamplePair:
     return ExamplePair(
         "stereo-motorcycle",
         "Middlebury 2014 stereo pair (left = target, right = source) with ground-truth disparity.",
-        as_rgb_uint8(left), as_rgb_uint8(right), flow,
+        as_rgb_uint8(left),
+        as_rgb_uint8(right),
+        flow,
+    )
+
+
+def _astronaut_warp() -> ExamplePair:
+    from skimage import data
+
+    from gocor_lite.images import resize_to_fit
+    from gocor_lite.synthetic import make_pair
+
+    return make_pair(
+        resize_to_fit(data.astronaut(), 320),
+        seed=3,
+        kind="homography",
+        name="astronaut-warp",
+        description="A random homography of a photograph of an astronaut, with brightness, "
+        "colour, blur and noise changes; the flow is exact (synthetic).",
+    )
+
+
+def _gravel_warp() -> ExamplePair:
+    from skimage import data
+
+    from gocor_lite.synthetic import make_pair
+
+    return make_pair(
+        data.gravel()[96:352, 64:384],
+        seed=5,
+        kind="tps",
+        name="gravel-warp",
+        description="A random thin-plate-spline deformation of a gravel texture (repeated "
+        "structure), with photometric changes; the flow is exact (synthetic).",
     )
 
 
@@ -87,6 +126,8 @@ _EXAMPLES: dict[str, Callable[[], ExamplePair]] = {
     "brick-shift": _brick,
     "chelsea-shift": _chelsea,
     "stereo-motorcycle": _stereo,
+    "astronaut-warp": _astronaut_warp,
+    "gravel-warp": _gravel_warp,
 }
 
 
