@@ -8,6 +8,7 @@ Convention:
     ``(B, 2, H, W)`` (x then y) on the target grid, pointing to the source.
 """
 
+from gocor_lite import interop
 from gocor_lite.correlation import (
     flat_to_global,
     flat_to_local,
@@ -35,6 +36,7 @@ __all__ = [
     "flat_to_local",
     "global_correlation",
     "global_to_flat",
+    "interop",
     "local_correlation",
     "local_correlation_adjoint",
     "local_to_flat",
