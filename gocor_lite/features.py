@@ -8,15 +8,18 @@ Cell ``i`` of an extractor with stride ``s`` describes the image around pixel
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gocor_lite._checks import check_feature_map
+from gocor_lite.interop import CheckpointError, OfficialGOCor, load_official_checkpoint
 
 
 class FeatureExtractor(nn.Module):
@@ -105,8 +108,369 @@ class DaisyExtractor(FeatureExtractor):
         return features.to(device=images.device, dtype=images.dtype)
 
 
+# --- Weights files -------------------------------------------------------------------------------
+
+#: Where the ``learned`` extractor looks for its weights unless told otherwise.
+DEFAULT_LEARNED_WEIGHTS = (
+    Path(__file__).resolve().parent.parent / "assets" / "weights" / "learned_features.pt"
+)
+
+
+def _read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]:
+    """Read a weights file safely (``weights_only``) as a state dict of tensors.
+
+    The file's top level is the state dict itself or a dict holding it under ``"state_dict"``
+    (other top-level entries, such as training metadata, are ignored then). ``what`` names the
+    file's kind in messages; ``hint`` says where such a file comes from.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}; {hint}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and unpickler errors have no common base
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(
+            f"{path} is not a PyTorch weights file that can be read safely, expected a "
+            f"{what} ({error.__class__.__name__}: {first_line})"
+        ) from error
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, Mapping):
+        raise CheckpointError(
+            f"{path} holds a {type(loaded).__name__}, expected a {what}: a state dict (or a "
+            "dict with 'state_dict')"
+        )
+    state: dict[str, Tensor] = {}
+    for key, value in loaded.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: state dict keys must be strings, got {key!r}")
+        state[key] = value
+    return state
+
+
+def _take_tensors(
+    state: Mapping[str, object],
+    expected: Mapping[str, tuple[int, ...]],
+    path: str | Path,
+    what: str,
+) -> dict[str, Tensor]:
+    """Check that ``state`` has exactly the ``expected`` keys, as floating tensors of the
+    expected shapes; return them as float32. Messages name the file and the keys at fault."""
+    unexpected = sorted(state.keys() - expected.keys())
+    missing = sorted(expected.keys() - state.keys())
+    if unexpected or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing key(s) {', '.join(map(repr, missing[:8]))}")
+            parts.append("" if len(missing) <= 8 else f"(and {len(missing) - 8} more)")
+        if unexpected:
+            parts.append(f"unexpected key(s) {', '.join(map(repr, unexpected[:8]))}")
+            parts.append("" if len(unexpected) <= 8 else f"(and {len(unexpected) - 8} more)")
+        raise CheckpointError(f"{path} is not a {what}: {' '.join(p for p in parts if p)}")
+    out = {}
+    for key, shape in expected.items():
+        value = state[key]
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise CheckpointError(
+                f"{path}: {key!r} should be a floating-point tensor of shape {shape}, got "
+                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}"
+            )
+        if tuple(value.shape) != shape:
+            raise CheckpointError(
+                f"{path}: {key!r} has shape {tuple(value.shape)}, expected {shape} (a {what})"
+            )
+        out[key] = value.detach().to(torch.float32)
+    return out
+
+
+class _TorchExtractor(FeatureExtractor):
+    """An extractor with parameters: it follows the images' device and dtype on first use."""
+
+    def _follow(self, images: Tensor) -> None:
+        parameter = next(self.parameters(), None)
+        if parameter is not None and (
+            parameter.device != images.device or parameter.dtype != images.dtype
+        ):
+            self.to(device=images.device, dtype=images.dtype)
+
+
+# --- The project's own small CNN -----------------------------------------------------------------
+
+
+class LearnedExtractor(_TorchExtractor):
+    """A small CNN trained by this project, self-supervised on synthetic warps (GLU-Net recipe).
+
+    Three stages, each halving the resolution with a 4x4 convolution of stride 2 and padding 1
+    (output ``i`` sees input ``2i - 1 .. 2i + 2``, centred on ``2i + 0.5``: exactly the cell
+    centre of :mod:`gocor_lite.grid`, which a 3x3 convolution of stride 2 would miss by half a
+    pixel), then a 3x3 convolution; GroupNorm and ReLU after each; a final 1x1 convolution gives
+    64 signed channels. Stride 8, about 270 thousand parameters.
+
+    ``weights``: a file holding the network's state dict (``layers.*``), by default
+    ``assets/weights/learned_features.pt`` as written by ``python -m gocor_lite.train``.
+    ``pretrained=False`` leaves the network randomly initialised (to train it).
+    The module moves to the images' device and dtype on first use.
+
+    Shapes: ``(B, 3, H, W)`` -> ``(B, 64, H // 8, W // 8)``.
+    """
+
+    name = "learned"
+    stride = 8
+    channels = 64
+    widths = (32, 64, 96)  # channels of the three stages
+
+    def __init__(self, weights: str | Path | None = None, *, pretrained: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = 3
+        for width in self.widths:
+            layers += [
+                nn.Conv2d(previous, width, kernel_size=4, stride=2, padding=1),
+                nn.GroupNorm(8, width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, kernel_size=3, padding=1),
+                nn.GroupNorm(8, width),
+                nn.ReLU(inplace=True),
+            ]
+            previous = width
+        layers.append(nn.Conv2d(previous, self.channels, kernel_size=1))
+        self.layers = nn.Sequential(*layers)
+        self.weights_path = Path(weights) if weights is not None else DEFAULT_LEARNED_WEIGHTS
+        if pretrained:
+            self.load_weights(self.weights_path)
+
+    def load_weights(self, path: str | Path) -> None:
+        """Load a state dict of ``layers.*`` written by :meth:`save_weights` (or the trainer)."""
+        state = _read_state_dict(
+            path,
+            "weights file of the 'learned' feature extractor",
+            "`python -m gocor_lite.train` produces it (or pass weights=<path>)",
+        )
+        expected = {key: tuple(value.shape) for key, value in self.state_dict().items()}
+        tensors = _take_tensors(state, expected, path, "'learned' extractor weights file")
+        self.load_state_dict(tensors, strict=True)
+        self.weights_path = Path(path)
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write the network's state dict (float32, CPU) where :meth:`load_weights` reads it."""
+        state = {
+            key: value.detach().to("cpu", torch.float32) for key, value in self.state_dict().items()
+        }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, path)
+
+    def extract(self, images: Tensor) -> Tensor:
+        self._follow(images)
+        height, width = self.grid_size((images.shape[2], images.shape[3]))
+        images = images[:, :, : height * self.stride, : width * self.stride]
+        return self.layers((images - 0.5) / 0.25)  # (B, 64, h, w)
+
+
+# --- VGG-16: the papers' backbone ----------------------------------------------------------------
+
+# VGG-16's convolutions, block by block: (name, output channels).
+_VGG16_BLOCKS = (
+    (("conv1_1", 64), ("conv1_2", 64)),
+    (("conv2_1", 128), ("conv2_2", 128)),
+    (("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256)),
+    (("conv4_1", 512), ("conv4_2", 512), ("conv4_3", 512)),
+    (("conv5_1", 512), ("conv5_2", 512), ("conv5_3", 512)),
+)
+
+
+def _vgg16_layers() -> list[tuple[str, int, int]]:
+    """Every VGG-16 layer in order: ``(name, channels, stride)``; convolutions include their
+    ReLU, ``pool<b>`` is the 2x2 max pooling that ends block ``b``."""
+    layers, stride = [], 1
+    for block, convs in enumerate(_VGG16_BLOCKS, start=1):
+        layers += [(name, channels, stride) for name, channels in convs]
+        stride *= 2
+        layers.append((f"pool{block}", convs[-1][1], stride))
+    return layers
+
+
+def _torchvision_keys() -> dict[str, str]:
+    """torchvision's ``features.<i>`` index of each convolution: ``{"conv1_1": "features.0"}``.
+
+    torchvision's ``vgg16().features`` is the flat sequence conv, ReLU, conv, ReLU, max-pool, ...
+    """
+    index, keys = 0, {}
+    for convs in _VGG16_BLOCKS:
+        for name, _ in convs:
+            keys[name] = f"features.{index}"
+            index += 2  # the convolution and its ReLU
+        index += 1  # the max pooling
+    return keys
+
+
+#: GLU-Net's feature pyramid (``pyramid.level_<l>.<j>``), as in the authors' GLU-Net and
+#: GLU-Net-GOCor checkpoints: torchvision's VGG-16 ``features`` split after the first ReLU and
+#: after each max pooling, five levels, so convolutions up to conv4_3 only.
+GLUNET_PYRAMID_KEYS = {
+    "conv1_1": "pyramid.level_0.0",
+    "conv1_2": "pyramid.level_1.0",
+    "conv2_1": "pyramid.level_2.0",
+    "conv2_2": "pyramid.level_2.2",
+    "conv3_1": "pyramid.level_3.0",
+    "conv3_2": "pyramid.level_3.2",
+    "conv3_3": "pyramid.level_3.4",
+    "conv4_1": "pyramid.level_4.0",
+    "conv4_2": "pyramid.level_4.2",
+    "conv4_3": "pyramid.level_4.4",
+}
+
+#: The VGG-16 layer that feeds each of GLU-Net's four flow levels (1 = finest). Levels 1 and 2
+#: take the image at its own size; levels 3 and 4 take it resized to 256 x 256, so that level 4
+#: (the global correlation) always has 16 x 16 cells.
+GLUNET_LEVEL_LAYERS = {1: "pool2", 2: "pool3", 3: "pool3", 4: "pool4"}
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG16Extractor(_TorchExtractor):
+    """VGG-16 convolutional features (Simonyan and Zisserman, 2015), the papers' backbone.
+
+    ``weights`` (required; nothing is downloaded): torchvision's ImageNet VGG-16 file, e.g.
+    ``vgg16-397923af.pth``, with keys ``features.0.weight`` .. ``features.28.bias``
+    (``classifier.*`` is ignored). Images are normalised with the ImageNet mean and standard
+    deviation, as the weights expect.
+
+    ``layer``: the output returned, any of ``conv<b>_<k>`` (after its ReLU; stride
+    ``2^(b-1)``) or ``pool<b>`` (stride ``2^b``). GLU-Net's pyramid levels end *after* each max
+    pooling (see :data:`GLUNET_LEVEL_LAYERS`): ``pool2`` (stride 4, 128 channels, its level 1),
+    ``pool3`` (stride 8, 256 channels, levels 2 and 3) and ``pool4`` (stride 16, 512 channels,
+    level 4, the global correlation, computed on 256 x 256 images: 16 x 16 cells). The default
+    ``pool3`` has the stride of the other extractors. ``conv3_3``, ``conv4_3`` and ``conv5_3``
+    are the pre-pooling alternatives at strides 4, 8 and 16; ``pool5`` is stride 32.
+    A 2x2 max pooling keeps the cell centres of :mod:`gocor_lite.grid` exact.
+
+    Shapes: ``(B, 3, H, W)`` -> ``(B, C, H // stride, W // stride)``.
+    """
+
+    name = "vgg16"
+    file_kind = "torchvision ImageNet VGG-16 weights file"
+    mean: Tensor  # (1, 3, 1, 1) ImageNet mean, a buffer
+    std: Tensor  # (1, 3, 1, 1) ImageNet standard deviation, a buffer
+
+    def __init__(self, weights: str | Path | None = None, *, layer: str = "pool3"):
+        super().__init__()
+        if weights is None:
+            raise ValueError(
+                f"the {self.name!r} extractor needs weights=<path to a {self.file_kind}>; "
+                "nothing is downloaded"
+            )
+        layers = _vgg16_layers()
+        names = [name for name, _, _ in layers]
+        if layer not in names:
+            raise ValueError(f"unknown VGG-16 layer {layer!r}; available: {names}")
+        self.layer = layer
+        _, self.channels, self.stride = layers[names.index(layer)]
+        self._sequence = names[: names.index(layer) + 1]
+        self.convs = nn.ModuleDict()
+        in_channels = 3
+        for name, channels, _ in layers[: names.index(layer) + 1]:
+            if name.startswith("conv"):
+                self.convs[name] = nn.Conv2d(in_channels, channels, kernel_size=3, padding=1)
+                in_channels = channels
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), False)
+        self.weights_path = Path(weights)
+        self._load(self.weights_path)
+
+    def _file_keys(self) -> dict[str, str]:
+        """Our convolution name -> its key prefix in the weights file."""
+        return _torchvision_keys()
+
+    def _select(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The entries of the file's state dict that belong to the file's VGG-16."""
+        return {key: value for key, value in state.items() if not key.startswith("classifier.")}
+
+    def _load(self, path: Path) -> None:
+        state = self._select(
+            _read_state_dict(path, self.file_kind, "pass the path of such a file as weights=")
+        )
+        expected: dict[str, tuple[int, ...]] = {}
+        in_channels = 3
+        for name, channels, _ in _vgg16_layers():
+            if name in self._file_keys():
+                prefix = self._file_keys()[name]
+                expected[prefix + ".weight"] = (channels, in_channels, 3, 3)
+                expected[prefix + ".bias"] = (channels,)
+                in_channels = channels
+        tensors = _take_tensors(state, expected, path, self.file_kind)
+        ours = {}
+        for name in self.convs:
+            prefix = self._file_keys()[name]
+            ours[f"convs.{name}.weight"] = tensors[prefix + ".weight"]
+            ours[f"convs.{name}.bias"] = tensors[prefix + ".bias"]
+        self.load_state_dict(ours, strict=True)
+
+    def extract(self, images: Tensor) -> Tensor:
+        self._follow(images)
+        height, width = self.grid_size((images.shape[2], images.shape[3]))
+        x = images[:, :, : height * self.stride, : width * self.stride]
+        x = (x - self.mean) / self.std
+        for name in self._sequence:
+            if name.startswith("pool"):
+                x = F.max_pool2d(x, kernel_size=2, stride=2)
+            else:
+                x = F.relu(self.convs[name](x))
+        return x  # (B, C, h, w)
+
+
+class OfficialGLUNetGOCorExtractor(VGG16Extractor):
+    """The VGG-16 feature pyramid of an authors' GLU-Net-GOCor checkpoint (Truong et al., 2020).
+
+    ``weights`` (required): the checkpoint file, whose top level is the network's state dict or
+    a dict holding it under ``"state_dict"``. Only its ``pyramid.*`` keys are read here, in the
+    layout of :data:`GLUNET_PYRAMID_KEYS` (VGG-16 up to conv4_3); :meth:`gocor` reads the GOCor
+    modules of the same file with :func:`gocor_lite.interop.load_official_checkpoint`.
+
+    ``layer``: as for :class:`VGG16Extractor`, up to ``pool4``; the default ``pool4`` (stride
+    16, 512 channels) is the level whose global GOCor module the checkpoint holds (``C = 512``).
+
+    Shapes: ``(B, 3, H, W)`` -> ``(B, C, H // stride, W // stride)``.
+    """
+
+    name = "official-glunet-gocor"
+    file_kind = "GLU-Net-GOCor checkpoint (VGG-16 pyramid under 'pyramid.')"
+
+    def __init__(self, weights: str | Path | None = None, *, layer: str = "pool4"):
+        names = [name for name, _, _ in _vgg16_layers()]
+        available = names[: names.index("pool4") + 1]
+        if layer not in available:
+            raise ValueError(
+                f"layer {layer!r} is not in GLU-Net's pyramid, which ends at pool4; "
+                f"available: {available}"
+            )
+        super().__init__(weights, layer=layer)
+
+    def _file_keys(self) -> dict[str, str]:
+        return GLUNET_PYRAMID_KEYS
+
+    def _select(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        pyramid = {key: value for key, value in state.items() if key.startswith("pyramid.")}
+        if not pyramid:
+            raise CheckpointError(
+                f"{self.weights_path} has no keys starting with 'pyramid.': it is not a "
+                "GLU-Net-GOCor checkpoint"
+            )
+        return pyramid
+
+    def gocor(self, num_iter: int = 3, search_radius: int = 4) -> OfficialGOCor:
+        """The checkpoint's global and local GOCor modules (read by :mod:`gocor_lite.interop`)."""
+        return load_official_checkpoint(
+            self.weights_path, num_iter=num_iter, search_radius=search_radius
+        )
+
+
 _REGISTRY: dict[str, Callable[..., FeatureExtractor]] = {
     "daisy": DaisyExtractor,
+    "learned": LearnedExtractor,
+    "vgg16": VGG16Extractor,
+    "official-glunet-gocor": OfficialGLUNetGOCorExtractor,
 }
 
 
