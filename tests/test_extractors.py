@@ -351,3 +351,12 @@ def test_official_errors(tmp_path: Path, vgg_file: Path, vgg_state) -> None:
     torch.save(official_checkpoint(missing), path)
     with pytest.raises(CheckpointError, match=r"missing key\(s\) 'pyramid.level_3.4.weight'"):
         make_extractor("official-glunet-gocor", weights=path)
+
+
+def test_learned_follows_the_device(device: torch.device) -> None:
+    extractor = LearnedExtractor(pretrained=False)
+    images = smooth_images(1, 16, 24, torch.float32)
+    expected = extractor(images)
+    features = extractor(images.to(device))
+    assert features.device.type == device.type
+    torch.testing.assert_close(features.cpu(), expected, atol=1e-4, rtol=1e-4)

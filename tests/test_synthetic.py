@@ -152,3 +152,17 @@ def test_gallery_pairs_have_exact_flow(name: str) -> None:
     assert pair.target.shape == pair.source.shape
     assert pair.flow.shape == (2, *pair.target.shape[:2])
     assert np.isfinite(pair.flow[0]).mean() > 0.8
+
+
+def test_batch_follows_the_device(device: torch.device) -> None:
+    """The same generator state gives the same pairs on every device (draws stay on the CPU)."""
+    images = torch.rand(2, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    here = random_warp_batch(images, torch.Generator().manual_seed(4))
+    there = random_warp_batch(images.to(device), torch.Generator().manual_seed(4))
+    for name, value in there._asdict().items():
+        assert value.device.type == device.type
+        expected = getattr(here, name)
+        if value.dtype == torch.bool:
+            assert torch.equal(value.cpu(), expected)
+        else:
+            torch.testing.assert_close(value.cpu(), expected, atol=1e-4, rtol=1e-4)
