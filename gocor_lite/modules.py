@@ -26,20 +26,18 @@ from gocor_lite._checks import check_feature_pair, check_radius
 from gocor_lite.initializers import INITIALIZERS, make_initializer
 from gocor_lite.optimizer import (
     Correlation,
+    DistanceTables,
     GlobalScores,
     LocalScores,
     Losses,
     Objective,
     QueryLoss,
+    ResidualTables,
+    WindowTables,
     evaluate,
     steepest_descent_step,
 )
-from gocor_lite.spatial import (
-    DistanceFunctions,
-    DistanceFunctionSamples,
-    offset_distances,
-    pairwise_table,
-)
+from gocor_lite.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
 
 
 @dataclass(frozen=True)
@@ -156,9 +154,9 @@ class GOCorBase(nn.Module):
     def _correlation(self) -> Correlation:
         raise NotImplementedError
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The distances between target cells and the scores' positions, shaped to broadcast
-        against the scores ``(B, h, w, N)``."""
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
+        """The learned ``y``, ``v``, ``m`` at the distances between target cells and the
+        scores' positions, by blocks of target rows (see :mod:`gocor_lite.optimizer`)."""
         raise NotImplementedError
 
     def _reg_divisor(self, channels: int) -> float:
@@ -180,17 +178,15 @@ class GOCorBase(nn.Module):
                 f"this module was configured for {self.config.num_channels} channels, "
                 f"got target {tuple(target.shape)}"
             )
-        label, residual_weight, negative_slope = self._tables(target, source)
+        correlation = self._correlation()
         reg = self.reg.to(target.dtype)
         reg_weight = (reg * reg).clamp(min=self.config.reg_min**2)
         reg_weight = reg_weight / self._reg_divisor(target.shape[1])
         return Objective(
             target=target,
             source=source,
-            correlation=self._correlation(),
-            label=label,
-            residual_weight=residual_weight,
-            negative_slope=negative_slope,
+            correlation=correlation,
+            tables=self._tables(target, correlation),
             reg_weight=reg_weight,
             query_loss=self.query_loss,
         )
@@ -225,12 +221,13 @@ class GOCorBase(nn.Module):
         all_filters, target_scores, volumes, losses, step_lengths = [], [], [], [], []
         for k in range(num_iter + 1):
             if k < num_iter:
-                step = steepest_descent_step(filters, objective, step_scale)
+                step = steepest_descent_step(filters, objective, step_scale, keep_scores=True)
                 current, next_filters = step.before, step.filters
                 step_lengths.append(step.step_length)
             else:
                 current, next_filters = evaluate(filters, objective), filters
             all_filters.append(filters)
+            assert current.target_scores is not None
             target_scores.append(self._to_volume(current.target_scores, objective.target))
             scores = objective.correlation.scores(filters, objective.source)
             volumes.append(self._to_volume(scores, objective.source))
@@ -295,15 +292,10 @@ class GlobalGOCor(GOCorBase):
     def _correlation(self) -> Correlation:
         return GlobalScores()
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        height, width = target.shape[2:]
-        offsets = offset_distances(height, width, like=target)  # (2h-1, 2w-1)
-        label, weight, slope = self.distance(offsets)
-
-        def spread(values: Tensor) -> Tensor:
-            return pairwise_table(values, height, width).view(height, width, height * width)
-
-        return spread(label), spread(weight), spread(slope)
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
+        batch, _, height, width = target.shape
+        rows = correlation.block_rows(batch, height, width, height * width)
+        return DistanceTables(self.distance, self.distance.reach, height, width, rows, target)
 
     def _reg_divisor(self, channels: int) -> float:
         return 1.0
@@ -338,11 +330,11 @@ class LocalGOCor(GOCorBase):
     def _correlation(self) -> Correlation:
         return LocalScores(self.config.search_radius)
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
         radius = self.config.search_radius
         offsets = offset_distances(radius + 1, radius + 1, like=target)  # (2R+1, 2R+1)
         label, weight, slope = self.distance(offsets)
-        return label.flatten(), weight.flatten(), slope.flatten()
+        return WindowTables(label.flatten(), weight.flatten(), slope.flatten())
 
     def _reg_divisor(self, channels: int) -> float:
         return float(channels * channels)

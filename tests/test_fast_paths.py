@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: MIT
+"""The fast paths of GOCor against the slow, obvious computations they replace.
+
+The optimiser sweeps target rows in blocks, reads the learned tables as a band of exact values
+plus a far-field constant, and runs the query loss over a few source rows at a time. Here the
+block and chunk sizes are shrunk so that small maps exercise every branch (several blocks, far
+pieces on both sides, chunks with halos at the map's edges), and the results are compared with
+the float64 oracle of ``test_gocor`` and with whole-volume computations.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gocor_lite import GlobalGOCor, LocalGOCor, global_correlation
+from gocor_lite import optimizer as optimizer_module
+from gocor_lite.optimizer import DistanceTables, QueryLoss
+from gocor_lite.spatial import DistanceFunctions, offset_distances, pairwise_table
+from tests.test_gocor import oracle_step, randomise
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of one or two target rows and query chunks of one source row."""
+    monkeypatch.setattr(optimizer_module, "_BLOCK_ENTRIES", 1)
+    monkeypatch.setattr(optimizer_module, "_BLOCK_MIN_CELLS", 9)
+    monkeypatch.setattr(optimizer_module, "_QUERY_CHUNK_ENTRIES", 1)
+
+
+@pytest.mark.parametrize("width", [5, 9])
+@pytest.mark.parametrize("bin_width", [0.5, 0.25])
+def test_distance_tables_match_the_dense_table(width, bin_width, generator):
+    height, rows = 13, 2
+    functions = DistanceFunctions(10, bin_width).double()
+    with torch.no_grad():
+        for parameter in functions.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    like = torch.zeros((), dtype=torch.float64)
+    tables = DistanceTables(functions, functions.reach, height, width, rows, like)
+    dense = [
+        pairwise_table(values, height, width).view(height, width, height * width)
+        for values in functions(offset_distances(height, width, like=like))
+    ]
+    half = dense[1] / 2
+    expected = (half * (1 - dense[2]), half * (1 + dense[2]), dense[1] * dense[0])
+    covered = 0
+    for first in range(0, height, rows):
+        block = slice(first, min(first + rows, height))
+        pieces = tables.pieces(block)
+        assert len(pieces) >= 2 or first == 0  # a far field exists on a 13-row map
+        for piece in pieces:
+            columns = torch.arange(height * width)[piece.columns]
+            covered += len(columns) * (block.stop - block.start)
+            for got, want in zip(
+                (piece.abs_coeff, piece.lin_coeff, piece.offset), expected, strict=True
+            ):
+                want = want[block][..., columns]
+                torch.testing.assert_close(got.expand_as(want), want, rtol=0, atol=1e-15)
+    assert covered == height * height * width  # every column of every row exactly once
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(initializer="simple"),
+        dict(initializer="context-aware"),
+        dict(initializer="simple", query_loss=True, query_hidden_channels=3, query_out_channels=2),
+        dict(initializer="simple", query_loss=True, query_kernel_size=5),
+    ],
+    ids=["simple", "context", "query", "query-k5"],
+)
+def test_blocked_global_steps_match_the_oracle(options, generator, small_blocks):
+    module = GlobalGOCor(num_iter=2, **options).double()
+    randomise(module, generator)
+    target = torch.randn(1, 3, 9, 3, generator=generator, dtype=torch.float64)
+    source = torch.randn(1, 3, 9, 3, generator=generator, dtype=torch.float64)
+    trace = module.trace(target, source)
+    for k in range(2):
+        expected, losses = oracle_step(module, trace.filters[k], target, source, local=False)
+        torch.testing.assert_close(trace.filters[k + 1], expected, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(trace.losses.reference[k], losses[0])
+        if module.query_loss is not None:
+            torch.testing.assert_close(trace.losses.query[k], losses[2])
+    torch.testing.assert_close(module(target, source), trace.volumes[-1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("query", [False, True])
+def test_blocked_and_whole_sweeps_agree(dtype, query, generator, monkeypatch):
+    """The same module with one block and with many, on an odd-sized map, float32 and 64."""
+    module = GlobalGOCor(num_iter=3, query_loss=query, query_hidden_channels=4).to(dtype)
+    randomise(module, generator)
+    target = torch.randn(2, 6, 11, 7, generator=generator).to(dtype)
+    source = torch.randn(2, 6, 11, 7, generator=generator).to(dtype)
+    whole = module(target, source)
+    monkeypatch.setattr(optimizer_module, "_BLOCK_ENTRIES", 1)
+    monkeypatch.setattr(optimizer_module, "_BLOCK_MIN_CELLS", 1)
+    monkeypatch.setattr(optimizer_module, "_QUERY_CHUNK_ENTRIES", 1)
+    blocked = module(target, source)
+    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
+    torch.testing.assert_close(blocked, whole, **tolerance)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+@pytest.mark.parametrize("source_size", [(1, 4), (5, 3), (7, 6)])
+def test_chunked_query_loss_matches_the_whole_volume(kernel_size, source_size, generator):
+    query = QueryLoss(kernel_size, 3, 2, init_std=1.0).double()
+    scores = torch.randn(2, 4, 3, source_size[0] * source_size[1], generator=generator)
+    scores = scores.double()
+    projected = query(scores, source_size)
+    energy = projected.square().flatten(1).sum(1)
+    gradient = query.adjoint(projected, source_size)
+    for chunk in (1, 10**9):
+        optimizer_module._QUERY_CHUNK_ENTRIES, saved = chunk, optimizer_module._QUERY_CHUNK_ENTRIES
+        try:
+            torch.testing.assert_close(query.energy(scores, source_size), energy)
+            loss, chunked = query.gradient(scores, source_size)
+        finally:
+            optimizer_module._QUERY_CHUNK_ENTRIES = saved
+        torch.testing.assert_close(loss, 0.5 * energy)
+        torch.testing.assert_close(chunked, gradient)
+
+
+def test_blocked_forward_has_the_same_gradients(generator, monkeypatch):
+    module = GlobalGOCor(num_iter=2, query_loss=True, query_hidden_channels=2).double()
+    randomise(module, generator)
+    target = torch.randn(1, 3, 7, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    source = torch.randn(1, 3, 7, 4, generator=generator, dtype=torch.float64)
+    weights = torch.randn(1, 7, 4, 7, 4, generator=generator, dtype=torch.float64)
+
+    def gradients() -> list[torch.Tensor]:
+        loss = (module(target, source) * weights).sum()
+        return torch.autograd.grad(loss, [target, *module.parameters()])
+
+    whole = gradients()
+    monkeypatch.setattr(optimizer_module, "_BLOCK_ENTRIES", 1)
+    monkeypatch.setattr(optimizer_module, "_BLOCK_MIN_CELLS", 1)
+    monkeypatch.setattr(optimizer_module, "_QUERY_CHUNK_ENTRIES", 1)
+    for got, want in zip(gradients(), whole, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_iteration_zero_on_a_large_map_is_the_scaled_correlation(generator):
+    """A map larger than one block with the default sizes."""
+    target = torch.randn(1, 4, 40, 33, generator=generator)
+    trace = GlobalGOCor(num_iter=1).trace(target, target)
+    energy = target.square().sum(1)[..., None, None]
+    torch.testing.assert_close(trace.volumes[0], global_correlation(target, target) / energy)
+    assert trace.target_scores[1].shape == (1, 40, 33, 40, 33)
+
+
+def test_local_gocor_float32_matches_float64(generator):
+    module = LocalGOCor(search_radius=3).double()
+    randomise(module, generator)
+    target = torch.randn(1, 8, 9, 13, generator=generator, dtype=torch.float64)
+    source = torch.randn(1, 8, 9, 13, generator=generator, dtype=torch.float64)
+    expected = module(target, source)
+    got = module.float()(target.float(), source.float())
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-5)
