@@ -30,10 +30,14 @@ Reduction = Literal["mean", "sum"]
 _TILE = 16
 
 
-def global_correlation(target: Tensor, source: Tensor) -> Tensor:
+def global_correlation(target: Tensor, source: Tensor, *, out: Tensor | None = None) -> Tensor:
     """All-pairs scalar products between target and source feature vectors.
 
     Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` -> ``(B, h, w, h', w')``.
+
+    ``out``: a contiguous ``(B, h, w, h', w')`` tensor of the inputs' dtype and device to write
+    the volume into, reused across calls (a fresh large volume costs up to ~2x the multiply
+    itself in page faults on CPU). Not differentiable: for inference.
 
     >>> target = torch.zeros(1, 2, 1, 1); target[0, :, 0, 0] = torch.tensor([1.0, 2.0])
     >>> source = torch.ones(1, 2, 1, 3)
@@ -42,13 +46,30 @@ def global_correlation(target: Tensor, source: Tensor) -> Tensor:
     """
     target, source = check_feature_pair(target, source)
     source_height, source_width = source.shape[2:]
-    return _global_correlation(target, source).unflatten(-1, (source_height, source_width))
+    if out is not None:
+        batch, _, height, width = target.shape
+        expected = (batch, height, width, source_height, source_width)
+        if (
+            tuple(out.shape) != expected
+            or not out.is_contiguous()
+            or out.dtype != target.dtype
+            or out.device != target.device
+        ):
+            raise ValueError(
+                f"out must be a contiguous {target.dtype} tensor of shape {expected} on "
+                f"{target.device}, got {tuple(out.shape)} {out.dtype} on {out.device}"
+            )
+    return _global_correlation(target, source, out).unflatten(-1, (source_height, source_width))
 
 
-def _global_correlation(target: Tensor, source: Tensor) -> Tensor:
+def _global_correlation(target: Tensor, source: Tensor, out: Tensor | None = None) -> Tensor:
     """Unchecked global correlation, source cells flattened: ``(B, h, w, h'*w')``."""
     batch, _, height, width = target.shape
-    scores = torch.bmm(target.flatten(2).transpose(1, 2), source.flatten(2))  # (B, hw, h'w')
+    rows = target.flatten(2).transpose(1, 2)  # (B, hw, C)
+    if out is None:
+        scores = torch.bmm(rows, source.flatten(2))  # (B, hw, h'w')
+    else:
+        scores = torch.bmm(rows, source.flatten(2), out=out.view(batch, height * width, -1))
     return scores.view(batch, height, width, -1)
 
 

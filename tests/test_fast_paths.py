@@ -158,3 +158,46 @@ def test_local_gocor_float32_matches_float64(generator):
     expected = module(target, source)
     got = module.float()(target.float(), source.float())
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_global_correlation_into_a_reused_buffer(generator):
+    target = torch.randn(2, 5, 3, 4, generator=generator)
+    source = torch.randn(2, 5, 6, 2, generator=generator)
+    out = torch.full((2, 3, 4, 6, 2), float("nan"))
+    result = global_correlation(target, source, out=out)
+    assert result.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(out, global_correlation(target, source))
+    with pytest.raises(ValueError, match="out must be a contiguous"):
+        global_correlation(target, source, out=torch.empty(2, 3, 4, 2, 6))
+
+
+def test_memory_limit_names_a_size_that_fits():
+    module = GlobalGOCor(memory_limit=2**20)  # 1 MiB
+    with pytest.raises(ValueError, match=r"at 32x32 .* at most (\d+)x\1 fits"), torch.no_grad():
+        module(torch.randn(1, 4, 32, 32), torch.randn(1, 4, 32, 32))
+    with torch.no_grad():
+        module(torch.randn(1, 4, 12, 12), torch.randn(1, 4, 12, 12))  # 12^4 * 4 B = 81 KiB
+    with pytest.raises(ValueError, match="trace"):
+        module.trace(torch.randn(1, 4, 16, 16), torch.randn(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="memory_limit must be"):
+        GlobalGOCor(memory_limit=0)
+
+
+def test_trace_of_a_few_cells(generator):
+    module = GlobalGOCor(num_iter=2, query_loss=True)
+    target = torch.randn(1, 6, 5, 7, generator=generator)
+    source = torch.randn(1, 6, 4, 6, generator=generator)
+    full = module.trace(target, source)
+    cells = [(4, 6), (0, 0), (2, 3)]
+    some = module.trace(target, source, cells=cells, storage="cpu")
+    for k in range(3):
+        assert some.volumes[k].shape == (1, 3, 4, 6)
+        assert some.target_scores[k].shape == (1, 3, 5, 7)
+        for p, (y, x) in enumerate(cells):
+            torch.testing.assert_close(some.volumes[k][:, p], full.volumes[k][:, y, x])
+            torch.testing.assert_close(some.target_scores[k][:, p], full.target_scores[k][:, y, x])
+    torch.testing.assert_close(some.losses.total, full.losses.total)
+    local = LocalGOCor(search_radius=2).trace(target, target, cells=[(1, 1)])
+    assert local.volumes[-1].shape == (1, 1, 5, 5)
+    with pytest.raises(ValueError, match="cells must be"):
+        module.trace(target, source, cells=[(5, 0)])
