@@ -13,7 +13,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gocor_lite import GlobalGOCor, LocalGOCor, global_correlation
+from gocor_lite import (
+    GlobalGOCor,
+    LocalGOCor,
+    global_correlation,
+    local_correlation,
+    local_correlation_adjoint,
+)
 from gocor_lite import optimizer as optimizer_module
 from gocor_lite.optimizer import DistanceTables, QueryLoss
 from gocor_lite.spatial import DistanceFunctions, offset_distances, pairwise_table
@@ -201,3 +207,46 @@ def test_trace_of_a_few_cells(generator):
     assert local.volumes[-1].shape == (1, 1, 5, 5)
     with pytest.raises(ValueError, match="cells must be"):
         module.trace(target, source, cells=[(5, 0)])
+
+
+@pytest.mark.parametrize(
+    "target_size,source_size,radius",
+    [((3, 11), (4, 9), 1), ((2, 3), (3, 2), 4), ((3, 19), (3, 19), 2)],
+    ids=["wider-than-a-tile", "radius-beyond-the-map", "two-tiles"],
+)
+def test_local_correlation_gradients_are_exact_twice(target_size, source_size, radius, generator):
+    """The tiled kernels' hand-written backward against finite differences, to second order."""
+    options = {"generator": generator, "dtype": torch.float64, "requires_grad": True}
+    target = torch.randn(2, 2, *target_size, **options)
+    source = torch.randn(2, 2, *source_size, **options)
+    size = 2 * radius + 1
+    volume = torch.randn(2, *target_size, size, size, **options)
+
+    def forward(t, s):
+        return local_correlation(t, s, radius)
+
+    def adjoint(v, s):
+        return local_correlation_adjoint(v, s, radius, reduction="sum")
+
+    assert torch.autograd.gradcheck(forward, (target, source))
+    assert torch.autograd.gradgradcheck(forward, (target, source))
+    assert torch.autograd.gradcheck(adjoint, (volume, source))
+    assert torch.autograd.gradgradcheck(adjoint, (volume, source))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_local_correlation_on_larger_maps_matches_shifted_products(dtype, generator):
+    """Maps of several tiles, batch 3, against the benchmark's shifted-product loop."""
+    from gocor_lite.bench import naive_local
+
+    target = torch.randn(3, 5, 13, 29, generator=generator, dtype=torch.float64)
+    source = torch.randn(3, 5, 13, 29, generator=generator, dtype=torch.float64)
+    for radius in (0, 3, 9):
+        expected = naive_local(target, source, radius)
+        got = local_correlation(target.to(dtype), source.to(dtype), radius)
+        tolerance = (
+            {"rtol": 1e-5, "atol": 1e-5}
+            if dtype == torch.float32
+            else {"rtol": 1e-12, "atol": 1e-12}
+        )
+        torch.testing.assert_close(got.double(), expected, **tolerance)
