@@ -94,15 +94,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _runs(first_seconds: float, repeat: int) -> int:
+    """Timed runs: ``repeat``, more for fast calls (up to ~0.3 s in all, at most 15), one for
+    slow calls."""
+    if first_seconds > _SLOW_SECONDS:
+        return 1
+    return max(repeat, min(15, int(0.3 / max(first_seconds, 1e-6))))
+
+
 def median_ms(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call (one timed call if slow)."""
+    """Median wall time of ``fn`` in ms, after one warm-up call."""
     start = time.perf_counter()
     fn()
     _sync(device)
-    if time.perf_counter() - start > _SLOW_SECONDS:
-        repeat = 1
     times = []
-    for _ in range(repeat):
+    for _ in range(_runs(time.perf_counter() - start, repeat)):
         start = time.perf_counter()
         fn()
         _sync(device)
@@ -113,15 +119,13 @@ def median_ms(fn: Callable[[], object], repeat: int, device: torch.device) -> fl
 def interleaved_ms(
     fns: dict[str, Callable[[], object]], repeat: int, device: torch.device
 ) -> dict[str, float]:
-    """Medians of several functions timed in turn (``a b c a b c ...``)."""
+    """Medians of several functions timed in turn (``a b c a b c ...``), after a warm-up."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    slow = False
-    for fn in fns.values():  # warm-up
-        start = time.perf_counter()
+    start = time.perf_counter()
+    for fn in fns.values():
         fn()
         _sync(device)
-        slow = slow or time.perf_counter() - start > _SLOW_SECONDS
-    for _ in range(1 if slow else repeat):
+    for _ in range(_runs(time.perf_counter() - start, repeat)):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
@@ -425,9 +429,12 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
                     if (
                         query
                         and size == grid.gocor_max_size
-                        and iterations > grid.query_max_iterations_at_max_size
+                        and (
+                            iterations > grid.query_max_iterations_at_max_size
+                            or channels != max(grid.channels)
+                        )
                     ):
-                        continue
+                        continue  # the 4D convolutions take ~10 s a step there
                     module = GlobalGOCor(num_iter=iterations, query_loss=query).to(device)
                     floor = _global_floor(channels, size, iterations, module.query_loss, device)
                     with torch.no_grad():
@@ -462,6 +469,10 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
             "or more and one configuration would take minutes here; the module runs there "
             "(raise `memory_limit` if needed), it is just not part of a 10-minute run."
         )
+    table.notes.append(
+        f"With the query loss at h=w={grid.gocor_max_size}: only C={max(grid.channels)} and "
+        f"K <= {grid.query_max_iterations_at_max_size} (its convolutions do not depend on C)."
+    )
     table.notes.append(
         "floor = the matrix products (and, with the query loss, the 4D convolutions) the "
         "algorithm needs, run alone on pre-allocated buffers; 'peak in volumes' = peak memory "
