@@ -11,6 +11,12 @@ Calling a module returns the final volume, in the layout of the plain correlatio
 (:func:`~gocor_lite.correlation.global_correlation`, :func:`~gocor_lite.correlation.
 local_correlation`). :meth:`GOCorBase.trace` runs the same computation and also returns every
 iteration as data (:class:`GOCorTrace`).
+
+Memory: an inference call holds at most three ``(h*w) x (h'*w')`` volumes of global scores
+(the output, and with the query loss its scores and gradient; see :mod:`gocor_lite.optimizer`)
+plus bounded blocks; :meth:`GOCorBase.trace` keeps ``2 (K+1)`` more unless asked for a few
+cells (``cells=``). Above ``config.memory_limit`` bytes (default 8 GiB) a call raises a
+``ValueError`` that names a map size that fits, before allocating anything.
 """
 
 from __future__ import annotations

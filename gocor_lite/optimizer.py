@@ -26,7 +26,9 @@ of exact values around the diagonal and scalars elsewhere. With the query loss, 
 the source (one ``(h*w) x (h'*w')`` volume) and the query gradient ``P^T P t`` (one more) are
 held whole, and the 16-channel 4D convolutions run over a few source rows at a time.
 So without autograd a step holds **at most two** ``(h*w) x (h'*w')`` volumes (none without the
-query loss), plus blocks of bounded size; the module's output adds one.
+query loss), plus blocks of bounded size (about ten temporaries of ``_BLOCK_ENTRIES`` scores,
+~40 MiB in float32, and a few query chunks of ``_QUERY_CHUNK_ENTRIES``, ~100 MiB); the module's
+output adds one. With autograd every step's intermediates are kept for the backward pass.
 """
 
 from __future__ import annotations
