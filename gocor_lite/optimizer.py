@@ -215,15 +215,14 @@ class QueryLoss(nn.Module):
     def gradient(self, scores: Tensor, source_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """The loss ``1/2 ||P(t)||^2`` ``(B,)`` and its gradient ``P^T P t`` ``(B, h, w, h'*w')``.
 
-        Holds one volume (the gradient) besides ``scores``.
+        Holds one volume (the gradient) besides ``scores``, and chunks of bounded size.
         """
         batch, height, width, cells = scores.shape
         source_height, source_width = source_size
         pad = self.padding
         step = self._chunk_rows(scores, source_size)
         loss = scores.new_zeros(batch)
-        # Accumulated with a margin of k//2 source rows on each side, cropped at the end.
-        gradient = scores.new_zeros(batch, height, width, source_height + 2 * pad, source_width)
+        gradient = scores.new_zeros(batch, height, width, source_height, source_width)
         for first in range(0, source_height, step):
             rows = range(first, min(first + step, source_height))
             projected = self._project_rows(scores, source_size, rows)  # (B*n*w', D2, h, w)
@@ -239,8 +238,9 @@ class QueryLoss(nn.Module):
                 hidden, self.source_weight.to(scores.dtype), padding=(0, pad)
             )  # (B*h*w, 1, n+2p, w'): source rows first-p .. last+p
             back = back.view(batch, height, width, len(rows) + 2 * pad, source_width)
-            gradient[:, :, :, first : first + len(rows) + 2 * pad] += back
-        gradient = gradient[:, :, :, pad : pad + source_height]
+            low, high = max(first - pad, 0), min(rows.stop + pad, source_height)
+            start = low - (first - pad)
+            gradient[:, :, :, low:high] += back[:, :, :, start : start + high - low]
         return loss, gradient.reshape(batch, height, width, cells)
 
 
@@ -477,6 +477,7 @@ def _sweep(
         return Step(filters, before, filters.new_ones(batch, 1, 1, 1))
     assert step_scale is not None
 
+    query_gradient = None  # the next volume (scores of the gradient) takes its place
     gradient = gradients[0] if len(gradients) == 1 else torch.cat(gradients, 2)  # (B, C, h, w)
     curvature = curvatures[0] if len(curvatures) == 1 else torch.cat(curvatures, 1)  # (B, h, w)
     gradient_energy = gradient.square().sum(1, keepdim=True)  # (B, 1, h, w)

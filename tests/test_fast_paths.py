@@ -250,3 +250,31 @@ def test_local_correlation_on_larger_maps_matches_shifted_products(dtype, genera
             else {"rtol": 1e-12, "atol": 1e-12}
         )
         torch.testing.assert_close(got.double(), expected, **tolerance)
+
+
+@pytest.mark.parametrize(
+    "query,volumes",
+    [(False, 1), (True, 2)],
+    ids=["no-query: the output", "query: scores on the source and their gradient"],
+)
+def test_peak_memory_is_a_fixed_number_of_volumes(query, volumes, monkeypatch):
+    """Measured (torch's allocations, profiler memory events): with small blocks, an inference
+    call never holds more than ``volumes`` (h*w) x (h'*w') volumes plus a small margin, for
+    any number of iterations."""
+    from gocor_lite.bench import peak_mib
+
+    monkeypatch.setattr(optimizer_module, "_BLOCK_ENTRIES", 2**12)
+    monkeypatch.setattr(optimizer_module, "_BLOCK_MIN_CELLS", 32)
+    monkeypatch.setattr(optimizer_module, "_QUERY_CHUNK_ENTRIES", 2**15)
+    size = 32
+    volume_mib = 4 * size**4 / 2**20  # 4 MiB in float32
+    target, source = torch.randn(1, 8, size, size), torch.randn(1, 8, size, size)
+    for num_iter in (1, 4):
+        # Query chunks are one source row of D1 channels: small next to a volume with D1 = 2.
+        module = GlobalGOCor(
+            num_iter=num_iter, query_loss=query, query_hidden_channels=2, query_out_channels=2
+        )
+        with torch.no_grad():
+            peak = peak_mib(lambda: module(target, source), torch.device("cpu"))
+        assert peak is not None
+        assert volumes * volume_mib <= peak <= (volumes + 0.5) * volume_mib, peak
