@@ -446,8 +446,11 @@ def _sweep(
         if keep_scores:
             kept.append(scores)
         slopes, weighted = [], []
-        for piece in objective.tables.pieces(block):  # in column order
-            part = scores[..., piece.columns]
+        pieces = objective.tables.pieces(block)  # in column order, covering every column
+        widths = [len(range(scores.shape[-1])[piece.columns]) for piece in pieces]
+        # split, not slicing: its gradient is one concatenation, not a zero block per piece.
+        parts = scores.split(widths, dim=-1) if len(pieces) > 1 else (scores,)
+        for piece, part in zip(pieces, parts, strict=True):
             slope = torch.addcmul(piece.lin_coeff, piece.abs_coeff, torch.sign(part))
             residual = torch.addcmul(-piece.offset, slope, part)  # a|s| + l s - v y
             reference = reference + residual.reshape(batch, -1).square().sum(1)
