@@ -16,7 +16,8 @@ Convention:
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,14 +27,19 @@ from gocor_lite._checks import check_feature_map, check_feature_pair, check_radi
 
 Reduction = Literal["mean", "sum"]
 
-# Width, in target cells, of the column tiles of the local correlation (see _local_tiles).
-_TILE = 16
+# Width, in target cells, of the column tiles of the local correlation (see _Tiling): small
+# tiles waste fewer products ((T+2R) computed per 2R+1 needed), 8 was fastest here.
+_TILE = 8
 
 
-def global_correlation(target: Tensor, source: Tensor) -> Tensor:
+def global_correlation(target: Tensor, source: Tensor, *, out: Tensor | None = None) -> Tensor:
     """All-pairs scalar products between target and source feature vectors.
 
     Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` -> ``(B, h, w, h', w')``.
+
+    ``out``: a contiguous ``(B, h, w, h', w')`` tensor of the inputs' dtype and device to write
+    the volume into, reused across calls (a fresh large volume costs up to ~2x the multiply
+    itself in page faults on CPU). Not differentiable: for inference.
 
     >>> target = torch.zeros(1, 2, 1, 1); target[0, :, 0, 0] = torch.tensor([1.0, 2.0])
     >>> source = torch.ones(1, 2, 1, 3)
@@ -42,13 +48,30 @@ def global_correlation(target: Tensor, source: Tensor) -> Tensor:
     """
     target, source = check_feature_pair(target, source)
     source_height, source_width = source.shape[2:]
-    return _global_correlation(target, source).unflatten(-1, (source_height, source_width))
+    if out is not None:
+        batch, _, height, width = target.shape
+        expected = (batch, height, width, source_height, source_width)
+        if (
+            tuple(out.shape) != expected
+            or not out.is_contiguous()
+            or out.dtype != target.dtype
+            or out.device != target.device
+        ):
+            raise ValueError(
+                f"out must be a contiguous {target.dtype} tensor of shape {expected} on "
+                f"{target.device}, got {tuple(out.shape)} {out.dtype} on {out.device}"
+            )
+    return _global_correlation(target, source, out).unflatten(-1, (source_height, source_width))
 
 
-def _global_correlation(target: Tensor, source: Tensor) -> Tensor:
+def _global_correlation(target: Tensor, source: Tensor, out: Tensor | None = None) -> Tensor:
     """Unchecked global correlation, source cells flattened: ``(B, h, w, h'*w')``."""
     batch, _, height, width = target.shape
-    scores = torch.bmm(target.flatten(2).transpose(1, 2), source.flatten(2))  # (B, hw, h'w')
+    rows = target.flatten(2).transpose(1, 2)  # (B, hw, C)
+    if out is None:
+        scores = torch.bmm(rows, source.flatten(2))  # (B, hw, h'w')
+    else:
+        scores = torch.bmm(rows, source.flatten(2), out=out.view(batch, height * width, -1))
     return scores.view(batch, height, width, -1)
 
 
@@ -70,24 +93,59 @@ def _reduce(channels: int, reduction: Reduction) -> float:
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
-def _padded_source_rows(source: Tensor, radius: int, height: int, tiled_width: int) -> Tensor:
-    """The source map on the target grid, zero-padded by ``radius``: ``(B, h+2R, W_t+2R, C)``.
+@dataclass(frozen=True)
+class _Tiling:
+    """How a row of ``w`` target cells is cut into tiles of ``T`` for the local correlation.
+
+    A target row is padded to ``(n + e) * T`` cells: ``n`` tiles that cover it and ``e`` empty
+    ones, so that the padded source row (``2R`` wider) is exactly as long. Then the tile
+    ``t`` of row ``y`` starts ``(y * (n + e) + t) * T`` cells into both the padded target and
+    (at row offset ``dy``) the padded source: one stride for every tile of every row, and a
+    single batched matrix product per ``dy`` covers the whole map.
+    """
+
+    tile: int  # T
+    tiles: int  # n + e, tiles per padded row
+    padded_width: int  # (n + e) * T
+
+    @classmethod
+    def of(cls, width: int, radius: int) -> _Tiling:
+        tile = min(width, _TILE)
+        tiles = -(-width // tile) + -(-2 * radius // tile)
+        return cls(tile, tiles, tiles * tile)
+
+
+def _padded_source(source: Tensor, radius: int, height: int, tiling: _Tiling) -> Tensor:
+    """The source on the target grid, zero-padded by ``radius``: ``(B, h+2R+1, W_p, C)``.
 
     Row ``y + R`` and column ``x + R`` hold ``source[:, :, y, x]`` where it exists, zero
-    elsewhere (negative padding crops a source larger than the target grid).
+    elsewhere (negative padding crops a source larger than the target grid); the extra last
+    row keeps every tile's reach inside the tensor. Channels last and contiguous.
     """
     source_height, source_width = source.shape[2:]
-    padded = F.pad(
-        source,
-        (radius, tiled_width + radius - source_width, radius, height + radius - source_height),
+    right = tiling.padded_width - radius - source_width
+    bottom = height + radius + 1 - source_height
+    padded = F.pad(source, (radius, right, radius, bottom))  # (B, C, h+2R+1, W_p)
+    return padded.permute(0, 2, 3, 1).contiguous()  # (B, h+2R+1, W_p, C)
+
+
+def _source_tiles(
+    padded: Tensor, row_offset: int, tiles: int, tiling: _Tiling, radius: int
+) -> Tensor:
+    """The ``T + 2R`` source cells each tile can reach at row offset ``dy``, for one batch
+    element: ``padded (h+2R+1, W_p, C) -> (K, T+2R, C)``, ``K = h * (n + e)`` (a view)."""
+    channels = padded.shape[-1]
+    reach = tiling.tile + 2 * radius
+    start = padded.storage_offset() + row_offset * tiling.padded_width * channels
+    return padded.as_strided((tiles, reach, channels), (tiling.tile * channels, channels, 1), start)
+
+
+def _band(products: Tensor, size: int) -> Tensor:
+    """``band[k, x, d] = products[k, x, x + d]`` for ``d < size``: a view of ``(K, T, T+2R)``."""
+    tiles, tile, reach = products.shape
+    return products.as_strided(
+        (tiles, tile, size), (tile * reach, reach + 1, 1), products.storage_offset()
     )
-    return padded.permute(0, 2, 3, 1)  # (B, h+2R, W_t+2R, C), channels last for the GEMMs
-
-
-def _tile_geometry(width: int) -> tuple[int, int]:
-    tile = min(width, _TILE)
-    num_tiles = -(-width // tile)
-    return tile, num_tiles
 
 
 def local_correlation(
@@ -105,6 +163,9 @@ def local_correlation(
     How: for each row offset ``dy``, each row of target cells is cut into tiles of ``T``
     columns; one small matrix product per tile scores its ``T`` vectors against the ``T+2R``
     source vectors it can reach, and the band ``dx in [-R, R]`` is read off the product.
+    The tiles are laid out so that all of them share one stride (see ``_Tiling``): one
+    batched product per ``dy`` over the whole map, on views of the inputs, without copies.
+    Its gradients are the exact adjoints, computed the same way.
 
     >>> feats = torch.arange(4.0).view(1, 1, 2, 2)  # one channel: [[0, 1], [2, 3]]
     >>> local_correlation(feats, feats, radius=1)[0, 0, 0]  # cell (0, 0) against its window
@@ -123,42 +184,28 @@ def local_correlation(
 
 def _local_correlation(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
     """:func:`local_correlation` without the argument checks (for inner loops)."""
+    return _LocalCorrelation.apply(target, source, radius, scale)
+
+
+def _local_correlation_kernel(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    """The computation of :func:`local_correlation` (no autograd): ``(B, h, w, S, S)``."""
     batch, channels, height, width = target.shape
     size = 2 * radius + 1
-    tile, num_tiles = _tile_geometry(width)
-    reach = tile + 2 * radius  # source columns one tile of target columns can reach
-
-    target_tiles = F.pad(target, (0, tile * num_tiles - width)).permute(0, 2, 3, 1)
-    target_tiles = target_tiles.reshape(batch, height, num_tiles, tile, channels)
-    source_rows = _padded_source_rows(source, radius, height, tile * num_tiles)
-
-    rows = []
-    for dy in range(size):
-        band = source_rows[:, dy : dy + height]  # (B, h, W_t+2R, C)
-        band_tiles = band.unfold(2, reach, tile)  # (B, h, n, C, T+2R)
-        products = torch.matmul(target_tiles, band_tiles)  # (B, h, n, T, T+2R)
-        rows.append(_band_to_window(products, size))  # (B, h, n, T, 2R+1)
-    window = torch.stack(rows, dim=-2)  # (B, h, n, T, 2R+1 [dy], 2R+1 [dx])
-    window = window.reshape(batch, height, num_tiles * tile, size, size)[:, :, :width]
-    return window * scale if scale != 1.0 else window
-
-
-def _band_to_window(products: Tensor, size: int) -> Tensor:
-    """Read ``out[..., x, k] = products[..., x, x + k]`` for ``k < size``.
-
-    Flattening a ``(T, L)`` matrix and re-reading it with rows of length ``L + 1`` shifts each
-    row by one more element than the last, which puts the band on the columns.
-    """
-    tile, length = products.shape[-2:]
-    flat = F.pad(products.flatten(-2), (0, tile))  # (..., T*(L+1))
-    return flat.view(*products.shape[:-2], tile, length + 1)[..., :size]
-
-
-def _window_to_band(window: Tensor, length: int) -> Tensor:
-    """The adjoint of :func:`_band_to_window`: ``band[..., x, x + k] = window[..., x, k]``."""
-    tile, size = window.shape[-2:]
-    rows = F.pad(window, (0, length + 1 - size))  # (..., T, L+1)
-    return rows.flatten(-2)[..., : tile * length].view(*window.shape[:-2], tile, length)
+    tiling = _Tiling.of(width, radius)
+    tile, tiles = tiling.tile, height * tiling.tiles
+    padded_target = F.pad(target, (0, tiling.padded_width - width)).permute(0, 2, 3, 1)
+    padded_target = padded_target.contiguous().view(batch, tiles, tile, channels)  # (B,K,T,C)
+    padded_source = _padded_source(source, radius, height, tiling)
+    products = target.new_empty(tiles, tile, tile + 2 * radius)  # reused for every dy
+    band = _band(products, size)  # (K, T, S) view
+    out = target.new_empty(batch, height, tiling.tiles, tile, size, size)
+    for b in range(batch):
+        for dy in range(size):
+            reach = _source_tiles(padded_source[b], dy, tiles, tiling, radius)  # (K, T+2R, C)
+            torch.bmm(padded_target[b], reach.transpose(1, 2), out=products)
+            out[b, :, :, :, dy] = band.view(height, tiling.tiles, tile, size)
+    out = out.view(batch, height, tiling.padded_width, size, size)[:, :, :width]
+    return out * scale if scale != 1.0 else out
 
 
 def local_correlation_adjoint(
@@ -198,26 +245,98 @@ def local_correlation_adjoint(
 
 def _local_correlation_adjoint(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
     """:func:`local_correlation_adjoint` without the argument checks (for inner loops)."""
+    return _LocalCorrelationAdjoint.apply(volume, source, radius, scale)
+
+
+def _local_adjoint_kernel(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    """The computation of :func:`local_correlation_adjoint` (no autograd): ``(B, C, h, w)``."""
     batch, height, width, size = volume.shape[:4]
     channels = source.shape[1]
-    tile, num_tiles = _tile_geometry(width)
-    reach = tile + 2 * radius
-
-    volume = F.pad(volume, (0, 0, 0, 0, 0, tile * num_tiles - width))
-    volume = volume.view(batch, height, num_tiles, tile, size, size)
-    source_rows = _padded_source_rows(source, radius, height, tile * num_tiles)
-
-    out = None
-    for dy in range(size):
-        band = source_rows[:, dy : dy + height]  # (B, h, W_t+2R, C)
-        band_tiles = band.unfold(2, reach, tile).transpose(-1, -2)  # (B, h, n, T+2R, C)
-        weights = _window_to_band(volume[..., dy, :], reach)  # (B, h, n, T, T+2R)
-        term = torch.matmul(weights, band_tiles)  # (B, h, n, T, C)
-        out = term if out is None else out + term
-    assert out is not None  # size >= 1
-    out = out.reshape(batch, height, num_tiles * tile, channels)[:, :, :width]
+    tiling = _Tiling.of(width, radius)
+    tile, tiles = tiling.tile, height * tiling.tiles
+    padded_volume = F.pad(volume, (0, 0, 0, 0, 0, tiling.padded_width - width))
+    padded_volume = padded_volume.view(batch, tiles, tile, size, size)  # (B, K, T, S, S)
+    padded_source = _padded_source(source, radius, height, tiling)
+    weights = volume.new_zeros(tiles, tile, tile + 2 * radius)  # band matrices, zero elsewhere
+    band = _band(weights, size)  # (K, T, S) view
+    out = volume.new_zeros(batch, tiles, tile, channels)
+    for b in range(batch):
+        for dy in range(size):
+            band.copy_(padded_volume[b, :, :, dy])
+            reach = _source_tiles(padded_source[b], dy, tiles, tiling, radius)  # (K, T+2R, C)
+            out[b].baddbmm_(weights, reach)
+    out = out.view(batch, height, tiling.padded_width, channels)[:, :, :width]
     out = out.permute(0, 3, 1, 2)  # (B, C, h, w)
     return out * scale if scale != 1.0 else out
+
+
+def _window_transpose(volume: Tensor, size: tuple[int, int]) -> Tensor:
+    """Re-index a local volume on the other map's grid: ``(B, h, w, S, S) -> (B, h', w', S, S)``
+    with ``out[b, y', x', R+e, R+f] = volume[b, y'+e, x'+f, R-e, R-f]`` (zero off the grid).
+
+    Entry ``[y, x, R+dy, R+dx]`` pairs target cell ``(y, x)`` with source cell ``(y+dy, x+dx)``;
+    the output holds the same pairs indexed from the source cell, so that the adjoint of a
+    local correlation in its *second* argument is :func:`_local_correlation_adjoint` of this.
+    """
+    batch, height, width, window = volume.shape[:4]
+    radius = window // 2
+    other_height, other_width = size
+    flipped = volume.flip(-1, -2)  # [y, x, R-e, R-f] at [y, x, R+e, R+f]
+    padded = F.pad(
+        flipped,
+        (0, 0, 0, 0, radius, other_width + radius - width, radius, other_height + radius - height),
+    ).contiguous()  # (B, h'+2R, w'+2R, S, S): target cell (y, x) at (y+R, x+R)
+    rows, columns = padded.shape[1:3]
+    cell = window * window
+    return padded.as_strided(
+        (batch, other_height, other_width, window, window),
+        (rows * columns * cell, columns * cell, cell, columns * cell + window, cell + 1),
+        padded.storage_offset(),
+    )
+
+
+class _LocalCorrelation(torch.autograd.Function):
+    """The local correlation with its exact adjoints as gradients (twice differentiable)."""
+
+    @staticmethod
+    def forward(ctx: Any, target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+        ctx.save_for_backward(target, source)
+        ctx.radius, ctx.scale = radius, scale
+        return _local_correlation_kernel(target, source, radius, scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        target, source = ctx.saved_tensors
+        radius, scale = ctx.radius, ctx.scale
+        grad_target = grad_source = None
+        if ctx.needs_input_grad[0]:
+            grad_target = _local_correlation_adjoint(grad, source, radius, scale)
+        if ctx.needs_input_grad[1]:
+            transposed = _window_transpose(grad, tuple(source.shape[2:]))
+            grad_source = _local_correlation_adjoint(transposed, target, radius, scale)
+        return grad_target, grad_source, None, None
+
+
+class _LocalCorrelationAdjoint(torch.autograd.Function):
+    """The adjoint of the local correlation in its target, with its gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+        ctx.save_for_backward(volume, source)
+        ctx.radius, ctx.scale = radius, scale
+        return _local_adjoint_kernel(volume, source, radius, scale)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        volume, source = ctx.saved_tensors
+        radius, scale = ctx.radius, ctx.scale
+        grad_volume = grad_source = None
+        if ctx.needs_input_grad[0]:
+            grad_volume = _local_correlation(grad, source, radius, scale)
+        if ctx.needs_input_grad[1]:
+            transposed = _window_transpose(volume, tuple(source.shape[2:]))
+            grad_source = _local_correlation_adjoint(transposed, grad, radius, scale)
+        return grad_volume, grad_source, None, None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,11 +11,18 @@ Calling a module returns the final volume, in the layout of the plain correlatio
 (:func:`~gocor_lite.correlation.global_correlation`, :func:`~gocor_lite.correlation.
 local_correlation`). :meth:`GOCorBase.trace` runs the same computation and also returns every
 iteration as data (:class:`GOCorTrace`).
+
+Memory: an inference call holds at most three ``(h*w) x (h'*w')`` volumes of global scores
+(the output, and with the query loss its scores and gradient; see :mod:`gocor_lite.optimizer`)
+plus bounded blocks; :meth:`GOCorBase.trace` keeps ``2 (K+1)`` more unless asked for a few
+cells (``cells=``). Above ``config.memory_limit`` bytes (default 8 GiB) a call raises a
+``ValueError`` that names a map size that fits, before allocating anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,20 +33,18 @@ from gocor_lite._checks import check_feature_pair, check_radius
 from gocor_lite.initializers import INITIALIZERS, make_initializer
 from gocor_lite.optimizer import (
     Correlation,
+    DistanceTables,
     GlobalScores,
     LocalScores,
     Losses,
     Objective,
     QueryLoss,
+    ResidualTables,
+    WindowTables,
     evaluate,
     steepest_descent_step,
 )
-from gocor_lite.spatial import (
-    DistanceFunctions,
-    DistanceFunctionSamples,
-    offset_distances,
-    pairwise_table,
-)
+from gocor_lite.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,13 @@ class GOCorConfig:
     init_reg: float = 1e-2  # initial regulariser parameter `reg` (lambda = max(reg^2, reg_min^2))
     reg_min: float = 1e-5
     init_step_length: float = 1.0  # initial exp(log_step_length)
+    # Refuse (ValueError, naming a size that fits) a call whose volumes would need more bytes
+    # than this; None: no limit. Not a learned setting: interop ignores it.
+    memory_limit: int | None = 8 * 2**30
 
     def __post_init__(self) -> None:
+        if self.memory_limit is not None and self.memory_limit <= 0:
+            raise ValueError(f"memory_limit must be > 0 bytes or None, got {self.memory_limit}")
         if isinstance(self.num_iter, bool) or not isinstance(self.num_iter, int):
             raise ValueError(f"num_iter must be an integer >= 0, got {self.num_iter!r}")
         if self.num_iter < 0:
@@ -156,9 +166,9 @@ class GOCorBase(nn.Module):
     def _correlation(self) -> Correlation:
         raise NotImplementedError
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The distances between target cells and the scores' positions, shaped to broadcast
-        against the scores ``(B, h, w, N)``."""
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
+        """The learned ``y``, ``v``, ``m`` at the distances between target cells and the
+        scores' positions, by blocks of target rows (see :mod:`gocor_lite.optimizer`)."""
         raise NotImplementedError
 
     def _reg_divisor(self, channels: int) -> float:
@@ -180,28 +190,76 @@ class GOCorBase(nn.Module):
                 f"this module was configured for {self.config.num_channels} channels, "
                 f"got target {tuple(target.shape)}"
             )
-        label, residual_weight, negative_slope = self._tables(target, source)
+        correlation = self._correlation()
         reg = self.reg.to(target.dtype)
         reg_weight = (reg * reg).clamp(min=self.config.reg_min**2)
         reg_weight = reg_weight / self._reg_divisor(target.shape[1])
         return Objective(
             target=target,
             source=source,
-            correlation=self._correlation(),
-            label=label,
-            residual_weight=residual_weight,
-            negative_slope=negative_slope,
+            correlation=correlation,
+            tables=self._tables(target, correlation),
             reg_weight=reg_weight,
             query_loss=self.query_loss,
         )
+
+    def _volumes_held(self, num_iter: int, grad: bool) -> float:
+        """How many score volumes one call holds at its peak (see :mod:`gocor_lite.optimizer`)."""
+        return 1.0  # the output; subclasses add their optimiser's working set
+
+    def _check_memory(
+        self, target: Tensor, source: Tensor, volumes: float, what: str = "this call"
+    ) -> None:
+        """Raise ``ValueError`` if ``volumes`` score volumes exceed ``config.memory_limit``."""
+        limit = self.config.memory_limit
+        if limit is None or target.device.type == "meta":
+            return
+        cells = self._cells_per_row(target, source)
+        per_cell = target.shape[0] * cells * target.element_size()
+        needed = volumes * per_cell * target.shape[2] * target.shape[3]
+        if needed <= limit:
+            return
+        # Largest square map s x s that fits, for a square source of the same size.
+        side = 1
+        while (
+            volumes
+            * target.shape[0]
+            * target.element_size()
+            * self._cells_for_side(side + 1)
+            * (side + 1) ** 2
+            <= limit
+        ):
+            side += 1
+        gib = 2**30
+        raise ValueError(
+            f"{type(self).__name__}: {what} at {target.shape[2]}x{target.shape[3]} "
+            f"(batch {target.shape[0]}, {target.dtype}) needs about {needed / gib:.2f} GiB "
+            f"({volumes:g} score volumes), over memory_limit={limit / gib:.2f} GiB. "
+            f"A feature map of at most {side}x{side} fits; or pool the features, raise "
+            "memory_limit (config), or trace(..., cells=[...]) to keep a few pixels only."
+        )
+
+    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
+        """Scores per target cell (``N``)."""
+        raise NotImplementedError
+
+    def _cells_for_side(self, side: int) -> int:
+        """``N`` for a ``side x side`` map."""
+        raise NotImplementedError
 
     def forward(self, target: Tensor, source: Tensor) -> Tensor:
         """The correlation volume of the optimised filters with the source features.
 
         Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` -> the layout of the plain
         correlation this module replaces.
+
+        Raises ``ValueError`` (before allocating) when the call would need more than
+        ``config.memory_limit`` bytes of score volumes.
         """
         objective = self.objective(target, source)
+        grad = torch.is_grad_enabled()
+        volumes = self._volumes_held(self.config.num_iter, grad)
+        self._check_memory(objective.target, objective.source, volumes)
         filters = self.initializer(objective.target)
         step_scale = torch.exp(self.log_step_length.to(filters.dtype))
         for _ in range(self.config.num_iter):
@@ -210,30 +268,55 @@ class GOCorBase(nn.Module):
         return self._to_volume(scores, objective.source)
 
     @torch.no_grad()
-    def trace(self, target: Tensor, source: Tensor, num_iter: int | None = None) -> GOCorTrace:
+    def trace(
+        self,
+        target: Tensor,
+        source: Tensor,
+        num_iter: int | None = None,
+        *,
+        cells: Sequence[tuple[int, int]] | None = None,
+        storage: torch.device | str | None = None,
+    ) -> GOCorTrace:
         """Run the optimiser and keep every iteration: see :class:`GOCorTrace`.
 
         ``num_iter`` overrides the configured number of steps for this call only.
         ``trace(...).volumes[-1]`` equals ``self(target, source)`` for the same ``num_iter``.
+
+        For maps whose ``2 (K+1)`` volumes would not fit: ``cells=[(y, x), ...]`` keeps only
+        those target cells' score maps (``volumes`` ``(B, P, h', w')`` / ``(B, P, 2R+1, 2R+1)``
+        and ``target_scores`` ``(B, P, h, w)`` / ``(B, P, 2R+1, 2R+1)`` for ``P`` cells, in
+        the given order); ``storage="cpu"`` moves what is kept off the accelerator as it is
+        produced. Filters and losses are always kept whole.
         """
         num_iter = self.config.num_iter if num_iter is None else num_iter
         if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 0:
             raise ValueError(f"num_iter must be an integer >= 0, got {num_iter!r}")
         objective = self.objective(target, source)
+        index = self._cell_index(cells, objective.target)
+        kept = 2 * (num_iter + 1) if index is None and storage is None else 0
+        volumes_needed = self._volumes_held(num_iter, grad=False) + 1 + kept
+        self._check_memory(objective.target, objective.source, volumes_needed, "trace()")
+
+        def keep(volume: Tensor) -> Tensor:
+            if index is not None:
+                volume = volume[:, index[0], index[1]]  # (B, P, ...)
+            return volume if storage is None else volume.to(storage)
+
         filters = self.initializer(objective.target)
         step_scale = torch.exp(self.log_step_length.to(filters.dtype))
         all_filters, target_scores, volumes, losses, step_lengths = [], [], [], [], []
         for k in range(num_iter + 1):
             if k < num_iter:
-                step = steepest_descent_step(filters, objective, step_scale)
+                step = steepest_descent_step(filters, objective, step_scale, keep_scores=True)
                 current, next_filters = step.before, step.filters
                 step_lengths.append(step.step_length)
             else:
                 current, next_filters = evaluate(filters, objective), filters
             all_filters.append(filters)
-            target_scores.append(self._to_volume(current.target_scores, objective.target))
+            assert current.target_scores is not None
+            target_scores.append(keep(self._to_volume(current.target_scores, objective.target)))
             scores = objective.correlation.scores(filters, objective.source)
-            volumes.append(self._to_volume(scores, objective.source))
+            volumes.append(keep(self._to_volume(scores, objective.source)))
             losses.append(current.losses)
             filters = next_filters
         stacked = Losses(
@@ -249,6 +332,25 @@ class GOCorBase(nn.Module):
             step_lengths=step_lengths,
             functions=self.distance.sample(),
         )
+
+    @staticmethod
+    def _cell_index(
+        cells: Sequence[tuple[int, int]] | None, target: Tensor
+    ) -> tuple[Tensor, Tensor] | None:
+        if cells is None:
+            return None
+        height, width = target.shape[2:]
+        pairs = [tuple(cell) for cell in cells]
+        if not pairs or any(
+            len(cell) != 2 or not (0 <= cell[0] < height and 0 <= cell[1] < width) for cell in pairs
+        ):
+            raise ValueError(
+                f"cells must be a non-empty list of (y, x) target cells inside {height}x{width}, "
+                f"got {cells!r}"
+            )
+        ys = torch.tensor([cell[0] for cell in pairs], device=target.device)
+        xs = torch.tensor([cell[1] for cell in pairs], device=target.device)
+        return ys, xs
 
     def extra_repr(self) -> str:
         fields = ", ".join(
@@ -295,18 +397,31 @@ class GlobalGOCor(GOCorBase):
     def _correlation(self) -> Correlation:
         return GlobalScores()
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        height, width = target.shape[2:]
-        offsets = offset_distances(height, width, like=target)  # (2h-1, 2w-1)
-        label, weight, slope = self.distance(offsets)
-
-        def spread(values: Tensor) -> Tensor:
-            return pairwise_table(values, height, width).view(height, width, height * width)
-
-        return spread(label), spread(weight), spread(slope)
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
+        batch, _, height, width = target.shape
+        rows = correlation.block_rows(batch, height, width, height * width)
+        return DistanceTables(self.distance, self.distance.reach, height, width, rows, target)
 
     def _reg_divisor(self, channels: int) -> float:
         return 1.0
+
+    def _volumes_held(self, num_iter: int, grad: bool) -> float:
+        # Without autograd: the output, plus the query loss's scores and gradient (blocks of
+        # the target-vs-target scores are small). With autograd every step's intermediates
+        # are saved for the backward pass: about 5 volumes a step, and the query loss's
+        # D1 + D2 channels of 4D convolution on top.
+        query = self.query_loss is not None
+        if not grad:
+            return 1.0 + (2.0 if query else 0.0)
+        config = self.config
+        per_step = 5.0 + (3.0 + config.query_hidden_channels + config.query_out_channels) * query
+        return 1.0 + num_iter * per_step
+
+    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
+        return source.shape[2] * source.shape[3]
+
+    def _cells_for_side(self, side: int) -> int:
+        return side * side
 
     def _to_volume(self, scores: Tensor, features: Tensor) -> Tensor:
         return scores.unflatten(-1, (features.shape[2], features.shape[3]))
@@ -338,14 +453,23 @@ class LocalGOCor(GOCorBase):
     def _correlation(self) -> Correlation:
         return LocalScores(self.config.search_radius)
 
-    def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
         radius = self.config.search_radius
         offsets = offset_distances(radius + 1, radius + 1, like=target)  # (2R+1, 2R+1)
         label, weight, slope = self.distance(offsets)
-        return label.flatten(), weight.flatten(), slope.flatten()
+        return WindowTables(label.flatten(), weight.flatten(), slope.flatten())
 
     def _reg_divisor(self, channels: int) -> float:
         return float(channels * channels)
+
+    def _volumes_held(self, num_iter: int, grad: bool) -> float:
+        return 1.0 + (5.0 * num_iter if grad else 4.0)
+
+    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
+        return (2 * self.config.search_radius + 1) ** 2
+
+    def _cells_for_side(self, side: int) -> int:
+        return (2 * self.config.search_radius + 1) ** 2
 
     def _to_volume(self, scores: Tensor, features: Tensor) -> Tensor:
         size = 2 * self.config.search_radius + 1

@@ -6,19 +6,37 @@ What differs between global and local GOCor is passed in explicitly:
 
 * the :class:`Correlation` used to score filters (global: every cell; local: a window) and its
   adjoint;
+* the learned tables ``y``, ``v``, ``m`` (:class:`ResidualTables`: one row of
+  ``(2R+1)^2`` values for local GOCor, a function of the distance between two target cells for
+  global GOCor);
 * ``reg_divisor`` (1 for global, ``C^2`` for local: the regulariser is ``max(reg^2, reg_min^2)
   / reg_divisor``);
 * the optional :class:`QueryLoss`; with it the step length is one number per batch element,
   without it one per filter.
 
 Inside the optimiser every score volume is kept as ``(B, h, w, N)``: one row of ``N`` scores
-per target cell, ``N = h'*w'`` (global) or ``(2R+1)^2`` (local, dy-major). The learned tables
-``y``, ``v``, ``m`` are given in a shape that broadcasts against that.
+per target cell, ``N = h'*w'`` (global) or ``(2R+1)^2`` (local, dy-major).
+
+Memory: the target-vs-target scores of global GOCor (``(h*w) x (h*w)`` entries) are never held
+whole. A step sweeps the target cells in blocks of whole rows (:attr:`Correlation.block_rows`);
+each block's scores, residuals and curvature are computed while they are in cache and then
+dropped, and the learned tables are never materialised as ``(h*w) x (h*w)`` arrays: beyond the
+distance ``(num_bins - 1) * bin_width`` they are constant, so each block reads one small band
+of exact values around the diagonal and scalars elsewhere. With the query loss, the scores on
+the source (one ``(h*w) x (h'*w')`` volume) and the query gradient ``P^T P t`` (one more) are
+held whole, and the 16-channel 4D convolutions run over a few source rows at a time.
+So without autograd a step holds **at most two** ``(h*w) x (h'*w')`` volumes (none without the
+query loss), plus blocks of bounded size (about ten temporaries of ``_BLOCK_ENTRIES`` scores,
+~40 MiB in float32, and a few query chunks of ``_QUERY_CHUNK_ENTRIES``, ~100 MiB); the module's
+output adds one. With autograd every step's intermediates are kept for the backward pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -31,9 +49,17 @@ from gocor_lite.correlation import (
     _local_correlation,
     _local_correlation_adjoint,
 )
+from gocor_lite.spatial import offset_distances
 
 # Floor of the step length's denominator (the semantics page's 1e-8).
 _DENOMINATOR_FLOOR = 1e-8
+# Scores per block of target rows in a global sweep (4 MiB in float32: a block and its few
+# temporaries stay in the last-level cache), and the fewest target cells per block (the
+# matrix products of a block need that many rows to run near the machine's peak).
+_BLOCK_ENTRIES = 2**20
+_BLOCK_MIN_CELLS = 256
+# Hidden activations per chunk of source rows of the query loss (32 MiB in float32).
+_QUERY_CHUNK_ENTRIES = 2**23
 
 
 class Correlation(Protocol):
@@ -47,15 +73,27 @@ class Correlation(Protocol):
         """``(B, h, w, N), (B, C, h', w') -> (B, C, h, w)``."""
         ...
 
+    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
+        """How many target rows one block of a sweep may hold (all of them: no blocking)."""
+        ...
+
 
 class GlobalScores:
-    """Filters scored on every cell of the feature map (no ``1/C``)."""
+    """Filters scored on every cell of the feature map (no ``1/C``).
+
+    A block of target rows is scored on its own: ``scores(filters[:, :, rows], features)`` are
+    the rows ``rows`` of the whole volume.
+    """
 
     def scores(self, filters: Tensor, features: Tensor) -> Tensor:
         return _global_correlation(filters, features)
 
     def adjoint(self, weights: Tensor, features: Tensor) -> Tensor:
         return _global_correlation_adjoint(weights, features)
+
+    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
+        rows = max(-(-_BLOCK_MIN_CELLS // width), _BLOCK_ENTRIES // (batch * width * cells))
+        return max(1, min(height, rows))
 
 
 @dataclass(frozen=True)
@@ -73,6 +111,9 @@ class LocalScores:
         volume = weights.unflatten(-1, (size, size))  # (B, h, w, 2R+1, 2R+1)
         return _local_correlation_adjoint(volume, features, self.radius, 1.0 / features.shape[1])
 
+    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
+        return height  # a window needs its neighbours' rows: one block
+
 
 class QueryLoss(nn.Module):
     """The query loss's operator ``P``: a separable 4D convolution of a global score volume.
@@ -80,6 +121,10 @@ class QueryLoss(nn.Module):
     First a ``k x k`` convolution over the two source dimensions (1 -> ``D1`` channels), then one
     over the two target dimensions (``D1 -> D2``); zero padding ``k // 2``, no bias. The loss is
     ``1/2 ||P(t)||^2`` for the filters' scores ``t`` on the source features.
+
+    :meth:`forward` and :meth:`adjoint` apply ``P`` and ``P^T`` to a whole volume (``D1`` and
+    ``D2`` times its size in intermediates); :meth:`energy` and :meth:`gradient`, which the
+    optimiser uses, compute the same over a few source rows at a time.
     """
 
     def __init__(
@@ -132,44 +177,193 @@ class QueryLoss(nn.Module):
         out = F.conv_transpose2d(hidden, source_weight, padding=self.padding)
         return out.view(batch, height, width, cells)
 
+    # -- the same, a few source rows at a time --------------------------------------------------
+    def _chunk_rows(self, scores: Tensor, source_size: tuple[int, int]) -> int:
+        batch, height, width, _ = scores.shape
+        per_row = batch * height * width * self.source_weight.shape[0] * source_size[1]
+        return max(1, min(source_size[0], _QUERY_CHUNK_ENTRIES // per_row - 2 * self.padding))
+
+    def _project_rows(self, scores: Tensor, source_size: tuple[int, int], rows: range) -> Tensor:
+        """``P(t)`` at the source rows ``rows``: ``(B*len(rows)*w', D2, h, w)``.
+
+        Reads the rows ``rows`` of ``t`` (scores ``(B, h, w, h'*w')``) and ``k // 2`` on each
+        side (zero beyond the map).
+        """
+        batch, height, width, _ = scores.shape
+        source_height, source_width = source_size
+        pad, first, stop = self.padding, rows.start, rows.stop
+        low, high = max(first - pad, 0), min(stop + pad, source_height)
+        window = scores.unflatten(-1, source_size)[:, :, :, low:high]  # (B, h, w, rows, w')
+        window = window.reshape(batch * height * width, 1, high - low, source_width)
+        window = F.pad(window, (0, 0, low - (first - pad), stop + pad - high))
+        hidden = F.conv2d(window, self.source_weight.to(scores.dtype), padding=(0, pad))
+        hidden = hidden.view(batch, height, width, -1, len(rows) * source_width)
+        hidden = hidden.permute(0, 4, 3, 1, 2).reshape(-1, hidden.shape[3], height, width)
+        return F.conv2d(hidden, self.target_weight.to(scores.dtype), padding=pad)
+
+    def energy(self, scores: Tensor, source_size: tuple[int, int]) -> Tensor:
+        """``||P(t)||^2`` per batch element for scores ``(B, h, w, h'*w')``: ``(B,)``."""
+        batch = scores.shape[0]
+        step = self._chunk_rows(scores, source_size)
+        total = scores.new_zeros(batch)
+        for first in range(0, source_size[0], step):
+            rows = range(first, min(first + step, source_size[0]))
+            projected = self._project_rows(scores, source_size, rows)
+            total = total + projected.reshape(batch, -1).square().sum(1)
+        return total
+
+    def gradient(self, scores: Tensor, source_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """The loss ``1/2 ||P(t)||^2`` ``(B,)`` and its gradient ``P^T P t`` ``(B, h, w, h'*w')``.
+
+        Holds one volume (the gradient) besides ``scores``, and chunks of bounded size.
+        """
+        batch, height, width, cells = scores.shape
+        source_height, source_width = source_size
+        pad = self.padding
+        step = self._chunk_rows(scores, source_size)
+        loss = scores.new_zeros(batch)
+        gradient = scores.new_zeros(batch, height, width, source_height, source_width)
+        for first in range(0, source_height, step):
+            rows = range(first, min(first + step, source_height))
+            projected = self._project_rows(scores, source_size, rows)  # (B*n*w', D2, h, w)
+            loss = loss + 0.5 * projected.reshape(batch, -1).square().sum(1)
+            hidden = F.conv_transpose2d(
+                projected, self.target_weight.to(scores.dtype), padding=pad
+            )  # (B*n*w', D1, h, w)
+            hidden = hidden.view(batch, len(rows) * source_width, -1, height, width)
+            hidden = hidden.permute(0, 3, 4, 2, 1).reshape(
+                batch * height * width, -1, len(rows), source_width
+            )  # (B*h*w, D1, n, w')
+            back = F.conv_transpose2d(
+                hidden, self.source_weight.to(scores.dtype), padding=(0, pad)
+            )  # (B*h*w, 1, n+2p, w'): source rows first-p .. last+p
+            back = back.view(batch, height, width, len(rows) + 2 * pad, source_width)
+            low, high = max(first - pad, 0), min(rows.stop + pad, source_height)
+            start = low - (first - pad)
+            gradient[:, :, :, low:high] += back[:, :, :, start : start + high - low]
+        return loss, gradient.reshape(batch, height, width, cells)
+
+
+# ---------------------------------------------------------------------------------------------
+# The learned tables, by blocks of target rows.
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The residual's coefficients over a range of score columns, for one block of rows.
+
+    ``r = abs_coeff |s| + lin_coeff s - offset`` and ``v act'(s) = abs_coeff sign(s) +
+    lin_coeff``, with ``abs_coeff = v (1-m)/2``, ``lin_coeff = v (1+m)/2``, ``offset = v y``.
+    Shapes: each coefficient broadcasts against the block's scores ``(B, n, w, N)[..., columns]``.
+    """
+
+    columns: slice
+    abs_coeff: Tensor
+    lin_coeff: Tensor
+    offset: Tensor
+
+    @classmethod
+    def of(cls, columns: slice, label: Tensor, weight: Tensor, slope: Tensor) -> Piece:
+        """The coefficients from the label ``y``, the weight ``v`` and the slope ``m``."""
+        half = weight / 2
+        return cls(columns, half * (1 - slope), half * (1 + slope), weight * label)
+
+
+class ResidualTables(Protocol):
+    """The coefficients of the residual for the target rows ``rows`` (a block of a sweep)."""
+
+    def pieces(self, rows: slice) -> list[Piece]: ...
+
+
+@dataclass(frozen=True)
+class WindowTables:
+    """Local GOCor: one value per window entry, the same for every cell. Shapes: ``(N,)``."""
+
+    label: Tensor
+    residual_weight: Tensor
+    negative_slope: Tensor
+
+    def pieces(self, rows: slice) -> list[Piece]:
+        return [Piece.of(slice(None), self.label, self.residual_weight, self.negative_slope)]
+
+
+class DistanceTables:
+    """Global GOCor: ``y``, ``v``, ``m`` of the distance between target cells ``i`` and ``j``.
+
+    The functions are constant from ``reach`` on, so a target row ``y`` sees exact values only
+    in the target rows ``y - R_n .. y + R_n`` (``R_n = ceil(reach) - 1``) and the far value
+    everywhere else. A band of ``block + 2 R_n`` rows of exact values is evaluated once and read
+    by every block; nothing of size ``(h*w) x (h*w)`` is built.
+
+    ``functions`` maps distances (a tensor) to ``(y, v, m)`` of the same shape.
+    """
+
+    def __init__(
+        self,
+        functions: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]],
+        reach: float,
+        height: int,
+        width: int,
+        block_rows: int,
+        like: Tensor,
+    ):
+        self.height, self.width = height, width
+        self.near_rows = max(0, math.ceil(reach) - 1)
+        block_rows = min(block_rows, height)
+        band_rows = block_rows + 2 * self.near_rows
+        # The functions at every offset a band can hold, then spread like pairwise_table:
+        # band[a, x, b, x'] = values[(b - R_n - a) + (n - 1 + R_n), (x' - x) + (w - 1)].
+        offsets = offset_distances(block_rows + self.near_rows, width, like=like)
+        band = (
+            values.unfold(0, band_rows, 1).unfold(1, width, 1).flip(0, 1)  # (n, w, n+2R_n, w)
+            for values in functions(offsets)  # each (2(n+R_n)-1, 2w-1)
+        )
+        coefficients = Piece.of(slice(None), *band)
+        self.band = Piece(
+            slice(None),
+            coefficients.abs_coeff.contiguous(),
+            coefficients.lin_coeff.contiguous(),
+            coefficients.offset.contiguous(),
+        )
+        far = torch.full((), float(reach), dtype=like.dtype, device=like.device)
+        self.far = Piece.of(slice(None), *functions(far))  # 0-dim coefficients
+
+    def pieces(self, rows: slice) -> list[Piece]:
+        first, stop = rows.start, rows.stop
+        width, near = self.width, self.near_rows
+        low, high = max(first - near, 0), min(stop + near, self.height)
+        offset = first - near  # the band's row 0 is this target row
+        near_columns = slice(low * width, high * width)
+        band = [
+            table[: stop - first, :, low - offset : high - offset].flatten(-2)  # (n, w, rows*w)
+            for table in (self.band.abs_coeff, self.band.lin_coeff, self.band.offset)
+        ]
+        pieces = [Piece(near_columns, *band)]
+        if low > 0:
+            pieces.insert(0, dataclasses.replace(self.far, columns=slice(0, low * width)))
+        if high < self.height:
+            pieces.append(dataclasses.replace(self.far, columns=slice(high * width, None)))
+        return pieces  # in column order
+
+
+# ---------------------------------------------------------------------------------------------
+# The objective and one step.
+
 
 @dataclass(frozen=True)
 class Objective:
-    """Everything the optimiser's objective needs besides the filters, fixed during a call.
-
-    Shapes: ``label``, ``residual_weight``, ``negative_slope`` broadcast against the scores
-    ``(B, h, w, N)`` (global: ``(h, w, h*w)``; local: ``((2R+1)^2,)``).
-    """
+    """Everything the optimiser's objective needs besides the filters, fixed during a call."""
 
     target: Tensor  # (B, C, h, w): the features the filters are fitted on
     source: Tensor  # (B, C, h', w'): read by the query loss and by the output volume
     correlation: Correlation
-    label: Tensor  # y
-    residual_weight: Tensor  # v
-    negative_slope: Tensor  # m
+    tables: ResidualTables  # y, v, m
     reg_weight: Tensor  # lambda, a one-element tensor
     query_loss: QueryLoss | None = None
-    # Products of the tables that every iteration needs (derived in __post_init__).
-    _abs_coeff: Tensor = field(init=False, repr=False)
-    _lin_coeff: Tensor = field(init=False, repr=False)
-    _offset: Tensor = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # v * act(s; m) - v * y  ==  v(1-m)/2 |s| + v(1+m)/2 s - v y
-        half_weight = self.residual_weight / 2
-        object.__setattr__(self, "_abs_coeff", half_weight * (1 - self.negative_slope))
-        object.__setattr__(self, "_lin_coeff", half_weight * (1 + self.negative_slope))
-        object.__setattr__(self, "_offset", self.residual_weight * self.label)
 
     @property
     def source_size(self) -> tuple[int, int]:
         return (self.source.shape[2], self.source.shape[3])
-
-    def residual(self, scores: Tensor) -> tuple[Tensor, Tensor]:
-        """The reference residual ``r = v act(s; m) - v y`` and its slope ``v act'(s; m)``."""
-        residual = self._abs_coeff * scores.abs() + self._lin_coeff * scores - self._offset
-        slope = self._abs_coeff * torch.sign(scores) + self._lin_coeff
-        return residual, slope
 
 
 @dataclass(frozen=True)
@@ -186,6 +380,14 @@ class Losses:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The objective at one set of filters."""
+
+    losses: Losses
+    target_scores: Tensor | None  # s: (B, h, w, N), when asked for (the trace shows it)
+
+
+@dataclass(frozen=True)
 class Step:
     """One optimiser step: the new filters and what it saw on the way."""
 
@@ -194,68 +396,112 @@ class Step:
     step_length: Tensor  # alpha: (B, 1, h, w) per filter, or (B, 1, 1, 1) per batch element
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """The objective at one set of filters, with the pieces its gradient is made of."""
-
-    target_scores: Tensor  # s: (B, h, w, N)
-    slope: Tensor  # v act'(s; m): the residual's derivative in the scores, (B, h, w, N)
-    weighted_residual: Tensor  # v act'(s) r: the reference loss's gradient in the scores
-    query_residual: Tensor | None  # P^T P t: the query loss's gradient in the scores t
-    losses: Losses
+def evaluate(filters: Tensor, objective: Objective, keep_scores: bool = True) -> Evaluation:
+    """Losses (and the target scores) for ``filters`` ``(B, C, h, w)``, without a step."""
+    return _sweep(filters, objective, None, keep_scores).before
 
 
-def evaluate(filters: Tensor, objective: Objective) -> Evaluation:
-    """Scores, losses and the gradients in the scores, for ``filters`` ``(B, C, h, w)``."""
-    target_scores = objective.correlation.scores(filters, objective.target)
-    residual, slope = objective.residual(target_scores)
-    batch = filters.shape[0]
-    reference = 0.5 * residual.square().reshape(batch, -1).sum(1)
-    regularizer = 0.5 * objective.reg_weight * filters.square().reshape(batch, -1).sum(1)
-    query_residual = None
-    query = torch.zeros_like(reference)
-    if objective.query_loss is not None:
-        source_scores = objective.correlation.scores(filters, objective.source)
-        projected = objective.query_loss(source_scores, objective.source_size)
-        query = 0.5 * projected.square().reshape(batch, -1).sum(1)
-        query_residual = objective.query_loss.adjoint(projected, objective.source_size)
-    losses = Losses(reference, query, regularizer)
-    return Evaluation(target_scores, slope, slope * residual, query_residual, losses)
-
-
-def steepest_descent_step(filters: Tensor, objective: Objective, step_scale: Tensor) -> Step:
+def steepest_descent_step(
+    filters: Tensor, objective: Objective, step_scale: Tensor, keep_scores: bool = False
+) -> Step:
     """One GOCor step: ``w <- w - step_scale * alpha * g``.
 
     ``g = A^T(v act'(s) r) + lambda w [+ B^T(P^T P t)]`` with ``A``, ``B`` the correlations with
     the target and source features, and the Gauss-Newton step length
     ``alpha = |g|^2 / (|v act'(s) A g|^2 [+ |P B g|^2] + lambda |g|^2)``, per filter without a
-    query loss and per batch element with one.
+    query loss and per batch element with one. ``keep_scores`` keeps the target scores ``s``
+    in ``before`` (one volume more).
     """
-    correlation, target = objective.correlation, objective.target
-    current = evaluate(filters, objective)
+    return _sweep(filters, objective, step_scale, keep_scores)
 
-    gradient = correlation.adjoint(current.weighted_residual, target)
-    gradient = gradient + objective.reg_weight * filters
-    if current.query_residual is not None:
-        gradient = gradient + correlation.adjoint(current.query_residual, objective.source)
 
-    # Curvature along the gradient (Gauss-Newton: the residuals' Jacobian applied to g).
-    along_target = (current.slope * correlation.scores(gradient, target)).square()  # (B,h,w,N)
-    gradient_energy = gradient.square()  # (B, C, h, w)
+def _sweep(
+    filters: Tensor, objective: Objective, step_scale: Tensor | None, keep_scores: bool
+) -> Step:
+    """Evaluate the objective at ``filters`` and, given ``step_scale``, take one step.
+
+    The target cells are visited in blocks of whole rows: a block's scores, residual, gradient
+    and curvature depend on its own filters only (the query loss, which couples them, is
+    computed beforehand on the whole volume).
+    """
+    correlation, target, source = objective.correlation, objective.target, objective.source
+    batch, _, height, width = filters.shape
+    descend = step_scale is not None
+
+    query = filters.new_zeros(batch)
+    query_gradient = None
+    if objective.query_loss is not None:
+        source_scores = correlation.scores(filters, source)  # t: (B, h, w, h'w')
+        query, query_gradient = objective.query_loss.gradient(source_scores, objective.source_size)
+        del source_scores
+
+    reference = filters.new_zeros(batch)
+    kept, gradients, curvatures = [], [], []
+    cells = target.shape[2] * target.shape[3]
+    rows = correlation.block_rows(batch, height, width, cells)
+    for first in range(0, height, rows):
+        block = slice(first, min(first + rows, height))
+        block_filters = filters[:, :, block]
+        scores = correlation.scores(block_filters, target)  # (B, n, w, N)
+        if keep_scores:
+            kept.append(scores)
+        slopes, weighted = [], []
+        pieces = objective.tables.pieces(block)  # in column order, covering every column
+        widths = [len(range(scores.shape[-1])[piece.columns]) for piece in pieces]
+        # split, not slicing: its gradient is one concatenation, not a zero block per piece.
+        parts = scores.split(widths, dim=-1) if len(pieces) > 1 else (scores,)
+        for piece, part in zip(pieces, parts, strict=True):
+            slope = torch.addcmul(piece.lin_coeff, piece.abs_coeff, torch.sign(part))
+            residual = torch.addcmul(-piece.offset, slope, part)  # a|s| + l s - v y
+            reference = reference + residual.reshape(batch, -1).square().sum(1)
+            slopes.append(slope)
+            weighted.append(slope * residual)
+        if not descend:
+            continue
+        slope = _join(slopes)  # v act'(s): (B, n, w, N)
+        gradient = correlation.adjoint(_join(weighted), target)  # (B, C, n, w)
+        gradient = gradient + objective.reg_weight * block_filters
+        if query_gradient is not None:
+            gradient = gradient + correlation.adjoint(query_gradient[:, block], source)
+        along = slope * correlation.scores(gradient, target)  # (B, n, w, N)
+        gradients.append(gradient)
+        curvatures.append(along.square().sum(-1))  # (B, n, w)
+
+    losses = Losses(
+        reference=0.5 * reference,
+        query=query,
+        regularizer=0.5 * objective.reg_weight * filters.square().reshape(batch, -1).sum(1),
+    )
+    scores_kept = None
+    if keep_scores:
+        scores_kept = kept[0] if len(kept) == 1 else torch.cat(kept, 1)  # (B, h, w, N)
+    before = Evaluation(losses, scores_kept)
+    if not descend:
+        return Step(filters, before, filters.new_ones(batch, 1, 1, 1))
+    assert step_scale is not None
+
+    query_gradient = None  # the next volume (scores of the gradient) takes its place
+    gradient = gradients[0] if len(gradients) == 1 else torch.cat(gradients, 2)  # (B, C, h, w)
+    curvature = curvatures[0] if len(curvatures) == 1 else torch.cat(curvatures, 1)  # (B, h, w)
+    gradient_energy = gradient.square().sum(1, keepdim=True)  # (B, 1, h, w)
     if objective.query_loss is None:
-        numerator = gradient_energy.sum(1, keepdim=True)  # (B, 1, h, w)
-        denominator = along_target.sum(-1).unsqueeze(1) + objective.reg_weight * numerator
+        numerator = gradient_energy
+        denominator = curvature.unsqueeze(1) + objective.reg_weight * numerator
     else:
-        batch = filters.shape[0]
-        along_source = objective.query_loss(
-            correlation.scores(gradient, objective.source), objective.source_size
+        along_source = objective.query_loss.energy(
+            correlation.scores(gradient, source), objective.source_size
         )
         numerator = gradient_energy.reshape(batch, -1).sum(1).view(batch, 1, 1, 1)
         denominator = (
-            along_target.reshape(batch, -1).sum(1).view(batch, 1, 1, 1)
-            + along_source.square().reshape(batch, -1).sum(1).view(batch, 1, 1, 1)
+            curvature.reshape(batch, -1).sum(1).view(batch, 1, 1, 1)
+            + along_source.view(batch, 1, 1, 1)
             + objective.reg_weight * numerator
         )
     step_length = numerator / denominator.clamp(min=_DENOMINATOR_FLOOR)
     new_filters = filters - step_scale * step_length * gradient
-    return Step(new_filters, current, step_length)
+    return Step(new_filters, before, step_length)
+
+
+def _join(parts: list[Tensor]) -> Tensor:
+    """Pieces of a block's columns, in order, as one ``(B, n, w, N)`` tensor."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
