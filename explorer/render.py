@@ -93,12 +93,34 @@ def overlay(
     low, high = value_range
     normalised = np.clip((scores - low) / (high - low), 0.0, 1.0)
     index = np.where(np.isfinite(normalised), np.round(normalised * 255), -1).astype(np.int16)
-    pixels = cells_to_pixels(torch.from_numpy(index), stride, image.shape[:2]).numpy()
-    grey = image.mean(axis=2, keepdims=True, dtype=np.float32) * 0.8 + 25.5  # (H, W, 1)
-    colours = _lookup_table(CMAP)[np.clip(pixels, 0, 255)].astype(np.float32)
-    weight = np.where(pixels >= 0, alpha, 0.0).astype(np.float32)[..., None]
-    blended = grey * (1 - weight) + colours * weight
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    index = _cells_on_image(index, stride, image.shape[:2])  # (H, W), -1: no score
+    colours = _lookup_table(CMAP)[np.clip(index, 0, 255)].astype(np.float32)
+    weight = np.where(index >= 0, np.float32(alpha), np.float32(0.0))[..., None]
+    blended = _dimmed_grey(image) * (1 - weight) + colours * weight
+    return (blended + 0.5).astype(np.uint8)
+
+
+def _cells_on_image(cells: np.ndarray, stride: int, size: tuple[int, int]) -> np.ndarray:
+    """Each pixel takes its cell's value (:func:`gocor_lite.matching.cells_to_pixels`); a plain
+    repetition when the image is exactly the grid times the stride, as at the working size."""
+    height, width = cells.shape
+    if (height * stride, width * stride) == tuple(size):
+        return np.repeat(np.repeat(cells, stride, axis=0), stride, axis=1)
+    return cells_to_pixels(torch.from_numpy(cells), stride, size).numpy()
+
+
+_GREY: list[tuple[np.ndarray, np.ndarray]] = []  # the last few images and their dimmed grey
+
+
+def _dimmed_grey(image: np.ndarray) -> np.ndarray:
+    """``float32 (H, W, 1)``: the image in grey, dimmed so that colours stand out (cached)."""
+    for known, grey in _GREY:
+        if known is image:
+            return grey
+    grey = image.mean(axis=2, keepdims=True, dtype=np.float32) * 0.8 + 25.5
+    _GREY.insert(0, (image, grey))
+    del _GREY[4:]
+    return grey
 
 
 class _Marks:
