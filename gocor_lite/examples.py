@@ -32,7 +32,9 @@ class ExamplePair:
 
 
 def _shifted_crops(
-    image: np.ndarray, size: tuple[int, int], target_corner: tuple[int, int],
+    image: np.ndarray,
+    size: tuple[int, int],
+    target_corner: tuple[int, int],
     source_corner: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two crops of one image; returns (target, source, flow). Corners are ``(row, col)``."""
@@ -53,7 +55,9 @@ def _brick() -> ExamplePair:
     return ExamplePair(
         "brick-shift",
         "Two overlapping crops of a brick wall (repeated structure), shifted by (-62, -36) px.",
-        target, source, flow,
+        target,
+        source,
+        flow,
     )
 
 
@@ -64,7 +68,9 @@ def _chelsea() -> ExamplePair:
     return ExamplePair(
         "chelsea-shift",
         "Two overlapping crops of a photograph of a cat, shifted by (-100, -24) px.",
-        target, source, flow,
+        target,
+        source,
+        flow,
     )
 
 
@@ -80,7 +86,9 @@ def _stereo() -> ExamplePair:
     return ExamplePair(
         "stereo-motorcycle",
         "Middlebury 2014 stereo pair (left = target, right = source) with ground-truth disparity.",
-        as_rgb_uint8(left), as_rgb_uint8(right), flow,
+        as_rgb_uint8(left),
+        as_rgb_uint8(right),
+        flow,
     )
 
 

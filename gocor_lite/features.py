@@ -79,17 +79,26 @@ class DaisyExtractor(FeatureExtractor):
 
         radius, stride = self.options.radius, self.stride
         height, width = self.grid_size((images.shape[2], images.shape[3]))
-        grey = (images.detach().to("cpu", torch.float64) * torch.tensor(
-            [0.2125, 0.7154, 0.0721], dtype=torch.float64
-        ).view(1, 3, 1, 1)).sum(1).numpy()  # (B, H, W)
+        grey = (
+            (
+                images.detach().to("cpu", torch.float64)
+                * torch.tensor([0.2125, 0.7154, 0.0721], dtype=torch.float64).view(1, 3, 1, 1)
+            )
+            .sum(1)
+            .numpy()
+        )  # (B, H, W)
         out = []
         for image in grey:
             # daisy samples at radius + k * step; pad so that sample k lands on the cell centre.
             before = radius - stride // 2
             padded = np.pad(image, ((before, radius), (before, radius)), mode="reflect")
             descriptors = daisy(
-                padded, step=stride, radius=radius, rings=self.options.rings,
-                histograms=self.options.histograms, orientations=self.options.orientations,
+                padded,
+                step=stride,
+                radius=radius,
+                rings=self.options.rings,
+                histograms=self.options.histograms,
+                orientations=self.options.orientations,
             )  # (rows, cols, C)
             out.append(torch.from_numpy(np.ascontiguousarray(descriptors[:height, :width])))
         features = torch.stack(out).permute(0, 3, 1, 2)  # (B, C, h, w)

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Draw the GOCor paper's Fig. 1 for a bundled pair (or two image files) into a PNG.
 
-    python -m gocor_lite.figure --out gocor_figure.png
-    python -m gocor_lite.figure --pair stereo-motorcycle --pixel 200 150 --iterations 5
-    python -m gocor_lite.figure --target a.jpg --source b.jpg --out mine.png
+python -m gocor_lite.figure --out gocor_figure.png
+python -m gocor_lite.figure --pair stereo-motorcycle --pixel 200 150 --iterations 5
+python -m gocor_lite.figure --target a.jpg --source b.jpg --out mine.png
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair", default=example_names()[0], choices=example_names())
     parser.add_argument("--target", type=Path, help="target image file (with --source)")
     parser.add_argument("--source", type=Path, help="source image file (with --target)")
-    parser.add_argument("--pixel", type=float, nargs=2, metavar=("X", "Y"),
-                        help="target pixel at the working resolution (default: the centre)")
+    parser.add_argument(
+        "--pixel",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="target pixel at the working resolution (default: the centre)",
+    )
     parser.add_argument("--features", default="daisy", choices=extractor_names())
     parser.add_argument("--normalization", default="centered-l2", choices=NORMALIZATIONS)
     parser.add_argument("--iterations", type=int, default=3)
@@ -63,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
 
     height, width = target.shape[:2]
     pixel = tuple(args.pixel) if args.pixel else (width / 2, height / 2)
-    maps = pixel_maps(target_features, source_features, trace, pixel, extractor.stride,
-                      target.shape[:2], source.shape[:2])
+    maps = pixel_maps(
+        target_features,
+        source_features,
+        trace,
+        pixel,
+        extractor.stride,
+        target.shape[:2],
+        source.shape[:2],
+    )
     true_match = None
     if true_flow is not None:
         # Ground truth is given at the original size; read it at the chosen cell's centre.
@@ -75,9 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         if np.isfinite(flow_x) and np.isfinite(flow_y):
             true_match = (maps.pixel[0] + flow_x / scale_x, maps.pixel[1] + flow_y / scale_y)
     figure = draw_iterations(
-        target, source, maps, true_match,
+        target,
+        source,
+        maps,
+        true_match,
         title=f"{name}: {args.features} features ({args.normalization}), "
-              f"target cell {maps.cell}, global GOCor with the paper's initial parameters",
+        f"target cell {maps.cell}, global GOCor with the paper's initial parameters",
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=90)

@@ -10,21 +10,27 @@ Convention:
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import Tensor
 
+Coordinate = TypeVar("Coordinate", float, Tensor)
 
-def cell_to_pixel(cell: float | Tensor, stride: float) -> float | Tensor:
+
+def cell_to_pixel(cell: Coordinate, stride: float) -> Coordinate:
     """Pixel coordinate of a (possibly fractional) cell coordinate."""
     return (cell + 0.5) * stride - 0.5
 
 
-def pixel_to_cell(pixel: float | Tensor, stride: float) -> float | Tensor:
+def pixel_to_cell(pixel: Coordinate, stride: float) -> Coordinate:
     """Fractional cell coordinate of a pixel coordinate (inverse of :func:`cell_to_pixel`)."""
     return (pixel + 0.5) / stride - 0.5
 
 
-def pixel_to_cell_index(x: float, y: float, stride: float, grid_size: tuple[int, int]) -> tuple[int, int]:
+def pixel_to_cell_index(
+    x: float, y: float, stride: float, grid_size: tuple[int, int]
+) -> tuple[int, int]:
     """The cell ``(column, row)`` that contains pixel ``(x, y)``, clamped to a ``(h, w)`` grid."""
     height, width = grid_size
     column = min(max(int((x + 0.5) // stride), 0), width - 1)

@@ -84,7 +84,9 @@ def read_image(path: str | Path, max_pixels: int = 50_000_000) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, ImageError):
             raise
-        raise ImageError(f"{path.name} could not be read (damaged or truncated): {error}") from error
+        raise ImageError(
+            f"{path.name} could not be read (damaged or truncated): {error}"
+        ) from error
     return from_pil(image)
 
 
@@ -106,9 +108,10 @@ def from_pil(image: object) -> np.ndarray:
     return as_rgb_uint8(np.asarray(image))
 
 
-def to_tensor(image: np.ndarray, device: torch.device | str | None = None,
-              dtype: torch.dtype = torch.float32) -> Tensor:
-    """``uint8 (H, W, 3)`` (or anything :func:`as_rgb_uint8` accepts) -> ``(1, 3, H, W)`` in [0, 1]."""
+def to_tensor(
+    image: np.ndarray, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """``uint8 (H, W, 3)`` (or any :func:`as_rgb_uint8` input) -> ``(1, 3, H, W)`` in [0, 1]."""
     array = as_rgb_uint8(image)
     tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None]
     return tensor.to(device=device, dtype=dtype) / 255.0
@@ -137,7 +140,10 @@ def resize_to_fit(image: np.ndarray, max_side: int, multiple: int = 1) -> np.nda
         return image
     tensor = to_tensor(image)
     resized = F.interpolate(
-        tensor, size=(new_height, new_width), mode="bilinear", align_corners=False,
+        tensor,
+        size=(new_height, new_width),
+        mode="bilinear",
+        align_corners=False,
         antialias=new_height < height or new_width < width,
     )
     return to_uint8(resized)

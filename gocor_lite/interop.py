@@ -10,16 +10,15 @@ of channels from the keys and shapes, and rejecting anything it does not know.
 
 Released name -> ours (relative to the GOCor module; ``(1, N, 1, 1)`` tensors become ``(N,)``):
 
-============================================================  ===============================
-``filter_initializer.scaling``                                ``initializer.scale``
-``filter_initializer.target_fg`` / ``.target_bg``             ``initializer.foreground`` / ``.background``
-``filter_optimizer.log_step_length``                          ``log_step_length``
-``filter_optimizer.filter_reg``                               ``reg``
-``filter_optimizer.label_map_predictor.weight``               ``distance.label_coeffs``
-``filter_optimizer.spatial_weight_predictor.weight``          ``distance.weight_coeffs``
-``filter_optimizer.target_mask_predictor.0.weight``           ``distance.slope_coeffs``
-``filter_optimizer.reg_layer.weight1`` / ``.weight2``         ``query_loss.source_weight`` / ``.target_weight``
-============================================================  ===============================
+* ``filter_initializer.scaling`` -> ``initializer.scale``
+* ``filter_initializer.target_fg``, ``.target_bg`` -> ``initializer.foreground``, ``.background``
+* ``filter_optimizer.log_step_length`` -> ``log_step_length``
+* ``filter_optimizer.filter_reg`` -> ``reg``
+* ``filter_optimizer.label_map_predictor.weight`` -> ``distance.label_coeffs``
+* ``filter_optimizer.spatial_weight_predictor.weight`` -> ``distance.weight_coeffs``
+* ``filter_optimizer.target_mask_predictor.0.weight`` -> ``distance.slope_coeffs``
+* ``filter_optimizer.reg_layer.weight1``, ``.weight2`` -> ``query_loss.source_weight``,
+  ``.target_weight``
 """
 
 from __future__ import annotations
@@ -164,8 +163,10 @@ def from_official(
         if query_loss:
             source_weight = params[_OPT + "reg_layer.weight1"]
             target_weight = params[_OPT + "reg_layer.weight2"]
-            if source_weight.dim() != 4 or source_weight.shape[1] != 1 or (
-                source_weight.shape[2] != source_weight.shape[3]
+            if (
+                source_weight.dim() != 4
+                or source_weight.shape[1] != 1
+                or (source_weight.shape[2] != source_weight.shape[3])
             ):
                 raise CheckpointError(
                     f"{prefix + _OPT + 'reg_layer.weight1'!r} has shape "
@@ -184,8 +185,11 @@ def from_official(
             )
         module = GlobalGOCor(
             GlobalGOCorConfig(
-                num_iter=num_iter, initializer=initializer, num_channels=num_channels,
-                num_bins=num_bins, query_loss=query_loss,
+                num_iter=num_iter,
+                initializer=initializer,
+                num_channels=num_channels,
+                num_bins=num_bins,
+                query_loss=query_loss,
                 **query_sizes,
             )
         )
@@ -202,8 +206,11 @@ def from_official(
             )
         module = LocalGOCor(
             LocalGOCorConfig(
-                num_iter=num_iter, initializer=initializer, num_channels=num_channels,
-                num_bins=num_bins, search_radius=search_radius,
+                num_iter=num_iter,
+                initializer=initializer,
+                num_channels=num_channels,
+                num_bins=num_bins,
+                search_radius=search_radius,
             )
         )
 
@@ -242,9 +249,10 @@ def load_official_checkpoint(
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and unpickler errors have no common base
+        reason = str(error).splitlines()[0] if str(error) else ""
         raise CheckpointError(
-            f"{path} is not a PyTorch checkpoint that can be read safely ({error.__class__.__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})"
+            f"{path} is not a PyTorch checkpoint that can be read safely "
+            f"({error.__class__.__name__}: {reason})"
         ) from error
     if isinstance(loaded, Mapping) and "state_dict" in loaded:
         loaded = loaded["state_dict"]
@@ -253,15 +261,27 @@ def load_official_checkpoint(
             f"{path} holds a {type(loaded).__name__}, expected a state dict (or a dict with "
             "'state_dict')"
         )
-    parts = {}
-    for kind, prefix in (("global", GLOBAL_PREFIX), ("local", LOCAL_PREFIX)):
-        keys = {key: value for key, value in loaded.items()
-                if isinstance(key, str) and key.startswith(prefix)}
+    parts: dict[str, GlobalGOCor | LocalGOCor] = {}
+    kinds: tuple[tuple[Literal["global", "local"], str], ...] = (
+        ("global", GLOBAL_PREFIX),
+        ("local", LOCAL_PREFIX),
+    )
+    for kind, prefix in kinds:
+        keys = {
+            key: value
+            for key, value in loaded.items()
+            if isinstance(key, str) and key.startswith(prefix)
+        }
         if not keys:
             raise CheckpointError(
-                f"{path} has no keys starting with {prefix!r}: it is not a GLU-Net-GOCor "
-                "checkpoint"
+                f"{path} has no keys starting with {prefix!r}: it is not a GLU-Net-GOCor checkpoint"
             )
-        parts[kind] = from_official(keys, kind=kind, num_iter=num_iter,  # type: ignore[arg-type]
-                                    search_radius=search_radius)
-    return OfficialGOCor(parts["global"], parts["local"])  # type: ignore[arg-type]
+        parts[kind] = from_official(
+            keys,
+            kind=kind,
+            num_iter=num_iter,
+            search_radius=search_radius,
+        )
+    global_gocor, local_gocor = parts["global"], parts["local"]
+    assert isinstance(global_gocor, GlobalGOCor) and isinstance(local_gocor, LocalGOCor)
+    return OfficialGOCor(global_gocor, local_gocor)

@@ -111,7 +111,7 @@ def global_volume_to_flow(
     method: Literal["argmax", "soft-argmax"] = "argmax",
     temperature: float = 0.02,
 ) -> Tensor:
-    """The flow that a global volume's best matches define: ``(B, h, w, h', w') -> (B, 2, H, W)``."""
+    """The flow of a global volume's best matches: ``(B, h, w, h', w') -> (B, 2, H, W)``."""
     if method == "argmax":
         matches = best_match(volume)
     elif method == "soft-argmax":
@@ -122,8 +122,11 @@ def global_volume_to_flow(
 
 
 def local_window_on_source(
-    volume: Tensor, cell: tuple[int, int], source_grid: tuple[int, int],
-    centre: tuple[int, int] | None = None, fill: float = float("nan"),
+    volume: Tensor,
+    cell: tuple[int, int],
+    source_grid: tuple[int, int],
+    centre: tuple[int, int] | None = None,
+    fill: float = float("nan"),
 ) -> Tensor:
     """One target cell's local window placed on the source grid.
 

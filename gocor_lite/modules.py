@@ -34,8 +34,12 @@ from gocor_lite.optimizer import (
     evaluate,
     steepest_descent_step,
 )
-from gocor_lite.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
-from gocor_lite.spatial import pairwise_table
+from gocor_lite.spatial import (
+    DistanceFunctions,
+    DistanceFunctionSamples,
+    offset_distances,
+    pairwise_table,
+)
 
 
 @dataclass(frozen=True)
@@ -247,8 +251,9 @@ class GOCorBase(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        fields = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}"
-                           for f in dataclasses.fields(self.config))
+        fields = ", ".join(
+            f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config)
+        )
         return f"config({fields})"
 
 
@@ -293,10 +298,12 @@ class GlobalGOCor(GOCorBase):
     def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         height, width = target.shape[2:]
         offsets = offset_distances(height, width, like=target)  # (2h-1, 2w-1)
-        return tuple(  # type: ignore[return-value]
-            pairwise_table(values, height, width).view(height, width, height * width)
-            for values in self.distance(offsets)
-        )
+        label, weight, slope = self.distance(offsets)
+
+        def spread(values: Tensor) -> Tensor:
+            return pairwise_table(values, height, width).view(height, width, height * width)
+
+        return spread(label), spread(weight), spread(slope)
 
     def _reg_divisor(self, channels: int) -> float:
         return 1.0
@@ -334,7 +341,8 @@ class LocalGOCor(GOCorBase):
     def _tables(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         radius = self.config.search_radius
         offsets = offset_distances(radius + 1, radius + 1, like=target)  # (2R+1, 2R+1)
-        return tuple(values.flatten() for values in self.distance(offsets))  # type: ignore
+        label, weight, slope = self.distance(offsets)
+        return label.flatten(), weight.flatten(), slope.flatten()
 
     def _reg_divisor(self, channels: int) -> float:
         return float(channels * channels)

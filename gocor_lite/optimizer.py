@@ -108,7 +108,8 @@ class QueryLoss(nn.Module):
         source_weight = self.source_weight.to(scores.dtype)
         target_weight = self.target_weight.to(scores.dtype)
         hidden = F.conv2d(
-            scores.reshape(batch * height * width, 1, *source_size), source_weight,
+            scores.reshape(batch * height * width, 1, *source_size),
+            source_weight,
             padding=self.padding,
         )  # (B*h*w, D1, h', w')
         hidden = hidden.view(batch, height, width, -1, cells).permute(0, 4, 3, 1, 2)
@@ -122,7 +123,8 @@ class QueryLoss(nn.Module):
         source_weight = self.source_weight.to(residual.dtype)
         target_weight = self.target_weight.to(residual.dtype)
         hidden = F.conv_transpose2d(
-            residual.reshape(batch * cells, -1, height, width), target_weight,
+            residual.reshape(batch * cells, -1, height, width),
+            target_weight,
             padding=self.padding,
         )  # (B*h'w', D1, h, w)
         hidden = hidden.view(batch, cells, -1, height, width).permute(0, 3, 4, 2, 1)

@@ -130,12 +130,10 @@ def draw_iterations(
     axes[1, 0].imshow(source_image)
     axes[1, 0].set_title("source")
     if true_match is not None:
-        axes[1, 0].plot([true_match[0]], [true_match[1]], "o", mfc="none", mec="lime", ms=10,
-                        mew=2)
+        axes[1, 0].plot([true_match[0]], [true_match[1]], "o", mfc="none", mec="lime", ms=10, mew=2)
     rows = ((0, target_image, (x, y), "cyan"), (1, source_image, true_match, "lime"))
     for column, (name, on_target, on_source) in enumerate(columns, start=1):
-        for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source),
-                                                        strict=True):
+        for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source), strict=True):
             axis = axes[row, column]
             axis.imshow(image.mean(axis=2), cmap="gray", alpha=1.0)
             shown = axis.imshow(score_map, cmap="inferno", alpha=0.75)
@@ -160,8 +158,10 @@ def draw_losses(trace: GOCorTrace, axis, batch_index: int = 0) -> None:
     losses = trace.losses
     steps = np.arange(trace.num_iter + 1)
     for name, values in (
-        ("total", losses.total), ("reference", losses.reference),
-        ("query", losses.query), ("regulariser", losses.regularizer),
+        ("total", losses.total),
+        ("reference", losses.reference),
+        ("query", losses.query),
+        ("regulariser", losses.regularizer),
     ):
         series = values[:, batch_index].detach().cpu().numpy()
         if name == "query" and not np.any(series):
@@ -175,7 +175,7 @@ def draw_losses(trace: GOCorTrace, axis, batch_index: int = 0) -> None:
 
 
 def draw_distance_functions(trace: GOCorTrace, axis) -> None:
-    """Plot the learned label ``y``, residual weight ``v`` and negative slope ``m`` over distance."""
+    """Plot the learned label ``y``, residual weight ``v`` and negative slope ``m`` by distance."""
     functions = trace.functions
     distance = functions.distance.cpu().numpy()
     axis.plot(distance, functions.label.cpu().numpy(), label="label y")

@@ -112,7 +112,10 @@ class DistanceFunctions(nn.Module):
             max_distance = math.ceil(self.reach + 2 * self.bin_width)
         with torch.no_grad():
             distance = torch.linspace(
-                0.0, max_distance, num, dtype=self.label_coeffs.dtype,
+                0.0,
+                max_distance,
+                num,
+                dtype=self.label_coeffs.dtype,
                 device=self.label_coeffs.device,
             )
             label, weight, slope = self(distance)

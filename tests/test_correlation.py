@@ -68,7 +68,9 @@ def draw(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
 
 
 def tolerance(dtype: torch.dtype) -> dict[str, float]:
-    return {"atol": 1e-12, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-5}
+    return (
+        {"atol": 1e-12, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-5}
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -78,8 +80,9 @@ def test_global_matches_naive_loop(shape, dtype, seed):
     target = draw((batch, channels, height, width), dtype, seed)
     source = draw((batch, channels, source_height, source_width), dtype, seed + 1)
     expected = naive_global(target.double(), source.double())
-    torch.testing.assert_close(global_correlation(target, source).double(), expected,
-                               **tolerance(dtype))
+    torch.testing.assert_close(
+        global_correlation(target, source).double(), expected, **tolerance(dtype)
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -157,8 +160,9 @@ def test_layout_round_trips(generator):
 def test_gradcheck_local_and_adjoint(generator):
     target = torch.randn(1, 2, 3, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     source = torch.randn(1, 2, 4, 3, generator=generator, dtype=torch.float64, requires_grad=True)
-    volume = torch.randn(1, 3, 4, 3, 3, generator=generator, dtype=torch.float64,
-                         requires_grad=True)
+    volume = torch.randn(
+        1, 3, 4, 3, 3, generator=generator, dtype=torch.float64, requires_grad=True
+    )
     assert torch.autograd.gradcheck(lambda t, s: local_correlation(t, s, 1), (target, source))
     assert torch.autograd.gradcheck(
         lambda v, s: local_correlation_adjoint(v, s, 1), (volume, source)
@@ -212,5 +216,6 @@ def test_cuda_matches_cpu(generator):
     target = torch.randn(2, 16, 9, 21, generator=generator)
     source = torch.randn(2, 16, 9, 21, generator=generator)
     cpu = local_correlation(target, source, 4)
-    torch.testing.assert_close(local_correlation(target.cuda(), source.cuda(), 4).cpu(), cpu,
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        local_correlation(target.cuda(), source.cuda(), 4).cpu(), cpu, atol=1e-4, rtol=1e-4
+    )

@@ -160,8 +160,14 @@ GLOBAL_VARIANTS = [
     dict(initializer="context-aware"),
     dict(initializer="flexible-context-aware", num_channels=4),
     dict(initializer="simple", query_loss=True, query_hidden_channels=3, query_out_channels=2),
-    dict(initializer="flexible-context-aware", num_channels=4, query_loss=True,
-         query_hidden_channels=2, query_out_channels=3, query_kernel_size=3),
+    dict(
+        initializer="flexible-context-aware",
+        num_channels=4,
+        query_loss=True,
+        query_hidden_channels=2,
+        query_out_channels=3,
+        query_kernel_size=3,
+    ),
 ]
 LOCAL_VARIANTS = [
     dict(search_radius=1),
@@ -239,10 +245,12 @@ def test_initializers_by_their_defining_properties(generator):
         aware.initializer.background.fill_(-0.2)
     filters = aware.trace(target, target).filters[0]
     mean = target.mean(dim=(2, 3), keepdim=True)
-    torch.testing.assert_close((filters * target).sum(1), torch.full((2, 3, 4), 0.7,
-                                                                      dtype=torch.float64))
-    torch.testing.assert_close((filters * mean).sum(1), torch.full((2, 3, 4), -0.2,
-                                                                    dtype=torch.float64))
+    torch.testing.assert_close(
+        (filters * target).sum(1), torch.full((2, 3, 4), 0.7, dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        (filters * mean).sum(1), torch.full((2, 3, 4), -0.2, dtype=torch.float64)
+    )
 
     local = LocalGOCor(num_iter=0, search_radius=1).double()
     filters = local.trace(target, target).filters[0]
@@ -263,12 +271,22 @@ def test_iteration_zero_is_the_scaled_feature_correlation(generator):
     torch.testing.assert_close(trace.volumes[-1], GlobalGOCor(num_iter=2).double()(target, source))
 
 
-@pytest.mark.parametrize("module_factory", [
-    lambda: GlobalGOCor(num_iter=2, initializer="flexible-context-aware", num_channels=3,
-                        query_loss=True, query_hidden_channels=2, query_out_channels=2),
-    lambda: GlobalGOCor(num_iter=2, initializer="flexible-simple", num_channels=3),
-    lambda: LocalGOCor(num_iter=2, search_radius=1),
-], ids=["global-query", "global-simple", "local"])
+@pytest.mark.parametrize(
+    "module_factory",
+    [
+        lambda: GlobalGOCor(
+            num_iter=2,
+            initializer="flexible-context-aware",
+            num_channels=3,
+            query_loss=True,
+            query_hidden_channels=2,
+            query_out_channels=2,
+        ),
+        lambda: GlobalGOCor(num_iter=2, initializer="flexible-simple", num_channels=3),
+        lambda: LocalGOCor(num_iter=2, search_radius=1),
+    ],
+    ids=["global-query", "global-simple", "local"],
+)
 def test_gradcheck_features_and_every_parameter(module_factory, generator):
     module = module_factory().double()
     randomise(module, generator)
@@ -278,17 +296,22 @@ def test_gradcheck_features_and_every_parameter(module_factory, generator):
     source = torch.randn(1, 3, 2, 3, generator=generator, dtype=torch.float64, requires_grad=True)
 
     def run(target, source, *values):
-        return torch.func.functional_call(module, dict(zip(names, values, strict=True)),
-                                          (target, source))
+        return torch.func.functional_call(
+            module, dict(zip(names, values, strict=True)), (target, source)
+        )
 
     assert torch.autograd.gradcheck(run, (target, source, *params), atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("module_factory", [
-    lambda: GlobalGOCor(num_iter=6),
-    lambda: GlobalGOCor(num_iter=6, initializer="context-aware"),
-    lambda: LocalGOCor(num_iter=6, search_radius=2),
-], ids=["global", "global-context", "local"])
+@pytest.mark.parametrize(
+    "module_factory",
+    [
+        lambda: GlobalGOCor(num_iter=6),
+        lambda: GlobalGOCor(num_iter=6, initializer="context-aware"),
+        lambda: LocalGOCor(num_iter=6, search_radius=2),
+    ],
+    ids=["global", "global-context", "local"],
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_quadratic_objective_never_increases(module_factory, seed):
     """With m = 1 (act is the identity) the objective is quadratic and the Gauss-Newton step
@@ -297,8 +320,7 @@ def test_quadratic_objective_never_increases(module_factory, seed):
     module = module_factory().double()
     with torch.no_grad():
         module.distance.slope_coeffs.fill_(60.0)  # sigmoid(60) == 1.0 in float64
-        module.distance.weight_coeffs.add_(torch.rand(10, generator=generator,
-                                                      dtype=torch.float64))
+        module.distance.weight_coeffs.add_(torch.rand(10, generator=generator, dtype=torch.float64))
     target = torch.randn(1, 5, 4, 5, generator=generator, dtype=torch.float64)
     total = module.trace(target, target).losses.total[:, 0]
     assert torch.all(total[1:] <= total[:-1] * (1 + 1e-12)), total
@@ -319,10 +341,16 @@ def test_runs_on_meta_without_touching_the_cpu():
         assert trace.losses.total.device.type == "meta"
 
 
-@pytest.mark.parametrize("module_factory", [
-    lambda: GlobalGOCor(), lambda: GlobalGOCor(initializer="context-aware", query_loss=True),
-    lambda: LocalGOCor(), lambda: LocalGOCor(search_radius=9),
-], ids=["global", "global-context-query", "local", "local-R9"])
+@pytest.mark.parametrize(
+    "module_factory",
+    [
+        lambda: GlobalGOCor(),
+        lambda: GlobalGOCor(initializer="context-aware", query_loss=True),
+        lambda: LocalGOCor(),
+        lambda: LocalGOCor(search_radius=9),
+    ],
+    ids=["global", "global-context-query", "local", "local-R9"],
+)
 @pytest.mark.parametrize("case", ["zeros", "one-cell", "some-zero-cells"])
 def test_degenerate_input_stays_finite(module_factory, case, dtype):
     module = module_factory().to(dtype)
@@ -391,5 +419,9 @@ def test_cuda_matches_cpu(generator):
     target = torch.randn(1, 16, 6, 7, generator=generator)
     source = torch.randn(1, 16, 6, 7, generator=generator)
     expected = module(target, source)
-    torch.testing.assert_close(module.to("cuda")(target.to("cuda"), source.to("cuda")).cpu(),
-                               expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        module.to("cuda")(target.to("cuda"), source.to("cuda")).cpu(),
+        expected,
+        atol=1e-4,
+        rtol=1e-4,
+    )

@@ -72,8 +72,10 @@ def test_global_glunet_gocor_round_trips(generator):
 
 @pytest.mark.parametrize("prefix", ["", "local_corr.", "model.local_corr."])
 def test_local_round_trips_with_any_prefix(prefix, generator):
-    state = {prefix + key[len("local_corr.") :]: value
-             for key, value in released_local(generator).items()}
+    state = {
+        prefix + key[len("local_corr.") :]: value
+        for key, value in released_local(generator).items()
+    }
     module = from_official(state, kind="local")
     assert isinstance(module, LocalGOCor)
     assert module.config.search_radius == 4 and module.config.initializer == "simple"
@@ -87,17 +89,24 @@ def test_local_round_trips_with_any_prefix(prefix, generator):
     [
         ({"filter_initializer.scaling": (1,)}, ("simple", None)),
         ({"filter_initializer.scaling": (7,)}, ("flexible-simple", 7)),
-        ({"filter_initializer.target_fg": (1,), "filter_initializer.target_bg": (1,)},
-         ("context-aware", None)),
+        (
+            {"filter_initializer.target_fg": (1,), "filter_initializer.target_bg": (1,)},
+            ("context-aware", None),
+        ),
     ],
 )
 def test_initializer_is_inferred(init_keys, expected, generator):
-    state = {f"corr_module.{key}": torch.randn(shape, generator=generator)
-             for key, shape in init_keys.items()}
-    for key, shape in [("log_step_length", (1,)), ("filter_reg", (1,)),
-                       ("label_map_predictor.weight", (1, 10, 1, 1)),
-                       ("spatial_weight_predictor.weight", (1, 10, 1, 1)),
-                       ("target_mask_predictor.0.weight", (1, 10, 1, 1))]:
+    state = {
+        f"corr_module.{key}": torch.randn(shape, generator=generator)
+        for key, shape in init_keys.items()
+    }
+    for key, shape in [
+        ("log_step_length", (1,)),
+        ("filter_reg", (1,)),
+        ("label_map_predictor.weight", (1, 10, 1, 1)),
+        ("spatial_weight_predictor.weight", (1, 10, 1, 1)),
+        ("target_mask_predictor.0.weight", (1, 10, 1, 1)),
+    ]:
         state[f"corr_module.filter_optimizer.{key}"] = torch.randn(shape, generator=generator)
     module = from_official(state, kind="global")
     assert (module.config.initializer, module.config.num_channels) == expected
@@ -118,37 +127,50 @@ def test_loaded_module_computes_with_the_loaded_values(generator):
         by_hand.query_loss.source_weight.copy_(state[prefix + "filter_optimizer.reg_layer.weight1"])
         by_hand.query_loss.target_weight.copy_(state[prefix + "filter_optimizer.reg_layer.weight2"])
         by_hand.distance.label_coeffs.copy_(
-            state[prefix + "filter_optimizer.label_map_predictor.weight"].flatten())
+            state[prefix + "filter_optimizer.label_map_predictor.weight"].flatten()
+        )
         by_hand.distance.weight_coeffs.copy_(
-            state[prefix + "filter_optimizer.spatial_weight_predictor.weight"].flatten())
+            state[prefix + "filter_optimizer.spatial_weight_predictor.weight"].flatten()
+        )
         by_hand.distance.slope_coeffs.copy_(
-            state[prefix + "filter_optimizer.target_mask_predictor.0.weight"].flatten())
+            state[prefix + "filter_optimizer.target_mask_predictor.0.weight"].flatten()
+        )
     target = torch.randn(1, 8, 4, 4, generator=generator)
     source = torch.randn(1, 8, 4, 4, generator=generator)
     torch.testing.assert_close(loaded(target, source), by_hand(target, source))
 
 
 def test_checkpoint_file_round_trips(tmp_path, generator):
-    state = {**released_global(generator), **released_local(generator),
-             "pyramid.0.weight": torch.randn(64, 3, 3, 3), "decoder4.conv.weight": torch.ones(2)}
+    state = {
+        **released_global(generator),
+        **released_local(generator),
+        "pyramid.0.weight": torch.randn(64, 3, 3, 3),
+        "decoder4.conv.weight": torch.ones(2),
+    }
     for wrapped, name in ((state, "plain.pth"), ({"state_dict": state, "epoch": 3}, "wrapped.pth")):
         path = tmp_path / name
         torch.save(wrapped, path)
         modules = load_official_checkpoint(path, num_iter=2)
         assert modules.global_gocor.config.num_iter == 2
-        back = {**to_official(modules.global_gocor, "corr.corr_module."),
-                **to_official(modules.local_gocor, "local_corr.")}
+        back = {
+            **to_official(modules.global_gocor, "corr.corr_module."),
+            **to_official(modules.local_gocor, "local_corr."),
+        }
         for key, value in back.items():
             torch.testing.assert_close(value, state[key], rtol=0, atol=0)
 
 
 def test_errors_name_the_key(generator):
     state = released_global(generator)
-    with pytest.raises(CheckpointError, match="unexpected key.*corr.corr_module.filter_optimizer.extra"):
+    with pytest.raises(
+        CheckpointError, match=r"unexpected key.*corr\.corr_module\.filter_optimizer\.extra"
+    ):
         from_official({**state, "corr.corr_module.filter_optimizer.extra": torch.ones(1)})
     missing = dict(state)
     del missing["corr.corr_module.filter_optimizer.filter_reg"]
-    with pytest.raises(CheckpointError, match="missing key.*corr.corr_module.filter_optimizer.filter_reg"):
+    with pytest.raises(
+        CheckpointError, match=r"missing key.*corr\.corr_module\.filter_optimizer\.filter_reg"
+    ):
         from_official(missing)
     wrong = dict(state)
     wrong["corr.corr_module.filter_optimizer.filter_reg"] = torch.ones(2)
@@ -160,7 +182,7 @@ def test_errors_name_the_key(generator):
         from_official(wrong)
     with pytest.raises(CheckpointError, match="not a tensor"):
         from_official({**state, "corr.corr_module.filter_optimizer.filter_reg": 0.1})
-    with pytest.raises(CheckpointError, match="unexpected key 'pyramid.0.weight'"):
+    with pytest.raises(CheckpointError, match=r"unexpected key.*pyramid\.0\.weight"):
         from_official({**state, "pyramid.0.weight": torch.ones(1)})
     with pytest.raises(CheckpointError, match="several modules are mixed"):
         from_official({**state, **released_local(generator)})
@@ -185,7 +207,7 @@ def test_file_errors(tmp_path, generator):
         load_official_checkpoint(listed)
     vgg_only = tmp_path / "vgg.pth"
     torch.save({"features.0.weight": torch.ones(1)}, vgg_only)
-    with pytest.raises(CheckpointError, match="no keys starting with 'corr.corr_module.'"):
+    with pytest.raises(CheckpointError, match=r"no keys starting with .corr\.corr_module\.."):
         load_official_checkpoint(vgg_only)
     unsafe = tmp_path / "unsafe.pth"
     torch.save({"state_dict": released_local(generator), "fn": CheckpointError("x")}, unsafe)

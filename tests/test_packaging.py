@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+"""The project's own shape: dependencies in step, imports pointing one way, licence lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+# Names that differ between PyPI and conda.
+CONDA_NAMES = {"torch": "pytorch"}
+
+
+def test_environment_yml_matches_pyproject():
+    import rattler
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert set(environment["channels"]) == {"conda-forge", "pytorch"}
+    conda = {}
+    pip_entries: list[str] = []
+    for entry in environment["dependencies"]:
+        if isinstance(entry, dict):
+            pip_entries.extend(entry["pip"])
+            continue
+        spec = rattler.MatchSpec(entry)  # raises on a malformed spec
+        conda[spec.name.normalized] = entry
+    assert "-e ." in pip_entries  # the project itself comes from pip
+    expected = set()
+    for requirement in map(Requirement, project["dependencies"]):
+        name = CONDA_NAMES.get(requirement.name, requirement.name)
+        expected.add(name)
+        assert name in conda, f"{name} is in pyproject.toml but not in environment.yml"
+        bound = conda[name][len(name) :].replace(" ", "")
+        assert bound == str(requirement.specifier), (name, bound, str(requirement.specifier))
+    extra = set(conda) - expected - {"python", "pip"}
+    assert not extra, f"environment.yml lists {extra}, which pyproject.toml does not"
+    python = conda["python"][len("python") :]
+    assert python == project["requires-python"]
+
+
+def test_library_never_imports_the_app_stack():
+    """gocor_lite -> torch only: importing it (and its plotting leaf) with gradio blocked works."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('gradio', 'explorer', 'ipywidgets'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import gocor_lite, gocor_lite.plotting, gocor_lite.figure, gocor_lite.interop\n"
+        "import pkgutil, importlib\n"
+        "for info in pkgutil.iter_modules(gocor_lite.__path__):\n"
+        "    importlib.import_module('gocor_lite.' + info.name)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_every_source_file_has_a_licence_line():
+    sources = [
+        *ROOT.glob("gocor_lite/**/*.py"),
+        *ROOT.glob("explorer/**/*.py"),
+        *ROOT.glob("tests/**/*.py"),
+    ]
+    assert sources
+    missing = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if not path.read_text().startswith("# SPDX-License-Identifier: MIT")
+    ]
+    assert not missing, missing
