@@ -32,6 +32,7 @@ from explorer.pipeline import (
     synthetic_pair,
 )
 from gocor_lite.examples import example_names
+from gocor_lite.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
@@ -218,12 +219,16 @@ class Explorer:
         kind: str | None = None,
         progress: Progress | None = None,
     ) -> Screen:
-        """A synthetic warp of the uploaded image, or of the current target image."""
+        """A synthetic warp of the uploaded image, or of the current target image (scaled to
+        the working resolution first, so that the warp is quick for any image size)."""
         view = view or self.initial_view()
         if image_path:
             image = read_user_image(image_path)
         else:
             image = self.pipeline.pair(view.pair_id).target
+        image = resize_to_fit(image, view.settings.working_size)
+        if seed is None or not np.isfinite(seed):
+            raise InputError("the seed must be a whole number")
         pair = synthetic_pair(image, int(seed), kind or None)
         pair_id = self.pipeline.add_pair(pair)
         return self._new_pair(view, pair_id, progress)

@@ -485,7 +485,9 @@ def synthetic_pair(image: np.ndarray, seed: int, kind: str | None = None) -> Exa
 def synthetic_kinds() -> list[str]:
     """The kinds of synthetic warp offered (empty when the module is not there)."""
     synthetic = _synthetic_module()
-    return [] if synthetic is None else list(getattr(synthetic, "KINDS", ()))
+    if synthetic is None:
+        return []
+    return [*getattr(synthetic, "KINDS", ()), "random"]
 
 
 def _synthetic_module() -> Any:

@@ -293,3 +293,46 @@ def test_pipeline_does_not_import_gradio() -> None:
         env={"PYTHONPATH": str(root), "PATH": ""},
     )
     assert result.returncode == 0, result.stderr
+
+
+def _stub_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for ``gocor_lite.synthetic`` where this checkout does not have it yet: a shift
+    by (3, 2) px with its flow, and the same signature."""
+    import types
+
+    def make_pair(image: np.ndarray, *, seed: int, kind: str = "homography") -> ExamplePair:
+        if kind not in ("homography", "random"):
+            raise ValueError(f"unknown warp kind {kind!r}")
+        height, width = image.shape[:2]
+        flow = np.empty((2, height - 2, width - 3), np.float32)
+        flow[0], flow[1] = 3.0, 2.0
+        return ExamplePair("synthetic", f"stub (seed {seed})", image[:-2, :-3], image[2:, 3:], flow)
+
+    module = types.ModuleType("gocor_lite.synthetic")
+    module.make_pair = make_pair  # type: ignore[attr-defined]
+    module.KINDS = ("homography",)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gocor_lite.synthetic", module)
+
+
+@pytest.mark.parametrize("from_file", [False, True])
+def test_synthetic_pair_has_ground_truth(
+    explorer: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_file: bool
+) -> None:
+    try:
+        import gocor_lite.synthetic  # noqa: F401
+    except ImportError:
+        _stub_synthetic(monkeypatch)
+    from explorer.pipeline import synthetic_kinds
+
+    kinds = synthetic_kinds()
+    assert "homography" in kinds and "random" in kinds
+    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    path = str(_good(tmp_path)) if from_file else None
+    screen = explorer.make_synthetic(view, path, 3, "homography")
+    assert "⚠️" not in screen.status, screen.status
+    assert screen.view.pair_id.startswith("synthetic:")
+    computed = explorer.pipeline.compute(screen.view.pair_id, screen.view.settings)
+    assert computed.pair.flow is not None
+    assert "No ground truth" not in screen.status  # errors are shown
+    bad = explorer.make_synthetic(view, None, 3, "no-such-kind")
+    assert "⚠️" in bad.status and bad.view == view
