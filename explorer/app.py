@@ -46,6 +46,8 @@ CSS = """
 #status, #table {font-size: 0.95rem}
 #strip img, .panel img {image-rendering: auto}
 footer {display: none !important}
+#gallery .thumbnail-item {aspect-ratio: 2.1 / 1 !important; height: auto !important}
+#gallery .grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important}
 """
 
 
@@ -133,17 +135,20 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         gr.Markdown("### Target image: click a pixel")
                         target = _image("target image", "target", first.target)
                     with gr.Column(min_width=240):
-                        gr.Markdown("### Source image (◯ the true match, where known)")
+                        gr.Markdown("### Source image (◯ true match)")
                         source = _image("source image", "source", first.source)
                 status = gr.Markdown(first.status, elem_id="status")
-            with gr.Column(scale=1, min_width=320):
-                with gr.Tab("Examples"):
+            with gr.Column(scale=1, min_width=380):
+                with gr.Tab("Pairs"):
+                    gr.Markdown("Bundled pairs (target | source): click one.")
                     gallery = gr.Gallery(
                         value=[(_thumbnail(name), name) for name in example_names()],
                         label="Bundled pairs (target | source): click one",
+                        show_label=False,
                         columns=1,
                         allow_preview=False,
-                        height=420,
+                        height="auto",
+                        object_fit="contain",
                         elem_id="gallery",
                     )
                     example = gr.Dropdown(
@@ -152,7 +157,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         label="or choose by name",
                         elem_id="example",
                     )
-                with gr.Tab("Your images"):
+                with gr.Tab("Upload"):
                     gr.Markdown(
                         "Any size (scaled to the working resolution), PNG, JPEG, TIFF, "
                         "grey, RGBA or 16-bit."
@@ -164,7 +169,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         label="source image", file_types=["image"], elem_id="source-file"
                     )
                     upload_button = gr.Button("Use these images", variant="primary")
-                with gr.Tab("Synthetic pair"):
+                with gr.Tab("Synthetic"):
                     gr.Markdown(
                         "Warp one image with a random transformation: the ground truth "
                         "is then known. Leave the file empty to warp the current target."
@@ -178,7 +183,11 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         visible=bool(kinds),
                     )
                     synthetic_button = gr.Button("Make a synthetic pair", variant="primary")
-                with gr.Tab("Settings"):
+                with gr.Accordion(
+                    "Settings: features, resolution, iterations, GOCor variant, weights",
+                    open=False,
+                    elem_id="settings",
+                ):
                     features = gr.Dropdown(
                         extractor_names(), value=settings.features, label="features"
                     )
@@ -219,16 +228,15 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         label="local windows centred on",
                     )
                     recompute = gr.Button("Recompute", variant="primary")
-                with gr.Tab("Weights"):
                     gr.Markdown(
-                        "The authors' GLU-Net-GOCor checkpoint (a file you have). "
-                        "Its GOCor expects 512-channel VGG-16 features."
+                        "**GOCor's parameters** from the authors' GLU-Net-GOCor checkpoint (a "
+                        "file you have; its GOCor expects 512-channel VGG-16 features)."
                     )
                     weights_file = gr.File(
                         label="checkpoint (.pth)", file_types=[".pth", ".pt", ".tar"]
                     )
                     with gr.Row():
-                        weights_button = gr.Button("Use these weights", variant="primary")
+                        weights_button = gr.Button("Use these weights")
                         initial_button = gr.Button("Initial parameters")
         with gr.Row(equal_height=True):
             iteration = gr.Slider(
