@@ -138,6 +138,33 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                         gr.Markdown("### Source image (◯ true match)")
                         source = _image("source image", "source", first.source)
                 status = gr.Markdown(first.status, elem_id="status")
+                with gr.Row(equal_height=True):
+                    iteration = gr.Slider(
+                        0,
+                        max(settings.num_iter, 1),
+                        step=1,
+                        value=first.view.iteration,
+                        elem_id="iteration",
+                        label="GOCor iteration shown in the panels",
+                        scale=2,
+                    )
+                    colour_scale = gr.Radio(
+                        list(render.COLOUR_SCALES),
+                        value=first.view.colour_scale,
+                        label="colour scale",
+                        scale=1,
+                        elem_id="colour-scale",
+                    )
+                colour_bar = gr.Image(
+                    first.colour_bar,
+                    show_label=False,
+                    interactive=False,
+                    format="png",
+                    height=70,
+                    container=False,
+                    buttons=[],
+                    elem_id="colour-bar",
+                )
             with gr.Column(scale=1, min_width=380):
                 with gr.Tab("Pairs"):
                     gr.Markdown("Bundled pairs (target | source): click one.")
@@ -238,33 +265,6 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                     with gr.Row():
                         weights_button = gr.Button("Use these weights")
                         initial_button = gr.Button("Initial parameters")
-        with gr.Row(equal_height=True):
-            iteration = gr.Slider(
-                0,
-                max(settings.num_iter, 1),
-                step=1,
-                value=first.view.iteration,
-                elem_id="iteration",
-                label="GOCor iteration shown in the panels",
-                scale=2,
-            )
-            colour_scale = gr.Radio(
-                list(render.COLOUR_SCALES),
-                value=first.view.colour_scale,
-                label="colour scale",
-                scale=1,
-                elem_id="colour-scale",
-            )
-            colour_bar = gr.Image(
-                first.colour_bar,
-                show_label=False,
-                interactive=False,
-                format="png",
-                scale=2,
-                height=70,
-                container=False,
-                buttons=[],
-            )
         gr.Markdown(
             "### Where each method puts the match of the clicked pixel, over the source image"
         )
@@ -405,41 +405,52 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             return ui.show(explorer.use_weights(view, None, _reporter(progress)))
 
         # -- wiring ---------------------------------------------------------------------------
+        # Every event shares one queue slot: a click waits for a recomputation and then sees
+        # its result; the pipeline's caches are never used by two events at once.
+        def on(
+            trigger: Any,
+            handler: Any,
+            inputs: list[Any],
+            api_name: str | None = None,
+            **options: Any,
+        ) -> None:
+            trigger(
+                handler,
+                inputs,
+                outputs,
+                concurrency_id="explorer",
+                concurrency_limit=1,
+                api_name=api_name,
+                api_visibility="public" if api_name else "private",
+                **options,
+            )
+
         state = ui.view
-        target.select(
-            on_select, [state], outputs, trigger_mode="always_last", api_visibility="private"
-        )
-        api_button.click(on_pixel, [api_x, api_y, state], outputs, api_name="select_pixel")
-        iteration.input(
+        on(target.select, on_select, [state], trigger_mode="always_last")
+        on(api_button.click, on_pixel, [api_x, api_y, state], "select_pixel")
+        on(
+            iteration.input,
             on_iteration,
             [state, iteration],
-            outputs,
+            "set_iteration",
             trigger_mode="always_last",
-            api_name="set_iteration",
         )
-        colour_scale.input(
-            on_colour_scale, [state, colour_scale], outputs, api_name="set_colour_scale"
+        on(colour_scale.input, on_colour_scale, [state, colour_scale], "set_colour_scale")
+        on(example.input, on_example, [state, example], "choose_example")
+        on(gallery.select, on_gallery, [state])
+        on(upload_button.click, on_upload, [state, target_file, source_file], "upload_pair")
+        on(
+            synthetic_button.click,
+            on_synthetic,
+            [state, synthetic_file, seed, kind],
+            "make_synthetic",
         )
-        example.input(on_example, [state, example], outputs, api_name="choose_example")
-        gallery.select(on_gallery, [state], outputs, api_visibility="private")
-        upload_button.click(
-            on_upload, [state, target_file, source_file], outputs, api_name="upload_pair"
-        )
-        synthetic_button.click(
-            on_synthetic, [state, synthetic_file, seed, kind], outputs, api_name="make_synthetic"
-        )
-        recompute.click(on_settings, [state, *setting_controls], outputs, api_name="apply_settings")
+        on(recompute.click, on_settings, [state, *setting_controls], "apply_settings")
         for control in setting_controls:
             trigger = getattr(control, "release" if isinstance(control, gr.Slider) else "input")
-            trigger(
-                on_settings,
-                [state, *setting_controls],
-                outputs,
-                trigger_mode="always_last",
-                api_visibility="private",
-            )
-        weights_button.click(on_weights, [state, weights_file], outputs, api_name="use_weights")
-        initial_button.click(on_initial, [state], outputs, api_visibility="private")
+            on(trigger, on_settings, [state, *setting_controls], trigger_mode="always_last")
+        on(weights_button.click, on_weights, [state, weights_file], "use_weights")
+        on(initial_button.click, on_initial, [state])
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

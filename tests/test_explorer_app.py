@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -73,6 +74,20 @@ def test_choose_example_and_iteration(client) -> None:
     assert "stereo-motorcycle" in _status(result)
     result = client.predict(render.COLOUR_SCALES[1], api_name="/set_colour_scale")
     assert "stereo-motorcycle" in _status(result)
+
+
+def test_click_during_a_recomputation_waits_for_it(url: str) -> None:
+    """Events queue one at a time: a click sent while a new pair is computed is answered
+    after it, on the new pair, and neither fails."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)  # a fresh session
+    recompute = client.submit("chelsea-shift", api_name="/choose_example")
+    time.sleep(0.5)  # let the recomputation start first
+    click = client.submit(100, 80, api_name="/select_pixel")
+    assert "chelsea-shift" in _status(recompute.result(timeout=60))
+    clicked = _status(click.result(timeout=60))
+    assert "chelsea-shift" in clicked and "cell (12, 10)" in clicked
 
 
 def test_corrupt_upload_through_the_app(client, tmp_path: Path) -> None:
