@@ -299,7 +299,10 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
         f"{computed.seconds:.1f} s."
     )
     if computed.settings.weights:
-        lines.append("GOCor parameters: from your checkpoint file.")
+        lines.append(
+            "GOCor parameters: from your checkpoint file (with its own initialiser and query "
+            "loss: the GOCor variant settings do not apply)."
+        )
     else:
         lines.append("GOCor parameters: the paper's initial values (untrained).")
     if probe.true_match is None:

@@ -48,6 +48,7 @@ from gocor_lite.probe import scatter_window, true_match, warp_by_matches, window
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels; 480 keeps volumes < 50 MB
 MAX_ITERATIONS = 8
 MAX_RADIUS = 8
+QUERY_LOSS_MAX_SIZE = 320  # its 4D convolution holds ~100 MB per intermediate at 320 px
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
 
@@ -90,6 +91,11 @@ class Settings:
             ),
             (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
             (self.local_centre in LOCAL_CENTRES, f"local_centre must be one of {LOCAL_CENTRES}"),
+            (
+                not self.query_loss or self.working_size <= QUERY_LOSS_MAX_SIZE,
+                "the query loss needs much memory and time: use a working resolution of at most "
+                f"{QUERY_LOSS_MAX_SIZE} px with it",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -148,6 +154,14 @@ class Computed:
     def num_iter(self) -> int:
         return self.global_trace.num_iter
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the volumes and traces (what the cache budget counts)."""
+        tensors = [self.correlation, self.self_correlation, self.local]
+        for trace in (self.global_trace, self.local_trace):
+            tensors += [*trace.volumes, *trace.target_scores, *trace.filters]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
 
 @dataclass(frozen=True)
 class ScoreMap:
@@ -190,8 +204,15 @@ class Pipeline:
     """Caches extractors, checkpoints, pairs and results; safe to share between sessions when
     calls are serialised (the app's queue runs one event at a time)."""
 
-    def __init__(self, max_results: int = 3, max_pairs: int = 32, threads: int = 2):
-        self.max_results = max_results
+    def __init__(
+        self,
+        max_results: int = 3,
+        max_bytes: int = 1_500_000_000,
+        max_pairs: int = 32,
+        threads: int = 2,
+    ):
+        self.max_results = max_results  # results kept (the newest is always kept)
+        self.max_bytes = max_bytes  # and at most this much memory in their volumes
         self.max_pairs = max_pairs
         self.threads = threads
         self._extractors: dict[str, FeatureExtractor] = {}
@@ -290,7 +311,10 @@ class Pipeline:
             seconds=time.perf_counter() - start,
         )
         self._results[key] = result
-        while len(self._results) > self.max_results:
+        while len(self._results) > 1 and (
+            len(self._results) > self.max_results
+            or sum(item.nbytes for item in self._results.values()) > self.max_bytes
+        ):
             self._results.popitem(last=False)
         report(1.0, "done")
         return result

@@ -44,6 +44,27 @@ def _status(result: tuple) -> str:
     return texts[0]
 
 
+def test_safe_launch_defaults() -> None:
+    from explorer.app import launch_options
+
+    options = launch_options()
+    assert options["server_name"] == "127.0.0.1" and options["server_port"] == 7860
+    assert options["share"] is False and options["ssr_mode"] is False
+    assert options["max_file_size"]
+    assert all(Path(path).name == "assets" for path in options["allowed_paths"])
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+
+
+def test_command_line_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--host" in text and "--port" in text and "--share" in text
+
+
 def test_binds_locally_and_serves_no_other_files(url: str) -> None:
     assert url.startswith("http://127.0.0.1:")
     with pytest.raises(urllib.error.HTTPError) as error:

@@ -39,6 +39,7 @@ def test_settings_reject_what_they_do_not_know() -> None:
         {"num_iter": -1},
         {"num_iter": 2.5},
         {"search_radius": 0},
+        {"query_loss": True, "working_size": 480},
         {"features": "nope"},
         {"initializer": "nope"},
     ):
@@ -61,6 +62,16 @@ def test_compute_is_cached_and_has_the_documented_shapes(pipeline: Pipeline) -> 
     assert computed.num_iter == 2
     assert len(computed.global_trace.volumes) == len(computed.local_trace.volumes) == 3
     assert computed.notes  # the 320x240 crops were scaled to 160 px, and the user is told
+
+
+def test_the_cache_keeps_to_its_memory_budget() -> None:
+    pipeline = Pipeline(max_results=5, max_bytes=1)  # only the newest result fits
+    pair_id = pipeline.example_pair("chelsea-shift")
+    first = pipeline.compute(pair_id, SMALL)
+    assert first.nbytes > 1_000_000
+    second = pipeline.compute(pair_id, SMALL.updated({"num_iter": 1}))
+    assert pipeline.compute(pair_id, SMALL.updated({"num_iter": 1})) is second
+    assert pipeline.compute(pair_id, SMALL) is not first  # evicted, recomputed
 
 
 def test_probe_slices_the_clicked_cell(pipeline: Pipeline) -> None:
