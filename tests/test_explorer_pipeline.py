@@ -347,3 +347,28 @@ def test_synthetic_pair_has_ground_truth(
     assert "No ground truth" not in screen.status  # errors are shown
     bad = explorer.make_synthetic(view, None, 3, "no-such-kind")
     assert "⚠️" in bad.status and bad.view == view
+
+
+def test_compatible_checkpoint_is_used_and_can_be_dropped(
+    explorer: Explorer, tmp_path: Path
+) -> None:
+    """A checkpoint with scalar (non-flexible) initialisers fits any features."""
+    from gocor_lite import GlobalGOCor, LocalGOCor
+    from gocor_lite.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
+
+    trained = GlobalGOCor()
+    with torch.no_grad():
+        trained.log_step_length.fill_(-1.0)  # a visible difference from the initial values
+    state = to_official(trained, GLOBAL_PREFIX)
+    state.update(to_official(LocalGOCor(), LOCAL_PREFIX))
+    path = tmp_path / "small.pth"
+    torch.save(state, path)
+    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    screen = explorer.use_weights(view, str(path))
+    assert "⚠️" not in screen.status, screen.status
+    assert screen.view.settings.weights == str(path) and "checkpoint file" in screen.status
+    with_weights = explorer.pipeline.compute(screen.view.pair_id, screen.view.settings)
+    initial = explorer.pipeline.compute(view.pair_id, view.settings)
+    assert not torch.equal(with_weights.global_trace.volumes[1], initial.global_trace.volumes[1])
+    back = explorer.use_weights(screen.view, None)
+    assert back.view.settings.weights is None and "initial" in back.status
