@@ -180,7 +180,7 @@ class _Marks:
         self.draw.rectangle((x0, y0, x1, y1), outline=WINDOW_COLOUR, width=self.width)
 
     def caption(self, text: str) -> None:
-        """A line of text on a dark band added below the picture."""
+        """Lines of text on a dark band added below the picture."""
         self._caption = text
 
     def title(self, text: str) -> None:
@@ -193,18 +193,22 @@ class _Marks:
         if title is None and caption is None:
             return np.asarray(self.image)
         width = self.image.width
-        size = max(13, round(width / 26))
-        band = size + 12
-        top = band if title is not None else 0
-        height = top + self.image.height + (band if caption is not None else 0)
+        size = max(13, round(width / 20))  # readable when the browser shows it ~300 px wide
+        line = size + 6
+        top = line + 8 if title is not None else 0
+        lines = [] if caption is None else caption.split("\n")
+        bottom = len(lines) * line + 8 if lines else 0
+        height = top + self.image.height + bottom
         canvas = Image.new("RGB", (width, height), (255, 255, 255))
         canvas.paste(self.image, (0, top))
         draw = ImageDraw.Draw(canvas)
         if title is not None:
-            draw.text((6, 5), title, fill=(20, 20, 60), font=_font(round(size * 1.1)))
-        if caption is not None:
-            draw.rectangle((0, height - band, width, height), fill=(30, 30, 30))
-            draw.text((6, height - band + 5), caption, fill=(255, 255, 255), font=_font(size))
+            draw.text((6, 4), title, fill=(20, 20, 60), font=_font(round(size * 1.1)))
+        if lines:
+            draw.rectangle((0, height - bottom, width, height), fill=(30, 30, 30))
+            for index, text in enumerate(lines):
+                position = (6, height - bottom + 4 + index * line)
+                draw.text(position, text, fill=(255, 255, 255), font=_font(size))
         return np.asarray(canvas)
 
 
@@ -234,7 +238,7 @@ def _caption(item: ScoreMap, colour_scale: str) -> str:
         text += f" · error {item.error:.0f} px"
     if colour_scale == COLOUR_SCALES[0]:
         low, high = score_range(item, colour_scale)
-        text += f" · colours {low:.2f}…{high:.2f}"
+        text += f"\ncolours {low:.2f} … {high:.2f}"
     return text
 
 
