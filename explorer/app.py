@@ -75,6 +75,8 @@ class Components:
 
     def show(self, screen: Screen) -> dict[Any, Any]:
         """The updates for a screen: its non-``None`` fields, and the iteration control."""
+        if screen.status.startswith("⚠️"):  # also a toast, wherever the user is on the page
+            gr.Warning(screen.status.removeprefix("⚠️").strip(" *"))
         updates: dict[Any, Any] = {self.view: screen.view, self.status: screen.status}
         for item in fields(screen):
             value = getattr(screen, item.name)
