@@ -40,7 +40,9 @@ plain **local** and **global correlation**, and **GOCor**, which first optimises
 filter on the target image itself. ✚ marks each method's best match, ◯ the true match where it
 is known, ▢ the local search window. The strip below shows GOCor iteration by iteration: the top
 row is what GOCor optimises (the filter on the target image: ideally one peak at the clicked
-pixel), the bottom row what it outputs."""
+pixel), the bottom row what it outputs. *An honest note:* with the paper's initial (untrained)
+parameters GOCor lowers every score and does not always find the better match; what it does
+depends on the features (see the settings) and on trained parameters (the authors' weights)."""
 
 CSS = """
 #status, #table {font-size: 0.95rem}
@@ -128,7 +130,10 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
     settings = first.view.settings
     kinds = synthetic_kinds()
 
-    with gr.Blocks(title="GOCor explorer", analytics_enabled=False) as demo:
+    # Uploaded files are deleted after a day (checked hourly).
+    with gr.Blocks(
+        title="GOCor explorer", analytics_enabled=False, delete_cache=(3600, 86400)
+    ) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
