@@ -305,6 +305,13 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
         )
     else:
         lines.append("GOCor parameters: the paper's initial values (untrained).")
+    if settings.local_centre == "coarse flow":
+        lines.append(
+            "Local windows follow the coarse flow: as in GLU-Net, the source features are warped "
+            "by the global correlation's best matches before the local correlation, so each "
+            "window score is drawn at the source cell it actually reads (▢: the window around "
+            "the clicked pixel's own coarse match)."
+        )
     if probe.true_match is None:
         lines.append("No ground truth here: errors are not shown.")
     lines.extend(f"Note: {note}." for note in computed.notes)

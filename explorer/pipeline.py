@@ -39,7 +39,7 @@ from gocor_lite.features import (
     make_extractor,
 )
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
-from gocor_lite.images import ImageError, read_image
+from gocor_lite.images import ImageError, read_image, to_tensor
 from gocor_lite.initializers import INITIALIZERS
 from gocor_lite.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.matching import NORMALIZATIONS, best_match, normalize_features
@@ -271,8 +271,6 @@ class Pipeline:
 
         report(0.15, f"extracting {settings.features} features")
         with torch.no_grad():
-            from gocor_lite.images import to_tensor
-
             target, source = normalize_features(
                 extractor(to_tensor(pair.target)),
                 extractor(to_tensor(pair.source)),
