@@ -71,6 +71,7 @@ class Components:
     losses: gr.Image
     functions: gr.Image
     iteration: gr.Slider
+    example: gr.Dropdown
 
     def outputs(self) -> list[Any]:
         return [getattr(self, item.name) for item in fields(self)]
@@ -88,6 +89,8 @@ class Components:
                 and item.name not in ("view", "status")
             ):
                 updates[getattr(self, item.name)] = value
+        if screen.num_iter is not None and screen.view.pair_id.startswith("example:"):
+            updates[self.example] = screen.view.pair_id.removeprefix("example:")
         if screen.num_iter is not None:
             updates[self.iteration] = gr.Slider(
                 maximum=max(screen.num_iter, 1),
@@ -315,6 +318,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             losses=losses,
             functions=functions,
             iteration=iteration,
+            example=example,
         )
         outputs = ui.outputs()
         setting_controls = [
