@@ -266,15 +266,18 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                     )
                     recompute = gr.Button("Recompute", variant="primary")
                     gr.Markdown(
-                        "**GOCor's parameters** from the authors' GLU-Net-GOCor checkpoint (a "
-                        "file you have; its GOCor expects 512-channel VGG-16 features)."
+                        "**Weights files you have.** The authors' GLU-Net-GOCor checkpoint holds "
+                        "GOCor's trained parameters (for 512-channel VGG-16 features: choose the "
+                        "`official-glunet-gocor` features and use the same file for them); a "
+                        "VGG-16 file serves the `vgg16` features."
                     )
                     weights_file = gr.File(
-                        label="checkpoint (.pth)", file_types=[".pth", ".pt", ".tar"]
+                        label="weights file (.pth, .pt)", file_types=[".pth", ".pt", ".tar"]
                     )
                     with gr.Row():
-                        weights_button = gr.Button("Use these weights")
-                        initial_button = gr.Button("Initial parameters")
+                        weights_button = gr.Button("GOCor from this file")
+                        feature_weights_button = gr.Button("Features from this file")
+                        initial_button = gr.Button("No weights files")
         gr.Markdown(
             "### Where each method puts the match of the clicked pixel, over the source image"
         )
@@ -412,8 +415,15 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         ) -> dict[Any, Any]:
             return ui.show(explorer.use_weights(view, path, _reporter(progress)))
 
+        def on_feature_weights(
+            view: View | None,
+            path: str | None,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> dict[Any, Any]:
+            return ui.show(explorer.use_feature_weights(view, path, _reporter(progress)))
+
         def on_initial(view: View | None, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
-            return ui.show(explorer.use_weights(view, None, _reporter(progress)))
+            return ui.show(explorer.reset_weights(view, _reporter(progress)))
 
         # -- wiring ---------------------------------------------------------------------------
         # Every event shares one queue slot: a click waits for a recomputation and then sees
@@ -461,6 +471,12 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             trigger = getattr(control, "release" if isinstance(control, gr.Slider) else "input")
             on(trigger, on_settings, [state, *setting_controls], trigger_mode="always_last")
         on(weights_button.click, on_weights, [state, weights_file], "use_weights")
+        on(
+            feature_weights_button.click,
+            on_feature_weights,
+            [state, weights_file],
+            "use_feature_weights",
+        )
         on(initial_button.click, on_initial, [state])
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

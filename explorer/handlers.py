@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec
 
 import numpy as np
@@ -259,8 +260,8 @@ class Explorer:
     def use_weights(
         self, view: View | None, path: str | None, progress: Progress | None = None
     ) -> Screen:
-        """Switch GOCor to the authors' trained parameters from a checkpoint file (or back to
-        the paper's initial parameters when ``path`` is empty)."""
+        """GOCor's parameters from the authors' checkpoint file (trained), or back to the
+        paper's initial parameters when ``path`` is empty."""
         view = view or self.initial_view()
         settings = dataclasses.replace(view.settings, weights=path or None)
         if path:
@@ -271,6 +272,27 @@ class Explorer:
             if path
             else "GOCor uses the paper's initial (untrained) parameters."
         )
+        return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
+
+    @guarded
+    def use_feature_weights(
+        self, view: View | None, path: str | None, progress: Progress | None = None
+    ) -> Screen:
+        """The selected extractor's weights from a file (VGG-16, a GLU-Net-GOCor checkpoint's
+        pyramid, the learned CNN), or its default when ``path`` is empty."""
+        view = view or self.initial_view()
+        if not path:
+            raise InputError("choose a weights file first")
+        settings = dataclasses.replace(view.settings, feature_weights=path)
+        return self._apply(view, settings, progress)
+
+    @guarded
+    def reset_weights(self, view: View | None, progress: Progress | None = None) -> Screen:
+        """No weights files: the features' defaults and GOCor's initial parameters."""
+        view = view or self.initial_view()
+        settings = dataclasses.replace(view.settings, weights=None, feature_weights=None)
+        screen = self._apply(view, settings, progress)
+        message = "No weights files: default features, GOCor's initial (untrained) parameters."
         return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
 
     def _new_pair(self, view: View, pair_id: str, progress: Progress | None) -> Screen:
@@ -298,6 +320,8 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
         f"{settings.features} features, {settings.normalization}; computed in "
         f"{computed.seconds:.1f} s."
     )
+    if settings.feature_weights:
+        lines.append(f"Feature weights: {Path(settings.feature_weights).name}.")
     if computed.settings.weights:
         lines.append(
             "GOCor parameters: from your checkpoint file (with its own initialiser and query "

@@ -72,6 +72,7 @@ class Settings:
     query_loss: bool = False  # global GOCor's query loss (slow: ~10 s at 320 px on 2 cores)
     local_centre: str = "same position"  # where local windows are centred: see LOCAL_CENTRES
     weights: str | None = None  # the authors' GLU-Net-GOCor checkpoint file, or None
+    feature_weights: str | None = None  # a weights file for the extractor (VGG-16, ...), or None
 
     def __post_init__(self) -> None:
         checks = [
@@ -215,7 +216,7 @@ class Pipeline:
         self.max_bytes = max_bytes  # and at most this much memory in their volumes
         self.max_pairs = max_pairs
         self.threads = threads
-        self._extractors: dict[str, FeatureExtractor] = {}
+        self._extractors: dict[tuple[str, str | None], FeatureExtractor] = {}
         self._checkpoints: dict[tuple[str, float, int, int], OfficialGOCor] = {}
         self._pairs: OrderedDict[str, ExamplePair] = OrderedDict()
         self._results: OrderedDict[tuple[str, Settings], Computed] = OrderedDict()
@@ -264,7 +265,7 @@ class Pipeline:
         start = time.perf_counter()
         report(0.05, "loading the images")
         original = self.pair(pair_id)
-        extractor = self._extractor(settings.features)
+        extractor = self._extractor(settings.features, settings.feature_weights)
         pair = resize_pair(original, settings.working_size, extractor.stride)
         notes = tuple(_scaling_notes(original, pair))
         global_module, local_module = self._gocor_modules(settings)
@@ -317,13 +318,21 @@ class Pipeline:
         report(1.0, "done")
         return result
 
-    def _extractor(self, name: str) -> FeatureExtractor:
-        if name not in self._extractors:
+    def _extractor(self, name: str, weights: str | None = None) -> FeatureExtractor:
+        """The extractor called ``name``, built once (with its weights file, if given)."""
+        key = (name, weights)
+        if key not in self._extractors:
+            options = {} if weights is None else {"weights": weights}
             try:
-                self._extractors[name] = make_extractor(name).eval()
-            except (FileNotFoundError, OSError, ValueError) as error:
+                extractor = make_extractor(name, **options).eval()
+            except TypeError as error:  # an extractor that takes no weights file
+                raise InputError(f"the {name!r} features take no weights file") from error
+            except (OSError, ValueError) as error:  # missing or unreadable weights, ...
                 raise InputError(f"the {name!r} features are not available: {error}") from error
-        return self._extractors[name]
+            if len(self._extractors) >= 4:  # networks can be large: keep a few
+                self._extractors.pop(next(iter(self._extractors)))
+            self._extractors[key] = extractor
+        return self._extractors[key]
 
     def _gocor_modules(self, settings: Settings) -> tuple[GlobalGOCor, LocalGOCor]:
         if settings.weights is not None:
@@ -332,7 +341,7 @@ class Pipeline:
         local_initializer = (
             "flexible-simple" if settings.initializer == "flexible-simple" else "simple"
         )
-        channels = self._extractor(settings.features).channels or None
+        channels = self._extractor(settings.features, settings.feature_weights).channels or None
         return (
             GlobalGOCor(
                 num_iter=settings.num_iter,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from explorer import render
 from explorer.handlers import Explorer, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
 from gocor_lite.examples import ExamplePair
+from gocor_lite.features import FeatureExtractor
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
 
@@ -372,3 +374,42 @@ def test_compatible_checkpoint_is_used_and_can_be_dropped(
     assert not torch.equal(with_weights.global_trace.volumes[1], initial.global_trace.volumes[1])
     back = explorer.use_weights(screen.view, None)
     assert back.view.settings.weights is None and "initial" in back.status
+
+
+class _PoolingExtractor(FeatureExtractor):
+    """A stand-in for an extractor with a weights file: 8x8 average colours (3 channels)."""
+
+    name = "pooling"
+    stride = 8
+    channels = 3
+
+    def __init__(self, weights: str | None = None):
+        super().__init__()
+        if weights is None:
+            raise ValueError("this extractor needs a weights file")
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"no weights file at {weights}")
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(images, self.stride)
+
+
+def test_feature_weights_files(
+    explorer: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gocor_lite import features
+
+    monkeypatch.setitem(features._REGISTRY, "pooling", _PoolingExtractor)
+    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    needs_file = explorer.apply_settings(view, {"features": "pooling"})
+    assert "⚠️" in needs_file.status and "needs a weights file" in needs_file.status
+    weights = tmp_path / "pooling.pt"
+    weights.write_bytes(b"weights")
+    pooling_view = dataclasses.replace(view, settings=SMALL.updated({"features": "pooling"}))
+    screen = explorer.use_feature_weights(pooling_view, str(weights))
+    assert "⚠️" not in screen.status, screen.status
+    assert "Feature weights: pooling.pt" in screen.status
+    assert "take no weights file" in explorer.use_feature_weights(view, str(weights)).status
+    assert "choose a weights file" in explorer.use_feature_weights(view, None).status
+    reset = explorer.reset_weights(pooling_view)
+    assert reset.view.settings.feature_weights is None and reset.view.settings.weights is None
