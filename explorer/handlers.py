@@ -97,13 +97,15 @@ def guarded(action: Callable[Params, Screen]) -> Callable[Params, Screen]:
 class Explorer:
     """The actions of the app on one shared :class:`Pipeline`."""
 
-    def __init__(self, pipeline: Pipeline | None = None):
+    def __init__(self, pipeline: Pipeline | None = None, settings: Settings | None = None):
         self.pipeline = pipeline or Pipeline()
+        self.settings = settings or Settings()  # of the first screen and of new sessions
+        self._plots: dict[tuple[str, Settings], render.Plots] = {}
 
     # -- the start ------------------------------------------------------------------------------
     def initial_view(self) -> View:
         """The first screen: the first bundled pair, default settings, a pixel in the middle."""
-        settings = Settings()
+        settings = self.settings
         pair_id = self.pipeline.example_pair(example_names()[0])
         computed = self.pipeline.compute(pair_id, settings)
         height, width = computed.pair.target.shape[:2]
@@ -117,7 +119,10 @@ class Explorer:
         """Everything for a view: recomputes only when the pair or the settings are new."""
         computed = self.pipeline.compute(view.pair_id, view.settings, progress)
         probe = self.pipeline.probe(computed, view.pixel, view.iteration)
-        plots = render.plots(computed)
+        key = (view.pair_id, view.settings)
+        if key not in self._plots:
+            self._plots = {key: render.plots(computed)}  # they change only on recomputation
+        plots = self._plots[key]
         return dataclasses.replace(
             self._slice(view, computed, probe, message),
             source=render.source_picture(computed, probe),

@@ -32,7 +32,7 @@ def pipeline() -> Pipeline:
 
 @pytest.fixture(scope="module")
 def explorer(pipeline: Pipeline) -> Explorer:
-    return Explorer(pipeline)
+    return Explorer(pipeline, SMALL)
 
 
 def test_settings_reject_what_they_do_not_know() -> None:
