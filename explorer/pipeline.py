@@ -39,7 +39,7 @@ from gocor_lite.features import (
     make_extractor,
 )
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
-from gocor_lite.images import ImageError, read_image, to_tensor
+from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
 from gocor_lite.initializers import INITIALIZERS
 from gocor_lite.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.matching import NORMALIZATIONS, best_match, normalize_features
@@ -48,6 +48,7 @@ from gocor_lite.probe import scatter_window, true_match, warp_by_matches, window
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels; 480 keeps volumes < 50 MB
 MAX_ITERATIONS = 8
 MAX_RADIUS = 8
+STORED_SIDE = 2 * max(WORKING_SIZES)  # uploads are kept at most this large (longer side)
 QUERY_LOSS_MAX_SIZE = 320  # its 4D convolution holds ~100 MB per intermediate at 320 px
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
@@ -231,7 +232,9 @@ class Pipeline:
     def add_pair(self, pair: ExamplePair) -> str:
         """Keep a pair made from the user's images; returns its pair id (content-addressed)."""
         digest = hashlib.sha1()
-        for array in (pair.target, pair.source):
+        for array in (pair.target, pair.source, pair.flow):
+            if array is None:
+                continue
             digest.update(repr(array.shape).encode())
             digest.update(np.ascontiguousarray(array).tobytes())
         pair_id = f"{pair.name}:{digest.hexdigest()[:16]}"
@@ -488,14 +491,16 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
     """A pair from two uploaded image files (no ground truth). Raises :class:`InputError`."""
     if not target_path or not source_path:
         raise InputError("please give both a target and a source image")
-    target = _read(target_path, "target")
-    source = _read(source_path, "source")
-    return ExamplePair(
-        "upload",
-        f"your images: {Path(target_path).name} (target) and {Path(source_path).name} (source)",
-        target,
-        source,
-    )
+    names = []
+    images = []
+    for path, role in ((target_path, "target"), (source_path, "source")):
+        image = _read(path, role)
+        names.append(f"{Path(path).name} ({image.shape[1]}×{image.shape[0]} px, {role})")
+        # Kept in memory between recomputations: no larger than any working resolution needs.
+        images.append(
+            resize_to_fit(image, STORED_SIDE) if max(image.shape[:2]) > STORED_SIDE else image
+        )
+    return ExamplePair("upload", "your images: " + " and ".join(names), *images)
 
 
 def synthetic_pair(image: np.ndarray, seed: int, kind: str | None = None) -> ExamplePair:

@@ -230,6 +230,8 @@ def test_unusual_uploads_work_with_a_note(explorer: Explorer, tmp_path: Path, ki
     if kind == "exif-rotated":  # portrait after applying the orientation
         assert computed.pair.target.shape[0] > computed.pair.target.shape[1]
     assert "scaled to the working resolution" in screen.status  # always told
+    if kind == "large":
+        assert "2400×1800 px" in screen.status  # the original size is named too
 
 
 def _png_header_only(width: int, height: int) -> bytes:
