@@ -46,7 +46,6 @@ depends on the features (see the settings) and on trained parameters (the author
 
 CSS = """
 #status, #table {font-size: 0.95rem}
-#strip img, .panel img {image-rendering: auto}
 footer {display: none !important}
 #gallery .thumbnail-item {aspect-ratio: 2.1 / 1 !important; height: auto !important}
 #gallery .grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important}
@@ -361,7 +360,8 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             event: gr.SelectData,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> dict[Any, Any]:
-            name = example_names()[int(event.index)]
+            names, index = example_names(), event.index
+            name = names[index] if isinstance(index, int) and 0 <= index < len(names) else ""
             return ui.show(explorer.choose_example(view, name, _reporter(progress)))
 
         def on_upload(
