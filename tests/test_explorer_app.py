@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from explorer import render
-from explorer.screenshot import CHROMIUM, browser_page, click_target, serve
+from explorer.screenshot import CHROMIUM, browser_page, click_target, image_sources, serve
 
 # Gradio 6.31's queue uses pandas options and keywords that pandas 3 deprecates for pandas 4
 # (warned in the server's thread, where an error would break the queue).
@@ -175,3 +175,10 @@ def test_click_in_chromium_updates_every_map(url: str, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
         if os.environ.get("GOCOR_SCREENSHOT"):
             page.screenshot(path=os.environ["GOCOR_SCREENSHOT"], full_page=True)
+        # The gallery: a click on the second pair loads it (progress, then every map).
+        page.locator("#gallery .thumbnail-item").nth(1).click()
+        page.wait_for_function(
+            "() => document.querySelector('#status').innerText.includes('chelsea-shift')",
+            timeout=30_000,
+        )
+        assert image_sources(page)["gocor-global"] != after["gocor-global"]
