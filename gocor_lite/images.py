@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,11 @@ def read_image(path: str | Path, max_pixels: int = 50_000_000) -> np.ndarray:
     if not path.is_file():
         raise ImageError(f"no image file at {path}")
     try:
-        with Image.open(path) as opened:
+        with warnings.catch_warnings():
+            # Pillow's own decompression-bomb limits: the size check below is ours.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened:
             if opened.width * opened.height > max_pixels:
                 raise ImageError(
                     f"{path.name} is {opened.width}x{opened.height} pixels; images above "
@@ -71,6 +76,11 @@ def read_image(path: str | Path, max_pixels: int = 50_000_000) -> np.ndarray:
             image.load()
     except UnidentifiedImageError as error:
         raise ImageError(f"{path.name} is not an image file that can be read") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(
+            f"{path.name} declares an enormous size; images above {max_pixels:,} pixels are "
+            "refused, please resize it first"
+        ) from error
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, ImageError):
             raise

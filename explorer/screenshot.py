@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: MIT
+"""Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
+browser test and to make the README's screenshot.
+
+    python -m explorer.screenshot --out docs/screenshot.png
+
+Starts the app in this process on a free local port, opens it in headless Chromium, clicks a
+target pixel, waits for the new maps and saves a full-page screenshot. Never downloads a browser
+(no ``playwright install``): it uses ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
+
+
+@contextmanager
+def serve() -> Iterator[str]:
+    """The app launched in this process on a free port; yields its URL."""
+    from explorer.app import build, launch_options
+
+    demo = build()
+    options = launch_options(port=None)
+    demo.launch(prevent_thread_lock=True, quiet=True, **options)
+    try:
+        yield demo.local_url or ""
+    finally:
+        demo.close()
+
+
+@contextmanager
+def browser_page(url: str, width: int = 1500, height: int = 1000) -> Iterator[Any]:
+    """A Chromium page with the app loaded (first maps shown)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.wait_for_function(
+                "() => { const img = document.querySelector('#gocor-global img');"
+                " return img && img.complete && img.naturalWidth > 0; }",
+                timeout=30_000,
+            )
+            yield page
+        finally:
+            browser.close()
+
+
+def image_sources(page: Any) -> dict[str, str]:
+    """The ``src`` of the target picture and of every panel, by element id."""
+    return {
+        name: page.eval_on_selector(f"#{name} img", "img => img.src")
+        for name in ["target", *PANELS]
+    }
+
+
+def click_target(page: Any, fx: float, fy: float, timeout_ms: int = 20_000) -> dict[str, str]:
+    """Click at a fraction ``(fx, fy)`` of the shown target picture; wait until every panel
+    shows a new, loaded image; return the new sources."""
+    before = image_sources(page)
+    box = page.locator("#target img").bounding_box()
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.wait_for_function(
+        """(before) => Object.entries(before).every(([name, src]) => {
+               const img = document.querySelector('#' + name + ' img');
+               return img && img.src !== src && img.complete && img.naturalWidth > 0; })""",
+        arg=before,
+        timeout=timeout_ms,
+    )
+    return image_sources(page)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
+    parser.add_argument(
+        "--click",
+        type=float,
+        nargs=2,
+        default=(0.3, 0.55),
+        metavar=("FX", "FY"),
+        help="where to click, as fractions of the target picture",
+    )
+    args = parser.parse_args(argv)
+    with serve() as url, browser_page(url) as page:
+        click_target(page, *args.click)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(args.out), full_page=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
