@@ -99,6 +99,48 @@ def pixel_maps(
     )
 
 
+def local_pixel_maps(
+    target_features: Tensor,
+    source_features: Tensor,
+    trace: GOCorTrace,
+    pixel: tuple[float, float],
+    stride: int,
+    target_size: tuple[int, int],
+    source_size: tuple[int, int],
+    batch_index: int = 0,
+) -> PixelMaps:
+    """:func:`pixel_maps` for a *local* trace: each map is the target cell's ``(2R+1)^2`` window
+    placed on the image around that cell, NaN (transparent) outside it. The plain correlation
+    is the local one (mean over channels), as local GOCor replaces it."""
+    from gocor_lite.correlation import local_correlation
+    from gocor_lite.matching import local_window_on_source
+
+    grid = (target_features.shape[2], target_features.shape[3])
+    source_grid = (source_features.shape[2], source_features.shape[3])
+    cx, cy = pixel_to_cell_index(pixel[0], pixel[1], stride, grid)
+    b = batch_index
+    radius = trace.volumes[0].shape[-1] // 2
+
+    def image(volume: Tensor, on_grid: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        window = local_window_on_source(
+            volume[b : b + 1].detach().float().cpu(), (cx, cy), on_grid
+        )[0]
+        return cells_to_pixels(window, stride, size).numpy()
+
+    target = target_features[b : b + 1]
+    with torch.no_grad():
+        on_target = local_correlation(target, target, radius)
+        on_source = local_correlation(target, source_features[b : b + 1], radius)
+    return PixelMaps(
+        cell=(cx, cy),
+        pixel=(float(cell_to_pixel(cx, stride)), float(cell_to_pixel(cy, stride))),
+        correlation_target=image(on_target, grid, target_size),
+        correlation_source=image(on_source, source_grid, source_size),
+        gocor_target=[image(v, grid, target_size) for v in trace.target_scores],
+        gocor_source=[image(v, source_grid, source_size) for v in trace.volumes],
+    )
+
+
 def draw_iterations(
     target_image: np.ndarray,
     source_image: np.ndarray,
