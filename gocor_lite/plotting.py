@@ -225,3 +225,48 @@ def draw_distance_functions(trace: GOCorTrace, axis) -> None:
     axis.plot(distance, functions.negative_slope.cpu().numpy(), label="negative slope m")
     axis.set_xlabel("distance between target cells (cells)")
     axis.legend()
+
+
+def draw_score_map(
+    axis,
+    image: np.ndarray,
+    score_map: Tensor | np.ndarray,
+    *,
+    marks: dict[str, tuple[float, float]] | None = None,
+    title: str | None = None,
+    cmap: str = "inferno",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+):
+    """Draw a per-cell map (``(h, w)``, NaN = none) over a grey ``image`` on a matplotlib axis.
+
+    The map is stretched over the image's pixels (cell ``(x, y)`` covers the pixels of that
+    cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
+    a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
+    magenta markers. Returns the ``AxesImage`` of the map.
+    """
+    scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
+    height, width = image.shape[:2]
+    axis.imshow(image.mean(axis=2), cmap="gray", vmin=0, vmax=255)
+    shown = axis.imshow(
+        scores,
+        cmap=cmap,
+        alpha=0.75,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+        extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+    )
+    styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
+    for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
+        axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
+    if marks:
+        axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
+    if colorbar:
+        axis.figure.colorbar(shown, ax=axis, shrink=0.8)
+    if title:
+        axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return shown

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from gocor_lite import LocalGOCor, local_correlation
-from gocor_lite.plotting import draw_iterations, local_pixel_maps
+from gocor_lite.plotting import draw_iterations, draw_score_map, local_pixel_maps
 
 
 def test_local_pixel_maps_place_the_window_around_the_cell(generator):
@@ -34,3 +34,18 @@ def test_local_pixel_maps_place_the_window_around_the_cell(generator):
     assert np.isfinite(maps.gocor_target[0]).sum() < maps.gocor_target[0].size
     figure = draw_iterations(np.zeros((*size, 3), np.uint8), np.zeros((*size, 3), np.uint8), maps)
     assert len(figure.axes) > 6
+
+
+def test_draw_score_map_marks_and_colour_bar():
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    axis = figure.subplots()
+    image = np.zeros((16, 24, 3), np.uint8)
+    scores = torch.arange(6.0).view(2, 3)
+    shown = draw_score_map(
+        axis, image, scores, marks={"pixel": (3, 4), "match": (10, 2)}, title="t"
+    )
+    assert shown.get_extent() == [-0.5, 23.5, 15.5, -0.5]
+    assert len(figure.axes) == 2  # the map and its colour bar
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["pixel", "match"]
