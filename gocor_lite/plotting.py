@@ -238,13 +238,15 @@ def draw_score_map(
     vmin: float | None = None,
     vmax: float | None = None,
     colorbar: bool = True,
+    mark_best: bool = True,
 ):
     """Draw a per-cell map (``(h, w)``, NaN = none) over a grey ``image`` on a matplotlib axis.
 
     The map is stretched over the image's pixels (cell ``(x, y)`` covers the pixels of that
     cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
     a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
-    magenta markers. Returns the ``AxesImage`` of the map.
+    magenta markers; ``mark_best`` adds a white ``+`` on the highest score. Returns the
+    ``AxesImage`` of the map.
     """
     scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
     height, width = image.shape[:2]
@@ -258,10 +260,22 @@ def draw_score_map(
         interpolation="nearest",
         extent=(-0.5, width - 0.5, height - 0.5, -0.5),
     )
+    if mark_best and np.isfinite(scores).any():
+        best_y, best_x = np.unravel_index(np.nanargmax(scores), scores.shape)
+        cell_height, cell_width = height / scores.shape[0], width / scores.shape[1]
+        axis.plot(
+            [(best_x + 0.5) * cell_width - 0.5],
+            [(best_y + 0.5) * cell_height - 0.5],
+            "+",
+            color="white",
+            ms=14,
+            mew=2.5,
+            label="best score",
+        )
     styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
     for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
         axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
-    if marks:
+    if marks or mark_best:
         axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
     if colorbar:
         axis.figure.colorbar(shown, ax=axis, shrink=0.8)

@@ -93,11 +93,22 @@ def endpoint_error(flow: Tensor, true_flow: Tensor) -> Tensor:
     return (flow - true_flow).norm(dim=1)
 
 
-def accuracy(flow: Tensor, true_flow: Tensor, threshold: float) -> float:
+def accuracy(
+    flow: Tensor, true_flow: Tensor, threshold: float, source_size: tuple[int, int] | None = None
+) -> float:
     """Fraction of the pixels with a known true flow whose endpoint error is below ``threshold``
-    pixels (the PCK of dense matching). NaN if no pixel has a known flow."""
+    pixels (the PCK of dense matching). With ``source_size = (H', W')`` only pixels whose true
+    match lies inside the source image count (the others have nothing to find). NaN if no
+    pixel counts.
+    """
     error = endpoint_error(flow, true_flow)
     known = torch.isfinite(error)
+    if source_size is not None:
+        height, width = true_flow.shape[2:]
+        x = torch.arange(width, dtype=true_flow.dtype, device=true_flow.device) + true_flow[:, 0]
+        y = torch.arange(height, dtype=true_flow.dtype, device=true_flow.device)[:, None]
+        y = y + true_flow[:, 1]
+        known &= (x > -0.5) & (x < source_size[1] - 0.5) & (y > -0.5) & (y < source_size[0] - 0.5)
     if not bool(known.any()):
         return math.nan
     return float((error[known] < threshold).to(torch.float64).mean())

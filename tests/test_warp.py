@@ -104,6 +104,10 @@ def test_endpoint_error_and_accuracy():
     assert accuracy(flow, true, threshold=1.0) == pytest.approx(2 / 3)
     assert accuracy(flow, true, threshold=6.0) == 1.0
     assert math.isnan(accuracy(flow, torch.full_like(true, float("nan")), 1.0))
+    # A 1x2 source: only pixels (x, y) = (0, 0) and (1, 0) have their true match inside it.
+    true[0, :, 0, 0] = 0.0
+    true[0, 0, 1, 0] = 5.0
+    assert accuracy(flow, true, threshold=1.0, source_size=(1, 2)) == 1.0
     with pytest.raises(ValueError, match="differ in shape"):
         endpoint_error(flow, torch.zeros(1, 2, 3, 3))
 
