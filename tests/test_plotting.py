@@ -48,4 +48,5 @@ def test_draw_score_map_marks_and_colour_bar():
     )
     assert shown.get_extent() == [-0.5, 23.5, 15.5, -0.5]
     assert len(figure.axes) == 2  # the map and its colour bar
-    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["best score", "pixel", "match"]
+    labels = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert labels == ["best score", "pixel", "match"]
