@@ -99,6 +99,48 @@ def pixel_maps(
     )
 
 
+def local_pixel_maps(
+    target_features: Tensor,
+    source_features: Tensor,
+    trace: GOCorTrace,
+    pixel: tuple[float, float],
+    stride: int,
+    target_size: tuple[int, int],
+    source_size: tuple[int, int],
+    batch_index: int = 0,
+) -> PixelMaps:
+    """:func:`pixel_maps` for a *local* trace: each map is the target cell's ``(2R+1)^2`` window
+    placed on the image around that cell, NaN (transparent) outside it. The plain correlation
+    is the local one (mean over channels), as local GOCor replaces it."""
+    from gocor_lite.correlation import local_correlation
+    from gocor_lite.matching import local_window_on_source
+
+    grid = (target_features.shape[2], target_features.shape[3])
+    source_grid = (source_features.shape[2], source_features.shape[3])
+    cx, cy = pixel_to_cell_index(pixel[0], pixel[1], stride, grid)
+    b = batch_index
+    radius = trace.volumes[0].shape[-1] // 2
+
+    def image(volume: Tensor, on_grid: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        window = local_window_on_source(
+            volume[b : b + 1].detach().float().cpu(), (cx, cy), on_grid
+        )[0]
+        return cells_to_pixels(window, stride, size).numpy()
+
+    target = target_features[b : b + 1]
+    with torch.no_grad():
+        on_target = local_correlation(target, target, radius)
+        on_source = local_correlation(target, source_features[b : b + 1], radius)
+    return PixelMaps(
+        cell=(cx, cy),
+        pixel=(float(cell_to_pixel(cx, stride)), float(cell_to_pixel(cy, stride))),
+        correlation_target=image(on_target, grid, target_size),
+        correlation_source=image(on_source, source_grid, source_size),
+        gocor_target=[image(v, grid, target_size) for v in trace.target_scores],
+        gocor_source=[image(v, source_grid, source_size) for v in trace.volumes],
+    )
+
+
 def draw_iterations(
     target_image: np.ndarray,
     source_image: np.ndarray,
@@ -183,3 +225,62 @@ def draw_distance_functions(trace: GOCorTrace, axis) -> None:
     axis.plot(distance, functions.negative_slope.cpu().numpy(), label="negative slope m")
     axis.set_xlabel("distance between target cells (cells)")
     axis.legend()
+
+
+def draw_score_map(
+    axis,
+    image: np.ndarray,
+    score_map: Tensor | np.ndarray,
+    *,
+    marks: dict[str, tuple[float, float]] | None = None,
+    title: str | None = None,
+    cmap: str = "inferno",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    mark_best: bool = True,
+):
+    """Draw a per-cell map (``(h, w)``, NaN = none) over a grey ``image`` on a matplotlib axis.
+
+    The map is stretched over the image's pixels (cell ``(x, y)`` covers the pixels of that
+    cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
+    a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
+    magenta markers; ``mark_best`` adds a white ``+`` on the highest score. Returns the
+    ``AxesImage`` of the map.
+    """
+    scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
+    height, width = image.shape[:2]
+    axis.imshow(image.mean(axis=2), cmap="gray", vmin=0, vmax=255)
+    shown = axis.imshow(
+        scores,
+        cmap=cmap,
+        alpha=0.75,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+        extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+    )
+    if mark_best and np.isfinite(scores).any():
+        best_y, best_x = np.unravel_index(np.nanargmax(scores), scores.shape)
+        cell_height, cell_width = height / scores.shape[0], width / scores.shape[1]
+        axis.plot(
+            [(best_x + 0.5) * cell_width - 0.5],
+            [(best_y + 0.5) * cell_height - 0.5],
+            "+",
+            color="white",
+            ms=14,
+            mew=2.5,
+            label="best score",
+        )
+    styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
+    for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
+        axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
+    if marks or mark_best:
+        axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
+    if colorbar:
+        axis.figure.colorbar(shown, ax=axis, shrink=0.8)
+    if title:
+        axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return shown

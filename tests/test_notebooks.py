@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: MIT
+"""The course: every notebook in notebooks/ runs top to bottom, and is committed clean.
+
+A new notebook is picked up by its file name alone (``notebooks/NN_name.ipynb``).
+Execution uses nbclient with a short per-cell timeout (see the shared tooling notes on the
+ipywidgets ``Output`` stall) in a temporary directory, so nothing is written into the tree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+CELL_TIMEOUT_S = 60
+# Text on stderr that means a cell misbehaved although it did not raise.
+BAD_STDERR = ("Warning", "Error", "Traceback")
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [path.stem for path in paths]
+
+
+def test_the_course_is_there():
+    numbers = [path.name[:2] for path in NOTEBOOKS]
+    assert len(NOTEBOOKS) >= 5, NOTEBOOKS
+    assert numbers == sorted(set(numbers)), "notebook numbers must be unique"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_clean(path: Path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+    for index, cell in enumerate(notebook["cells"]):
+        source = "".join(cell["source"])
+        where = f"{path.name}, cell {index}"
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{where} has outputs: run nbstripout"
+            assert cell["execution_count"] is None, f"{where} has an execution count"
+            assert "sys.path" not in source, f"{where}: import the installed package instead"
+    first = "".join(notebook["cells"][0]["source"])
+    assert notebook["cells"][0]["cell_type"] == "markdown" and "learn" in first.lower(), (
+        f"{path.name} must start by saying what the reader will learn"
+    )
+    last = "".join(notebook["cells"][-1]["source"])
+    assert notebook["cells"][-1]["cell_type"] == "markdown" and "?" in last, (
+        f"{path.name} must end with questions or exercises"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs(path: Path, tmp_path: Path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, on any exception
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = output.get("text", "")
+                assert not any(word in text for word in BAD_STDERR), (
+                    f"{path.name}, cell {index} wrote to stderr:\n{text}"
+                )

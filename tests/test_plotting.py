@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: MIT
+"""Slicing one pixel's maps out of a local GOCor trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gocor_lite import LocalGOCor, local_correlation
+from gocor_lite.plotting import draw_iterations, draw_score_map, local_pixel_maps
+
+
+def test_local_pixel_maps_place_the_window_around_the_cell(generator):
+    stride, radius = 4, 2
+    target = torch.randn(1, 8, 6, 7, generator=generator, dtype=torch.float64)
+    source = torch.randn(1, 8, 6, 7, generator=generator, dtype=torch.float64)
+    trace = LocalGOCor(search_radius=radius, num_iter=2).double().trace(target, source)
+    size = (6 * stride, 7 * stride)
+    maps = local_pixel_maps(target, source, trace, (1 * stride + 1, 3 * stride), stride, size, size)
+    assert maps.cell == (1, 3)
+    assert len(maps.gocor_source) == len(maps.gocor_target) == 3
+    plain = local_correlation(target, source, radius)[0, 3, 1]  # (2R+1, 2R+1) at cell (1, 3)
+    # Source cell (x, y) = (1 + dx, 3 + dy) shows window entry [R+dy, R+dx]; it covers pixels
+    # stride*x .. stride*x + stride - 1.
+    for dy in (-2, 0, 2):
+        for dx in (-1, 0, 2):
+            pixel_y, pixel_x = (3 + dy) * stride, (1 + dx) * stride
+            value = maps.correlation_source[pixel_y, pixel_x]
+            assert np.isclose(value, float(plain[radius + dy, radius + dx]), rtol=1e-5)
+            last = trace.volumes[-1][0, 3, 1, radius + dy, radius + dx]
+            assert np.isclose(maps.gocor_source[-1][pixel_y, pixel_x], float(last), rtol=1e-5)
+    # Outside the window (x = 1 - 2 - 1 < 0 is off the map; x = 1 + 3 is outside): NaN.
+    assert np.isnan(maps.gocor_source[0][3 * stride, 4 * stride + 1])
+    assert np.isfinite(maps.gocor_target[0]).sum() < maps.gocor_target[0].size
+    figure = draw_iterations(np.zeros((*size, 3), np.uint8), np.zeros((*size, 3), np.uint8), maps)
+    assert len(figure.axes) > 6
+
+
+def test_draw_score_map_marks_and_colour_bar():
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    axis = figure.subplots()
+    image = np.zeros((16, 24, 3), np.uint8)
+    scores = torch.arange(6.0).view(2, 3)
+    shown = draw_score_map(
+        axis, image, scores, marks={"pixel": (3, 4), "match": (10, 2)}, title="t"
+    )
+    assert shown.get_extent() == [-0.5, 23.5, 15.5, -0.5]
+    assert len(figure.axes) == 2  # the map and its colour bar
+    labels = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert labels == ["best score", "pixel", "match"]
