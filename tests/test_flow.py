@@ -341,3 +341,11 @@ def test_estimate_flow_on_uint8_images_and_the_command(tmp_path, texture):
     out = tmp_path / "flow.png"
     assert main([str(tmp_path / "t.png"), str(tmp_path / "s.png"), "--out", str(out)]) == 0
     assert out.is_file() and out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("variant", ["correlation", "global-gocor", "local-gocor", "gocor"])
+def test_shipped_decoders_fit_the_default_pipeline(variant):
+    model = CoarseToFineFlow(FlowConfig(estimator="decoder").with_variant(variant))
+    load_decoders(model)  # assets/weights/flow_decoders.pt, weights_only
+    last = model.decoders[0].layers[-1]
+    assert float(last.weight.detach().abs().sum()) > 0  # trained, not the zero initialisation

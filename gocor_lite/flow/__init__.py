@@ -5,10 +5,11 @@ Three lines::
 
     from gocor_lite.flow import estimate_flow, flow_to_colour
     result = estimate_flow(target, source)  # uint8 (H, W, 3) and (H', W', 3), any sizes
-    colours, warped = flow_to_colour(result.flow), result.warped_source()
+    flow, warped = result.to_numpy()  # float32 (2, H, W) pixels; source warped, uint8 (H, W, 3)
 
-``result.flow`` is ``(1, 2, H, W)``: target pixel ``p`` matches source pixel ``p + flow(p)``
-(x then y); ``result.levels`` holds every level's flow and volume. The command
+``flow_to_colour(flow)`` colours it. ``result.flow`` is ``(1, 2, H, W)``: target pixel ``p``
+matches source pixel ``p + flow(p)`` (x then y); ``result.levels`` holds every level's flow
+and volume. The command
 ``python -m gocor_lite.flow TARGET SOURCE --out flow.png`` draws them.
 """
 

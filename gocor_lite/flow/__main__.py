@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from gocor_lite.flow.config import ESTIMATORS, VARIANTS, FlowConfig
-from gocor_lite.flow.data import TRAIN_IMAGES, make_pairs
+from gocor_lite.flow.data import EVAL_SETS, TRAIN_IMAGES, make_pairs
 from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
 from gocor_lite.flow.training import (
     DEFAULT_DECODER_WEIGHTS,
@@ -53,6 +53,7 @@ def _estimate(argv: list[str]) -> int:
     parser.add_argument("--estimator", choices=ESTIMATORS, default="argmax")
     parser.add_argument("--weights", type=Path, default=None, help="decoder weights file")
     parser.add_argument("--save-flow", type=Path, help="also save the flow as .npy (2, H, W)")
+    parser.add_argument("--dpi", type=int, default=80, help="resolution of the picture")
     args = parser.parse_args(argv)
 
     from gocor_lite.flow.picture import draw_flow
@@ -75,14 +76,14 @@ def _estimate(argv: list[str]) -> int:
     start = time.perf_counter()
     result = estimate_flow(target, source, model=model)
     seconds = time.perf_counter() - start
-    title = f"{args.variant}, {args.estimator}: {seconds:.1f} s"
+    title = f"GOCor variant '{args.variant}', estimator '{args.estimator}'"
     figure = draw_flow(target, source, result, true_flow, title=title)
-    figure.savefig(args.out, dpi=80)
+    figure.savefig(args.out, dpi=args.dpi)
     if args.save_flow:
         import numpy as np
 
         np.save(args.save_flow, result.to_numpy()[0])
-    print(f"wrote {args.out} ({title})")
+    print(f"wrote {args.out} ({title}; the flow took {seconds:.1f} s)")
     return 0
 
 
@@ -196,8 +197,10 @@ def _evaluate(argv: list[str]) -> int:
         f"levels, working size {config.working_size[1]}x{config.working_size[0]}, "
         f"{config.extractor} features, {config.normalization} normalisation, GOCor with the "
         f"paper's initial parameters and {config.gocor_iterations} iterations). Sets: "
-        f"synthetic homographies of held-out photographs (`natural`) and of repeated "
-        f"structure (`repeated`), {args.pairs_per_image} pairs per image at 320x240, and the "
+        f"synthetic homographies of held-out photographs (`natural`: skimage "
+        f"{', '.join(EVAL_SETS['natural'])}) and of repeated structure (`repeated`: "
+        f"{', '.join(EVAL_SETS['repeated'])}), {args.pairs_per_image} pairs per image at "
+        "320x240 (seeds from 10000; training used other images and seeds), and the "
         "Middlebury `stereo-motorcycle` pair (741x500, valid pixels only). AEPE in pixels "
         "(lower is better), PCK-1 / PCK-5 in percent of pixels within 1 / 5 px (higher is "
         "better).\n\n" + table + "\n"
