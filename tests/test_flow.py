@@ -112,12 +112,13 @@ def test_homography_with_known_flow(texture):
 
 def test_each_level_returns_its_flow_as_data(texture):
     result = CoarseToFineFlow(FlowConfig()).eval()(texture[:, :, :150].float(), texture.float())
-    assert len(result.levels) == 3
+    assert len(result.levels) == 4
     for level in result.levels:
         assert level.flow.shape == (1, 2, 150, 200)
         assert level.cell_flow.shape[2:] == level.target_frame.grid
     assert result.levels[0].volume.shape == (1, 16, 16, 16, 16)  # the working size's grid
     assert result.levels[2].volume.shape == (1, 18, 25, 5, 5)  # original size, stride 8, R=2
+    assert result.levels[3].volume.shape == (1, 37, 50, 5, 5)  # original size x 2
     assert torch.equal(result.flow, result.levels[-1].flow)
 
 
@@ -253,7 +254,7 @@ def test_gocor_before_its_first_step_gives_the_feature_correlation_flow(texture)
 
 def test_variants_switch_gocor_per_level():
     config = FlowConfig().with_variant("local-gocor")
-    assert [level.gocor for level in config.levels] == [False, True, True]
+    assert [level.gocor for level in config.levels] == [False, True, True, True]
     assert config.variant == "local-gocor"
     assert FlowConfig().with_variant("global-gocor").variant == "global-gocor"
     with pytest.raises(ValueError, match="level 0 must be global"):
@@ -349,3 +350,31 @@ def test_shipped_decoders_fit_the_default_pipeline(variant):
     load_decoders(model)  # assets/weights/flow_decoders.pt, weights_only
     last = model.decoders[0].layers[-1]
     assert float(last.weight.detach().abs().sum()) > 0  # trained, not the zero initialisation
+
+
+def test_the_pipeline_follows_the_device_of_its_inputs(device, generator):
+    target = torch.rand(1, 3, 48, 72, generator=generator).to(device)
+    source = torch.rand(1, 3, 56, 64, generator=generator).to(device)
+    config = dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor")
+    model = CoarseToFineFlow(config).to(device)
+    result = model(target, source)
+    assert result.flow.device == target.device
+    assert result.warped_source().device == target.device
+    if device.type != "cpu":
+        on_cpu = CoarseToFineFlow(config)(target.cpu(), source.cpu())
+        torch.testing.assert_close(result.flow.cpu(), on_cpu.flow, atol=1e-3, rtol=0)
+
+
+def test_training_resumes_exactly_from_a_checkpoint():
+    pairs = make_pairs(["coins"], 3, (48, 64), seed=1)
+    config = dataclasses.replace(SMALL, estimator="decoder", working_size=(48, 48))
+    settings = DecoderTraining(steps=4, batch_size=2)
+    torch.manual_seed(0)
+    once = CoarseToFineFlow(config)
+    torch.manual_seed(0)
+    twice = CoarseToFineFlow(config)
+    train_decoder(once, pairs, settings)
+    _, optimizer_state = train_decoder(twice, pairs, dataclasses.replace(settings, steps=2))
+    train_decoder(twice, pairs, settings, start_step=2, optimizer_state=optimizer_state)
+    for a, b in zip(once.decoders.parameters(), twice.decoders.parameters(), strict=True):
+        torch.testing.assert_close(a, b)

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -87,6 +89,18 @@ def _estimate(argv: list[str]) -> int:
     return 0
 
 
+CHECKPOINT_EVERY = 50  # training steps between two saves of the resumable state
+
+
+def _copy(state: dict) -> dict:
+    return {key: value.detach().clone() for key, value in state.items()}
+
+
+def _save(state: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
 def _train(argv: list[str]) -> int:
     from tqdm import tqdm
 
@@ -94,7 +108,7 @@ def _train(argv: list[str]) -> int:
         prog="python -m gocor_lite.flow train",
         description="Train the flow decoders of every GOCor variant on synthetic warps.",
     )
-    parser.add_argument("--pairs", type=int, default=64, help="synthetic training pairs")
+    parser.add_argument("--pairs", type=int, default=48, help="synthetic training pairs")
     parser.add_argument("--steps", type=int, default=DecoderTraining.steps)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
@@ -109,9 +123,12 @@ def _train(argv: list[str]) -> int:
     torch.manual_seed(args.seed)
     settings = DecoderTraining(steps=args.steps, seed=args.seed)
 
-    state: dict = {"done": {}, "current": None}
+    run = {"pairs": args.pairs, "steps": args.steps, "seed": args.seed}
+    state: dict = {"run": run, "done": {}, "current": None}
     if args.resume and args.checkpoint.is_file():
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        if state.get("run") != run:
+            parser.error(f"{args.checkpoint} is from another run ({state.get('run')}), not {run}")
         print(f"resuming from {args.checkpoint}: done {sorted(state['done'])}")
 
     start = time.perf_counter()
@@ -135,24 +152,36 @@ def _train(argv: list[str]) -> int:
             start_step, optimizer_state = current["step"], current["optimizer"]
         bar = tqdm(total=settings.steps, initial=start_step, desc=key, unit="step")
 
-        def progress(step: int, loss: float, model=model, key=key, bar=bar) -> None:
+        def progress(step: int, loss: float, bar: Any = bar) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.2f}")
 
-        losses, optimizer_state = train_decoder(
-            model,
-            pairs,
-            settings,
-            features=features,
-            start_step=start_step,
-            optimizer_state=optimizer_state,
-            progress=progress,
-        )
+        losses: list[float] = []
+        for chunk_start in range(start_step, settings.steps, CHECKPOINT_EVERY):
+            chunk = dataclasses.replace(
+                settings, steps=min(chunk_start + CHECKPOINT_EVERY, settings.steps)
+            )
+            chunk_losses, optimizer_state = train_decoder(
+                model,
+                pairs,
+                chunk,
+                features=features,
+                start_step=chunk_start,
+                optimizer_state=optimizer_state,
+                progress=progress,
+            )
+            losses += chunk_losses
+            state["current"] = {
+                "key": key,
+                "step": chunk.steps,
+                "decoders": _copy(model.decoders.state_dict()),
+                "optimizer": optimizer_state,
+            }
+            _save(state, args.checkpoint)
         bar.close()
-        state["done"][key] = {k: v.detach().clone() for k, v in model.decoders.state_dict().items()}
+        state["done"][key] = _copy(model.decoders.state_dict())
         state["current"] = None
-        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, args.checkpoint)
+        _save(state, args.checkpoint)
         if losses:
             head, tail = losses[: len(losses) // 10 or 1], losses[-(len(losses) // 10 or 1) :]
             print(f"{key}: loss {sum(head) / len(head):.2f} -> {sum(tail) / len(tail):.2f}")

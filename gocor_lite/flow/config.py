@@ -11,12 +11,16 @@ level  images                               grid         correlation        cell
 0      both resized to 128x128 (working)    16x16        global             40x30
 1      both resized to 256x256 (working)    32x32        local, R = 3       20x15
 2      original size                        60x80        local, R = 2       8x8
+3      original size x 2                    120x160      local, R = 2       4x4
 =====  ===================================  ===========  =================  ============
 
 Levels 0 and 1 are GLU-Net's *adaptive-resolution* low-resolution network: whatever the input
 size, the global volume keeps ``16^2 x 16^2`` entries, and the flow is scaled back to the
 original images exactly (each image keeps its own scale factors, so target and source may
-differ in size and aspect).
+differ in size and aspect). Levels 2 and 3 are its high-resolution network (GLU-Net: 1/8 and
+1/4 of the original). An extractor has one stride; a level asks for finer cells by enlarging
+the images (``image_scale``). For images smaller than the working size, level 1's cells can be
+finer than level 2's: the pyramid is then not strictly coarse to fine, and level 3 still is.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ DEFAULT_LEVELS: tuple[LevelConfig, ...] = (
     LevelConfig(image_scale=1.0, working=True, search_radius=None),
     LevelConfig(image_scale=2.0, working=True, search_radius=3),
     LevelConfig(image_scale=1.0, working=False, search_radius=2),
+    LevelConfig(image_scale=2.0, working=False, search_radius=2),
 )
 
 

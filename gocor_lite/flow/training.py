@@ -33,7 +33,7 @@ DEFAULT_DECODER_WEIGHTS = (
 class DecoderTraining:
     """Settings of :func:`train_decoder`."""
 
-    steps: int = 300  # optimiser steps
+    steps: int = 200  # optimiser steps
     batch_size: int = 4  # pairs per step, drawn from the cached pairs
     learning_rate: float = 1e-3  # Adam
     seed: int = 0  # of the batch order
