@@ -87,9 +87,12 @@ class FlowResult:
         return flow, to_uint8(self.warped_source(level)[:1])
 
 
-def _level_size(level: LevelConfig, config: FlowConfig, image_size: tuple[int, int]) -> tuple:
-    base = config.working_size if level.working else image_size
-    return tuple(max(1, round(side * level.image_scale)) for side in base)
+def _level_size(
+    level: LevelConfig, config: FlowConfig, image_size: tuple[int, int]
+) -> tuple[int, int]:
+    """The size ``(H, W)`` an image of ``image_size`` is resized to for ``level``."""
+    height, width = config.working_size if level.working else image_size
+    return max(1, round(height * level.image_scale)), max(1, round(width * level.image_scale))
 
 
 class CoarseToFineFlow(nn.Module):
@@ -198,7 +201,7 @@ class CoarseToFineFlow(nn.Module):
         position = self._position(volume.detach())  # (B, 2, h, w), grid of the volume
         if use_decoder:
             rows, cols = volume.shape[-2:]
-            scale = prior.new_tensor([cols, rows]).view(1, 2, 1, 1)  # prior, roughly in [-1, 1]
+            scale = prior.new_tensor([cols, rows]).view(1, 2, 1, 1)  # flow in window widths
             normalised = prior / (scale * prior.new_tensor(target_frame.stride).view(1, 2, 1, 1))
             position = position + self.decoders[index](volume, position, normalised)
         if flow is None:
@@ -263,11 +266,14 @@ def estimate_flow(
     ``config`` picks the pipeline (default: :class:`~gocor_lite.flow.config.FlowConfig`);
     ``model`` reuses a built (or trained) one. Runs without gradients.
 
-    >>> from gocor_lite.examples import load_example
-    >>> pair = load_example("chelsea-shift")
-    >>> result = estimate_flow(pair.target, pair.source)  # doctest: +SKIP
-    >>> result.flow.shape  # doctest: +SKIP
-    torch.Size([1, 2, 240, 320])
+    >>> from skimage import data
+    >>> image = data.astronaut()[::2, ::2]  # uint8 (256, 256, 3)
+    >>> target, source = image[40:200, 60:220], image[30:190, 40:200]  # a shift by (20, 10)
+    >>> result = estimate_flow(target, source)
+    >>> result.flow.shape
+    torch.Size([1, 2, 160, 160])
+    >>> result.flow[0, :, 80, 80].round().tolist()  # target pixel p is source pixel p + flow(p)
+    [20.0, 10.0]
     """
     model = model if model is not None else CoarseToFineFlow(config)
     with torch.no_grad():
