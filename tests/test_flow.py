@@ -170,6 +170,21 @@ def test_global_level_scales_the_flow_back_to_non_square_images_of_different_siz
     assert float(error.median()) < 1.5  # cells of the global level are 25x12 px on the target
 
 
+def test_all_levels_follow_a_source_of_another_size(texture):
+    # Source = target enlarged by 15% (non-square, both): every level, local ones included,
+    # must place its cells on each image's own grid.
+    target = texture[:, :, :96, :]  # 200x96
+    source = torch.nn.functional.interpolate(
+        target, size=(110, 230), mode="bilinear", align_corners=False, antialias=True
+    )
+    result = CoarseToFineFlow(FlowConfig()).eval()(target.float(), source.float())
+    pixels = pixel_grid(96, 200)
+    scale = torch.tensor([230 / 200, 110 / 96], dtype=torch.float64).view(1, 2, 1, 1)
+    true = (pixels + 0.5) * scale - 0.5 - pixels
+    for level in result.levels:
+        assert float((level.flow.double() - true).norm(dim=1).median()) < 2.0
+
+
 def test_any_sizes_odd_and_different(generator):
     target = torch.rand(1, 3, 77, 101, generator=generator)
     source = torch.rand(1, 3, 64, 90, generator=generator)
