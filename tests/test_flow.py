@@ -393,3 +393,8 @@ def test_training_resumes_exactly_from_a_checkpoint():
     train_decoder(twice, pairs, settings, start_step=2, optimizer_state=optimizer_state)
     for a, b in zip(once.decoders.parameters(), twice.decoders.parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_the_command_explains_a_missing_image(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.png"), str(tmp_path / "other.png")]) == 1
+    assert "no image file" in capsys.readouterr().err

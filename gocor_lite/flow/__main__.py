@@ -51,8 +51,15 @@ def _estimate(argv: list[str]) -> int:
     parser.add_argument("source", nargs="?", help="source image file")
     parser.add_argument("--example", help="a bundled pair instead of two files")
     parser.add_argument("--out", default="flow.png", help="picture to write (default flow.png)")
-    parser.add_argument("--variant", choices=VARIANTS, default="gocor", help="where GOCor is used")
-    parser.add_argument("--estimator", choices=ESTIMATORS, default="argmax")
+    parser.add_argument(
+        "--variant", choices=VARIANTS, default="gocor", help="where GOCor is used (default: gocor)"
+    )
+    parser.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default="argmax",
+        help="argmax or soft-argmax (training-free), decoder (shipped weights); default argmax",
+    )
     parser.add_argument("--weights", type=Path, default=None, help="decoder weights file")
     parser.add_argument("--save-flow", type=Path, help="also save the flow as .npy (2, H, W)")
     parser.add_argument("--dpi", type=int, default=80, help="resolution of the picture")
@@ -62,22 +69,26 @@ def _estimate(argv: list[str]) -> int:
     from gocor_lite.images import read_image
 
     true_flow = None
-    if args.example:
-        from gocor_lite.examples import load_example
-
-        pair = load_example(args.example)
-        target, source, true_flow = pair.target, pair.source, pair.flow
-    elif args.target and args.source:
-        target, source = read_image(args.target), read_image(args.source)
-    else:
+    if not args.example and not (args.target and args.source):
         parser.error("give TARGET and SOURCE image files, or --example NAME")
-    config = FlowConfig(estimator=args.estimator).with_variant(args.variant)
-    model = CoarseToFineFlow(config)
-    if args.estimator == "decoder":
-        load_decoders(model, args.weights)
-    start = time.perf_counter()
-    result = estimate_flow(target, source, model=model)
-    seconds = time.perf_counter() - start
+    try:
+        if args.example:
+            from gocor_lite.examples import load_example
+
+            pair = load_example(args.example)
+            target, source, true_flow = pair.target, pair.source, pair.flow
+        else:
+            target, source = read_image(args.target), read_image(args.source)
+        config = FlowConfig(estimator=args.estimator).with_variant(args.variant)
+        model = CoarseToFineFlow(config)
+        if args.estimator == "decoder":
+            load_decoders(model, args.weights)
+        start = time.perf_counter()
+        result = estimate_flow(target, source, model=model)
+        seconds = time.perf_counter() - start
+    except (ValueError, FileNotFoundError) as error:  # ImageError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     title = f"GOCor variant '{args.variant}', estimator '{args.estimator}'"
     figure = draw_flow(target, source, result, true_flow, title=title)
     figure.savefig(args.out, dpi=args.dpi)
