@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,19 +21,15 @@ from typing import Any
 import torch
 
 from gocor_lite.flow.config import ESTIMATORS, VARIANTS, FlowConfig
-from gocor_lite.flow.data import EVAL_SETS, TRAIN_IMAGES, make_pairs
+from gocor_lite.flow.data import EVAL_SETS
 from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
 from gocor_lite.flow.training import (
     DEFAULT_DECODER_WEIGHTS,
-    DecoderTraining,
-    decoder_key,
-    extract_in_chunks,
+    TrainingRun,
     load_decoders,
-    save_decoders,
-    train_decoder,
+    train_flow_decoders,
 )
 
-TRAIN_SIZE = (192, 256)  # (H, W) of the synthetic training pairs
 _THREADS_HELP = (
     "torch threads (default 1: these small operations gain little from more, and on a busy "
     "2-core machine more threads made training 30x slower)"
@@ -100,18 +95,6 @@ def _estimate(argv: list[str]) -> int:
     return 0
 
 
-CHECKPOINT_EVERY = 50  # training steps between two saves of the resumable state
-
-
-def _copy(state: dict) -> dict:
-    return {key: value.detach().clone() for key, value in state.items()}
-
-
-def _save(state: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-
-
 def _train(argv: list[str]) -> int:
     from tqdm import tqdm
 
@@ -119,9 +102,10 @@ def _train(argv: list[str]) -> int:
         prog="python -m gocor_lite.flow train",
         description="Train the flow decoders of every GOCor variant on synthetic warps.",
     )
-    parser.add_argument("--pairs", type=int, default=48, help="synthetic training pairs")
-    parser.add_argument("--steps", type=int, default=DecoderTraining.steps)
-    parser.add_argument("--seed", type=int, default=0)
+    defaults = TrainingRun()
+    parser.add_argument("--pairs", type=int, default=defaults.pairs, help="synthetic pairs")
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per variant")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=DEFAULT_DECODER_WEIGHTS)
     parser.add_argument(
@@ -131,82 +115,31 @@ def _train(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    settings = DecoderTraining(steps=args.steps, seed=args.seed)
-
-    run = {"pairs": args.pairs, "steps": args.steps, "seed": args.seed}
-    state: dict = {"run": run, "done": {}, "current": None}
-    if args.resume and args.checkpoint.is_file():
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        if state.get("run") != run:
-            parser.error(f"{args.checkpoint} is from another run ({state.get('run')}), not {run}")
-        print(f"resuming from {args.checkpoint}: done {sorted(state['done'])}")
-
-    start = time.perf_counter()
-    pairs = make_pairs(TRAIN_IMAGES, args.pairs, TRAIN_SIZE, seed=args.seed * 100_000)
-    base = FlowConfig(estimator="decoder")
-    features = extract_in_chunks(CoarseToFineFlow(base), pairs)
-    print(f"{args.pairs} training pairs and their features: {time.perf_counter() - start:.0f} s")
-
-    models = []
-    for variant in args.variants:
-        model = CoarseToFineFlow(base.with_variant(variant))
-        key = decoder_key(model.config)
-        models.append(model)
-        if key in state["done"]:
-            model.decoders.load_state_dict(state["done"][key])
-            continue
-        start_step, optimizer_state = 0, None
-        current = state["current"]
-        if current is not None and current["key"] == key:
-            model.decoders.load_state_dict(current["decoders"])
-            start_step, optimizer_state = current["step"], current["optimizer"]
-        bar = tqdm(total=settings.steps, initial=start_step, desc=key, unit="step")
-
-        def progress(step: int, loss: float, bar: Any = bar) -> None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.2f}")
-
-        losses: list[float] = []
-        for chunk_start in range(start_step, settings.steps, CHECKPOINT_EVERY):
-            chunk = dataclasses.replace(
-                settings, steps=min(chunk_start + CHECKPOINT_EVERY, settings.steps)
-            )
-            chunk_losses, optimizer_state = train_decoder(
-                model,
-                pairs,
-                chunk,
-                features=features,
-                start_step=chunk_start,
-                optimizer_state=optimizer_state,
-                progress=progress,
-            )
-            losses += chunk_losses
-            state["current"] = {
-                "key": key,
-                "step": chunk.steps,
-                "decoders": _copy(model.decoders.state_dict()),
-                "optimizer": optimizer_state,
-            }
-            _save(state, args.checkpoint)
-        bar.close()
-        state["done"][key] = _copy(model.decoders.state_dict())
-        state["current"] = None
-        _save(state, args.checkpoint)
-        if losses:
-            head, tail = losses[: len(losses) // 10 or 1], losses[-(len(losses) // 10 or 1) :]
-            print(f"{key}: loss {sum(head) / len(head):.2f} -> {sum(tail) / len(tail):.2f}")
-    save_decoders(
-        models,
-        args.out,
-        command="python -m gocor_lite.flow train " + " ".join(argv),
-        pairs=args.pairs,
-        steps=args.steps,
-        seed=args.seed,
-        train_size=TRAIN_SIZE,
-        seconds=round(time.perf_counter() - start),
+    run = TrainingRun(
+        pairs=args.pairs, steps=args.steps, seed=args.seed, variants=tuple(args.variants)
     )
-    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
+    bars: dict[str, Any] = {}
+
+    def progress(key: str, step: int, steps: int, loss: float) -> None:
+        if key not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[key] = tqdm(total=steps, initial=step, desc=key, unit="step")
+        bars[key].update(1)
+        bars[key].set_postfix(loss=f"{loss:.2f}")
+
+    def log(message: str) -> None:
+        (tqdm.write if bars else print)(message)
+
+    try:
+        train_flow_decoders(
+            run, args.out, args.checkpoint, resume=args.resume, progress=progress, log=log
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    finally:
+        for bar in bars.values():
+            bar.close()
     return 0
 
 

@@ -11,7 +11,8 @@ the training pairs are computed once and reused, which keeps training within a C
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gocor_lite.flow.config import FlowConfig
-from gocor_lite.flow.data import PairBatch
+from gocor_lite.flow.config import VARIANTS, FlowConfig
+from gocor_lite.flow.data import TRAIN_IMAGES, PairBatch, make_pairs
 from gocor_lite.flow.pipeline import CoarseToFineFlow, LevelInputs
+
+TRAIN_SIZE = (192, 256)  # (H, W) of the synthetic training pairs
+CHECKPOINT_EVERY = 50  # training steps between two saves of the resumable state
 
 #: Where the pipeline looks for trained decoders unless told otherwise.
 DEFAULT_DECODER_WEIGHTS = (
@@ -173,3 +177,119 @@ def load_decoders(model: CoarseToFineFlow, path: str | Path | None = None) -> No
             f"the decoders in {path} for {key!r} do not fit this pipeline (were they trained "
             f"with another working size or search radius?): {str(error).splitlines()[0]}"
         ) from error
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """Settings of :func:`train_flow_decoders`, the whole training of the shipped weights."""
+
+    pairs: int = 48  # synthetic training pairs (features computed once)
+    steps: int = DecoderTraining.steps  # optimiser steps per variant
+    seed: int = 0  # of the pairs and of the batch order
+    variants: tuple[str, ...] = VARIANTS  # one set of decoders per GOCor variant
+    config: FlowConfig = dataclasses.field(  # the pipeline whose decoders learn
+        default_factory=lambda: FlowConfig(estimator="decoder")
+    )
+
+
+def train_flow_decoders(
+    run: TrainingRun,
+    out: str | Path,
+    checkpoint: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[str, int, int, float], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, list[float]]:
+    """Train the decoders of every variant of ``run`` and write them to ``out``; returns the
+    losses per variant. Resumable: the state is saved to ``checkpoint`` every
+    :data:`CHECKPOINT_EVERY` steps and after each variant, and ``resume=True`` continues from it
+    (exactly: batches are a function of the seed and the step). ``progress(key, step, steps,
+    loss)`` after each step and ``log(message)`` let a command draw a progress bar."""
+    started = time.perf_counter()
+    checkpoint = Path(checkpoint)
+    say = log or (lambda message: None)
+    settings = DecoderTraining(steps=run.steps, seed=run.seed)
+    identity = {"pairs": run.pairs, "steps": run.steps, "seed": run.seed}
+    state: dict[str, Any] = {"run": identity, "done": {}, "current": None}
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("run") != identity:
+            raise ValueError(
+                f"{checkpoint} is from another run ({state.get('run')}), not {identity}"
+            )
+        say(f"resuming from {checkpoint}: done {sorted(state['done'])}")
+
+    torch.manual_seed(run.seed)
+    pairs = make_pairs(TRAIN_IMAGES, run.pairs, TRAIN_SIZE, seed=run.seed * 100_000)
+    features = extract_in_chunks(CoarseToFineFlow(run.config), pairs)
+    say(f"{run.pairs} training pairs and their features: {time.perf_counter() - started:.0f} s")
+
+    models, all_losses = [], {}
+    for variant in run.variants:
+        model = CoarseToFineFlow(run.config.with_variant(variant))
+        key = decoder_key(model.config)
+        models.append(model)
+        if key in state["done"]:
+            model.decoders.load_state_dict(state["done"][key])
+            continue
+        start_step, optimizer_state = 0, None
+        current = state["current"]
+        if current is not None and current["key"] == key:
+            model.decoders.load_state_dict(current["decoders"])
+            start_step, optimizer_state = current["step"], current["optimizer"]
+
+        def step_done(step: int, loss: float, key: str = key) -> None:
+            if progress is not None:
+                progress(key, step, settings.steps, loss)
+
+        losses: list[float] = []
+        for chunk_start in range(start_step, settings.steps, CHECKPOINT_EVERY):
+            chunk = dataclasses.replace(
+                settings, steps=min(chunk_start + CHECKPOINT_EVERY, settings.steps)
+            )
+            chunk_losses, optimizer_state = train_decoder(
+                model,
+                pairs,
+                chunk,
+                features=features,
+                start_step=chunk_start,
+                optimizer_state=optimizer_state,
+                progress=step_done,
+            )
+            losses += chunk_losses
+            state["current"] = {
+                "key": key,
+                "step": chunk.steps,
+                "decoders": _copy(model.decoders.state_dict()),
+                "optimizer": optimizer_state,
+            }
+            _save(state, checkpoint)
+        state["done"][key] = _copy(model.decoders.state_dict())
+        state["current"] = None
+        _save(state, checkpoint)
+        all_losses[key] = losses
+        if losses:
+            tenth = max(1, len(losses) // 10)
+            head, tail = losses[:tenth], losses[-tenth:]
+            say(f"{key}: loss {sum(head) / len(head):.2f} -> {sum(tail) / len(tail):.2f}")
+    save_decoders(
+        models,
+        out,
+        pairs=run.pairs,
+        steps=run.steps,
+        seed=run.seed,
+        train_size=TRAIN_SIZE,
+        seconds=round(time.perf_counter() - started),
+    )
+    say(f"wrote {out} in {time.perf_counter() - started:.0f} s")
+    return all_losses
+
+
+def _copy(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {key: value.detach().clone() for key, value in state.items()}
+
+
+def _save(state: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
