@@ -29,11 +29,19 @@ from gocor_lite.flow.pipeline import (
     LevelInputs,
     estimate_flow,
 )
+from gocor_lite.flow.training import (
+    DecoderTraining,
+    TrainingRun,
+    load_decoders,
+    train_decoder,
+    train_flow_decoders,
+)
 
 __all__ = [
     "ESTIMATORS",
     "VARIANTS",
     "CoarseToFineFlow",
+    "DecoderTraining",
     "FlowConfig",
     "FlowResult",
     "Frame",
@@ -41,10 +49,14 @@ __all__ = [
     "LevelDecoder",
     "LevelFlow",
     "LevelInputs",
+    "TrainingRun",
     "argmax_position",
     "endpoint_error",
     "estimate_flow",
     "flow_to_colour",
+    "load_decoders",
     "soft_argmax_position",
+    "train_decoder",
+    "train_flow_decoders",
     "warp",
 ]
