@@ -414,3 +414,21 @@ def test_scores_and_the_ablation_table():
     assert scores.pck1 == pytest.approx(50.0) and scores.pck5 == pytest.approx(100.0)
     table = ablation_table({("argmax", "correlation"): {"stereo": Scores(1.0, 2.0, 3.0)}})
     assert "| argmax | feature correlation | 1.00 | 2.0 | 3.0 |" in table
+
+
+def test_level_pictures_for_an_app(texture):
+    from gocor_lite.flow.picture import level_pictures
+
+    target, source = texture[:, :, :64, :80].float(), texture[:, :, 4:68, 2:82].float()
+    result = CoarseToFineFlow(SMALL)(target, source)
+    true = np.zeros((2, 64, 80), np.float32)
+    true[0], true[1] = 2.0, 4.0
+    true[:, :5] = np.nan
+    pictures = level_pictures(result, true)
+    assert [p.title[:7] for p in pictures] == ["level 0", "level 1"]
+    for picture in pictures:
+        for image in (picture.flow, picture.warped_source, picture.error):
+            assert image is not None and image.shape == (64, 80, 3) and image.dtype == np.uint8
+        assert picture.error is not None and not picture.error[:5].any()  # unknown: black
+        assert picture.mean_error is not None and np.isfinite(picture.mean_error)
+    assert level_pictures(result)[0].error is None
