@@ -268,6 +268,26 @@ class Piece:
         half = weight / 2
         return cls(columns, half * (1 - slope), half * (1 + slope), weight * label)
 
+    def residual(self, scores: Tensor) -> tuple[Tensor, Tensor]:
+        """``(r, v act'(s))`` for ``scores`` (broadcasting against the coefficients)."""
+        derivative = torch.addcmul(self.lin_coeff, self.abs_coeff, torch.sign(scores))
+        return torch.addcmul(-self.offset, derivative, scores), derivative  # a|s| + l s - v y
+
+
+def residual(scores: Tensor, label: Tensor, weight: Tensor, slope: Tensor) -> tuple[Tensor, Tensor]:
+    """GOCor's residual of ``scores`` and its derivative in them (what the optimiser uses).
+
+    ``r = v act(s; m) - v y`` with ``act(s; m) = (1-m)/2 |s| + (1+m)/2 s`` (the identity for
+    ``s >= 0``, slope ``m`` below), and ``dr/ds = v act'(s; m)``. ``label`` ``y``, ``weight``
+    ``v`` and ``slope`` ``m`` broadcast against ``scores``.
+
+    >>> r, dr = residual(torch.tensor([-1.0, 2.0]), torch.tensor(0.0), torch.tensor(1.0),
+    ...                  torch.tensor(0.25))
+    >>> r.tolist(), dr.tolist()
+    ([-0.25, 2.0], [0.25, 1.0])
+    """
+    return Piece.of(slice(None), label, weight, slope).residual(scores)
+
 
 class ResidualTables(Protocol):
     """The coefficients of the residual for the target rows ``rows`` (a block of a sweep)."""
@@ -451,11 +471,10 @@ def _sweep(
         # split, not slicing: its gradient is one concatenation, not a zero block per piece.
         parts = scores.split(widths, dim=-1) if len(pieces) > 1 else (scores,)
         for piece, part in zip(pieces, parts, strict=True):
-            slope = torch.addcmul(piece.lin_coeff, piece.abs_coeff, torch.sign(part))
-            residual = torch.addcmul(-piece.offset, slope, part)  # a|s| + l s - v y
-            reference = reference + residual.reshape(batch, -1).square().sum(1)
+            part_residual, slope = piece.residual(part)
+            reference = reference + part_residual.reshape(batch, -1).square().sum(1)
             slopes.append(slope)
-            weighted.append(slope * residual)
+            weighted.append(slope * part_residual)
         if not descend:
             continue
         slope = _join(slopes)  # v act'(s): (B, n, w, N)
