@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: setup run figure test lint notebooks clean
+.PHONY: setup run figure test lint notebooks bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Until the explorer app lands, the main job draws the GOCor figure for the bundled pair.
-run: figure
+# The explorer app at http://127.0.0.1:7860 (python -m explorer --help for host, port, share).
+run: setup
+	$(PY) -m explorer
 
 figure: setup
 	$(PY) -m gocor_lite.figure --out gocor_figure.png
@@ -32,6 +33,10 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest
+
+# Side-by-side timings and memory (docs/benchmarks.md); BENCH='--quick' for a short run.
+bench: setup
+	$(PY) -m gocor_lite.bench $(BENCH)
 
 notebooks: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -12,6 +12,7 @@ import argparse
 import io
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,6 +41,59 @@ def _encode(screen: Screen) -> None:
             Image.fromarray(picture).save(io.BytesIO(), format="jpeg", quality=95)
 
 
+@dataclass(frozen=True)
+class PairTiming:
+    """Milliseconds for one bundled pair: the recomputation, and medians and maximum of clicks."""
+
+    recompute: float
+    click: float  # slice + draw, median
+    click_encoded: float  # + JPEG encoding, median
+    click_max: float  # + JPEG encoding, slowest
+
+
+def measure(size: int, repeat: int, threads: int) -> dict[str, PairTiming]:
+    """Time a recomputation and ``repeat`` clicks at random pixels for every bundled pair."""
+    explorer = Explorer(Pipeline(threads=threads))
+    settings = Settings(working_size=size)
+    rng = np.random.default_rng(0)
+    timings = {}
+    for name in example_names():
+        pair_id = explorer.pipeline.example_pair(name)
+        start = time.perf_counter()
+        computed = explorer.pipeline.compute(pair_id, settings)
+        recompute = time.perf_counter() - start
+        height, width = computed.pair.target.shape[:2]
+        view = View(pair_id, settings, (width / 2, height / 2), settings.num_iter)
+        explorer.click(view, width / 3, height / 3)  # warm up (fonts, colour tables)
+        clicks, encoded = [], []
+        for _ in range(repeat):
+            x, y = rng.uniform(0, width), rng.uniform(0, height)
+            start = time.perf_counter()
+            screen = explorer.click(view, x, y)
+            middle = time.perf_counter()
+            _encode(screen)
+            clicks.append(middle - start)
+            encoded.append(time.perf_counter() - start)
+        timings[name] = PairTiming(
+            recompute * 1e3,
+            statistics.median(clicks) * 1e3,
+            statistics.median(encoded) * 1e3,
+            max(encoded) * 1e3,
+        )
+    return timings
+
+
+def benchmark(repeat: int = 20) -> dict[str, float]:
+    """Rows for ``python -m gocor_lite.bench``: per pair, new-pair and click-to-maps times (ms)
+    at the default working resolution."""
+    rows = {}
+    for name, timing in measure(Settings().working_size, repeat, torch.get_num_threads()).items():
+        rows[f"{name}: new pair (features, volumes, traces)"] = timing.recompute
+        rows[f"{name}: click to maps, median (with JPEG)"] = timing.click_encoded
+        rows[f"{name}: click to maps, slowest"] = timing.click_max
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -52,34 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    explorer = Explorer(Pipeline(threads=args.threads))
-    settings = Settings(working_size=args.size)
-    rng = np.random.default_rng(0)
     print(
         f"working resolution {args.size} px, {args.threads} threads, "
         f"{args.repeat} clicks per pair; medians in ms"
     )
     print(f"{'pair':<20}{'recompute':>11}{'click':>9}{'+ jpeg':>9}{'max':>9}")
-    for name in example_names():
-        pair_id = explorer.pipeline.example_pair(name)
-        start = time.perf_counter()
-        computed = explorer.pipeline.compute(pair_id, settings)
-        recompute = time.perf_counter() - start
-        height, width = computed.pair.target.shape[:2]
-        view = View(pair_id, settings, (width / 2, height / 2), settings.num_iter)
-        explorer.click(view, width / 3, height / 3)  # warm up (fonts, colour tables)
-        clicks, encoded = [], []
-        for _ in range(args.repeat):
-            x, y = rng.uniform(0, width), rng.uniform(0, height)
-            start = time.perf_counter()
-            screen = explorer.click(view, x, y)
-            middle = time.perf_counter()
-            _encode(screen)
-            clicks.append(middle - start)
-            encoded.append(time.perf_counter() - start)
+    for name, timing in measure(args.size, args.repeat, args.threads).items():
         print(
-            f"{name:<20}{recompute * 1e3:>11.0f}{statistics.median(clicks) * 1e3:>9.0f}"
-            f"{statistics.median(encoded) * 1e3:>9.0f}{max(encoded) * 1e3:>9.0f}"
+            f"{name:<20}{timing.recompute:>11.0f}{timing.click:>9.0f}"
+            f"{timing.click_encoded:>9.0f}{timing.click_max:>9.0f}"
         )
     return 0
 

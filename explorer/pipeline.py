@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import math
 import time
 from collections import OrderedDict
@@ -30,7 +29,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, local_correlation
+from gocor_lite import (
+    GlobalGOCor,
+    GOCorTrace,
+    LocalGOCor,
+    global_correlation,
+    local_correlation,
+    synthetic,
+)
 from gocor_lite.examples import ExamplePair, example_names, load_example, resize_pair
 from gocor_lite.features import (
     FeatureExtractor,
@@ -505,33 +511,15 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
 
 def synthetic_pair(image: np.ndarray, seed: int, kind: str | None = None) -> ExamplePair:
     """A synthetic warp of one image with its ground truth (``gocor_lite.synthetic``)."""
-    synthetic = _synthetic_module()
-    if synthetic is None:
-        raise InputError("synthetic pairs are not available in this version")
-    options: dict[str, Any] = {"seed": int(seed)}
-    if kind:
-        options["kind"] = kind
     try:
-        pair: ExamplePair = synthetic.make_pair(image, **options)
+        return synthetic.make_pair(image, seed=int(seed), kind=kind or "homography")
     except (ValueError, ImageError) as error:
         raise InputError(f"cannot make a synthetic pair from this image: {error}") from error
-    return pair
 
 
 def synthetic_kinds() -> list[str]:
-    """The kinds of synthetic warp offered (empty when the module is not there)."""
-    synthetic = _synthetic_module()
-    if synthetic is None:
-        return []
-    return [*getattr(synthetic, "KINDS", ()), "random"]
-
-
-def _synthetic_module() -> Any:
-    """``gocor_lite.synthetic`` where this version has it, else ``None``."""
-    try:
-        return importlib.import_module("gocor_lite.synthetic")
-    except ImportError:
-        return None
+    """The kinds of synthetic warp offered."""
+    return [*synthetic.KINDS, "random"]
 
 
 def read_user_image(path: str, role: str = "image") -> np.ndarray:

@@ -61,6 +61,7 @@ class Grid:
     repeat: int = 3  # timed runs after the warm-up (fewer for slow cases)
     gocor_max_size: int = 64  # global GOCor above this: (hw)^2 volumes of >= 1 GiB, skipped
     query_max_iterations_at_max_size: int = 3  # the 16-channel 4D convolutions are slow
+    app: bool = True  # the explorer's click and new-pair times, where the app is installed
 
 
 QUICK = Grid(channels=(64,), sizes=(16, 32), radii=(4,), iterations=(0, 3), repeat=2)
@@ -572,18 +573,21 @@ def _forward_backward(forward: Callable[[], Tensor], weights: Tensor) -> None:
 
 
 def bench_app(grid: Grid, device: torch.device) -> Table | None:
-    """The app's click and new-pair times, when the explorer's pipeline module exists."""
-    if importlib.util.find_spec("explorer.pipeline") is None:
-        return None
-    import explorer.pipeline as pipeline
+    """The app's click and new-pair times (``explorer.bench``), where the app is installed.
 
-    timer = getattr(pipeline, "benchmark", None)
-    table = Table("App (explorer.pipeline)", ["what", "ms"])
-    if timer is None:
-        table.notes.append("explorer.pipeline has no `benchmark()` hook yet: not measured.")
-        return table
-    for name, ms in timer(repeat=grid.repeat).items():
+    The library does not depend on the app: without it (or without Gradio) this is skipped.
+    """
+    try:
+        from explorer.bench import benchmark
+    except ImportError:
+        return None
+    table = Table("App (explorer.bench, default working resolution)", ["what", "ms"])
+    for name, ms in benchmark(repeat=max(grid.repeat, 5)).items():
         table.rows.append([name, _fmt(ms)])
+    table.notes.append(
+        "click to maps = server time from a click to the encoded pictures, volumes cached; "
+        "new pair = features, volumes and GOCor traces for a pair and settings."
+    )
     return table
 
 
@@ -611,7 +615,6 @@ def run(grid: Grid, device: torch.device, out: Path | None, threads: int | None)
         lambda: bench_global_gocor(grid, device),
         lambda: bench_local_gocor(grid, device),
         lambda: bench_backward(grid, device),
-        lambda: bench_app(grid, device),
     ]
     for step in steps:
         table = step()
@@ -620,8 +623,12 @@ def run(grid: Grid, device: torch.device, out: Path | None, threads: int | None)
         text = table.markdown()
         print(text, flush=True)
         sections.append(text)
-    if importlib.util.find_spec("explorer.pipeline") is None:
-        sections.append("App timings: skipped, `explorer.pipeline` is not in this checkout.\n")
+    app = bench_app(grid, device) if grid.app else None
+    if app is not None:
+        print(app.markdown(), flush=True)
+        sections.append(app.markdown())
+    elif grid.app:
+        sections.append("App timings: skipped, the explorer (or Gradio) is not installed.\n")
     sections.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     report = "\n".join(sections)
     if out is not None:
@@ -631,7 +638,11 @@ def run(grid: Grid, device: torch.device, out: Path | None, threads: int | None)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gocor_lite.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a small grid: a smoke run")
     parser.add_argument("--channels", type=int, nargs="+", help="feature channels C")
     parser.add_argument("--sizes", type=int, nargs="+", help="square map sizes h = w")

@@ -18,7 +18,9 @@ def test_naive_references_agree_with_the_library(generator):
 
 
 def test_tiny_run_writes_a_report(tmp_path):
-    grid = bench.Grid(channels=(4,), sizes=(4, 6), radii=(1,), iterations=(0, 1), repeat=1)
+    grid = bench.Grid(
+        channels=(4,), sizes=(4, 6), radii=(1,), iterations=(0, 1), repeat=1, app=False
+    )
     out = tmp_path / "bench.md"
     report = bench.run(grid, torch.device("cpu"), out, threads=None)
     assert out.read_text() == report

@@ -19,10 +19,6 @@ from PIL import Image
 from explorer import render
 from explorer.screenshot import CHROMIUM, browser_page, click_target, image_sources, serve
 
-# Gradio 6.31's queue uses pandas options and keywords that pandas 3 deprecates for pandas 4
-# (warned in the server's thread, where an error would break the queue).
-pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
-
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:

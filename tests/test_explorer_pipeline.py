@@ -310,33 +310,10 @@ def test_pipeline_does_not_import_gradio() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _stub_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for ``gocor_lite.synthetic`` where this checkout does not have it yet: a shift
-    by (3, 2) px with its flow, and the same signature."""
-    import types
-
-    def make_pair(image: np.ndarray, *, seed: int, kind: str = "homography") -> ExamplePair:
-        if kind not in ("homography", "random"):
-            raise ValueError(f"unknown warp kind {kind!r}")
-        height, width = image.shape[:2]
-        flow = np.empty((2, height - 2, width - 3), np.float32)
-        flow[0], flow[1] = 3.0, 2.0
-        return ExamplePair("synthetic", f"stub (seed {seed})", image[:-2, :-3], image[2:, 3:], flow)
-
-    module = types.ModuleType("gocor_lite.synthetic")
-    module.make_pair = make_pair  # type: ignore[attr-defined]
-    module.KINDS = ("homography",)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gocor_lite.synthetic", module)
-
-
 @pytest.mark.parametrize("from_file", [False, True])
 def test_synthetic_pair_has_ground_truth(
-    explorer: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_file: bool
+    explorer: Explorer, tmp_path: Path, from_file: bool
 ) -> None:
-    try:
-        import gocor_lite.synthetic  # noqa: F401
-    except ImportError:
-        _stub_synthetic(monkeypatch)
     from explorer.pipeline import synthetic_kinds
 
     kinds = synthetic_kinds()
