@@ -19,7 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gocor_lite._checks import check_feature_map
-from gocor_lite.interop import CheckpointError, OfficialGOCor, load_official_checkpoint
+from gocor_lite.interop import (
+    CheckpointError,
+    OfficialGOCor,
+    load_official_checkpoint,
+    read_state_dict,
+)
 
 
 class FeatureExtractor(nn.Module):
@@ -116,39 +121,6 @@ DEFAULT_LEARNED_WEIGHTS = (
 )
 
 
-def _read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]:
-    """Read a weights file safely (``weights_only``) as a state dict of tensors.
-
-    The file's top level is the state dict itself or a dict holding it under ``"state_dict"``
-    (other top-level entries, such as training metadata, are ignored then). ``what`` names the
-    file's kind in messages; ``hint`` says where such a file comes from.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path}; {hint}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and unpickler errors have no common base
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(
-            f"{path} is not a PyTorch weights file that can be read safely, expected a "
-            f"{what} ({error.__class__.__name__}: {first_line})"
-        ) from error
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(
-            f"{path} holds a {type(loaded).__name__}, expected a {what}: a state dict (or a "
-            "dict with 'state_dict')"
-        )
-    state: dict[str, Tensor] = {}
-    for key, value in loaded.items():
-        if not isinstance(key, str):
-            raise CheckpointError(f"{path}: state dict keys must be strings, got {key!r}")
-        state[key] = value
-    return state
-
-
 def _take_tensors(
     state: Mapping[str, object],
     expected: Mapping[str, tuple[int, ...]],
@@ -242,7 +214,7 @@ class LearnedExtractor(_TorchExtractor):
 
     def load_weights(self, path: str | Path) -> None:
         """Load a state dict of ``layers.*`` written by :meth:`save_weights` (or the trainer)."""
-        state = _read_state_dict(
+        state = read_state_dict(
             path,
             "weights file of the 'learned' feature extractor",
             "`python -m gocor_lite.train` produces it (or pass weights=<path>)",
@@ -389,7 +361,7 @@ class VGG16Extractor(_TorchExtractor):
 
     def _load(self, path: Path) -> None:
         state = self._select(
-            _read_state_dict(path, self.file_kind, "pass the path of such a file as weights=")
+            read_state_dict(path, self.file_kind, "pass the path of such a file as weights=")
         )
         expected: dict[str, tuple[int, ...]] = {}
         in_channels = 3

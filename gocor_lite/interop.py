@@ -234,6 +234,39 @@ def to_official(module: GlobalGOCor | LocalGOCor, prefix: str = "") -> dict[str,
     return out
 
 
+def read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]:
+    """Read a weights file safely (``weights_only``) as a state dict of tensors.
+
+    The file's top level is the state dict itself or a dict holding it under ``"state_dict"``
+    (other top-level entries, such as training metadata, are ignored then). ``what`` names the
+    file's kind in messages; ``hint`` says where such a file comes from.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}; {hint}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and unpickler errors have no common base
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise CheckpointError(
+            f"{path} is not a PyTorch weights file that can be read safely, expected a "
+            f"{what} ({error.__class__.__name__}: {first_line})"
+        ) from error
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, Mapping):
+        raise CheckpointError(
+            f"{path} holds a {type(loaded).__name__}, expected a {what}: a state dict (or a "
+            "dict with 'state_dict')"
+        )
+    state: dict[str, Tensor] = {}
+    for key, value in loaded.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: state dict keys must be strings, got {key!r}")
+        state[key] = value
+    return state
+
+
 def load_official_checkpoint(
     path: str | Path, num_iter: int = 3, search_radius: int = 4
 ) -> OfficialGOCor:
@@ -243,24 +276,11 @@ def load_official_checkpoint(
     ``"state_dict"``; the global module's keys start with ``corr.corr_module.`` and the local
     module's with ``local_corr.``. Other keys (the VGG-16 pyramid, the decoders) are left alone.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and unpickler errors have no common base
-        reason = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(
-            f"{path} is not a PyTorch checkpoint that can be read safely "
-            f"({error.__class__.__name__}: {reason})"
-        ) from error
-    if isinstance(loaded, Mapping) and "state_dict" in loaded:
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(
-            f"{path} holds a {type(loaded).__name__}, expected a state dict (or a dict with "
-            "'state_dict')"
-        )
+    loaded = read_state_dict(
+        path,
+        "GLU-Net-GOCor checkpoint file",
+        "pass the path of a checkpoint the GOCor authors released (GLUNet_GOCor_*.pth)",
+    )
     parts: dict[str, GlobalGOCor | LocalGOCor] = {}
     kinds: tuple[tuple[Literal["global", "local"], str], ...] = (
         ("global", GLOBAL_PREFIX),

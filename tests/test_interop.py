@@ -195,11 +195,11 @@ def test_errors_name_the_key(generator):
 
 
 def test_file_errors(tmp_path, generator):
-    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+    with pytest.raises(FileNotFoundError, match="no GLU-Net-GOCor checkpoint file"):
         load_official_checkpoint(tmp_path / "absent.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
         load_official_checkpoint(junk)
     listed = tmp_path / "list.pth"
     torch.save([torch.ones(1)], listed)
@@ -211,5 +211,5 @@ def test_file_errors(tmp_path, generator):
         load_official_checkpoint(vgg_only)
     unsafe = tmp_path / "unsafe.pth"
     torch.save({"state_dict": released_local(generator), "fn": CheckpointError("x")}, unsafe)
-    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint that can be read safely"):
+    with pytest.raises(CheckpointError, match="not a PyTorch weights file that can be read safely"):
         load_official_checkpoint(unsafe)
