@@ -176,6 +176,17 @@ LOCAL_VARIANTS = [
 ]
 
 
+def assert_steps_match_the_oracle(module, trace, target, source, *, local):
+    """Every step of ``trace`` (filters and losses) equals the float64 oracle's."""
+    for k in range(trace.num_iter):
+        expected, losses = oracle_step(module, trace.filters[k], target, source, local=local)
+        torch.testing.assert_close(trace.filters[k + 1], expected, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(trace.losses.reference[k], losses[0])
+        torch.testing.assert_close(trace.losses.regularizer[k], losses[1])
+        if module.query_loss is not None:
+            torch.testing.assert_close(trace.losses.query[k], losses[2])
+
+
 @pytest.mark.parametrize("options", GLOBAL_VARIANTS, ids=lambda o: "-".join(map(str, o.values())))
 def test_global_steps_match_the_oracle(options, generator):
     module = GlobalGOCor(num_iter=3, **options).double()
@@ -183,13 +194,7 @@ def test_global_steps_match_the_oracle(options, generator):
     target = torch.randn(2, 4, 3, 4, generator=generator, dtype=torch.float64)
     source = torch.randn(2, 4, 3, 4, generator=generator, dtype=torch.float64)
     trace = module.trace(target, source)
-    for k in range(3):
-        expected, losses = oracle_step(module, trace.filters[k], target, source, local=False)
-        torch.testing.assert_close(trace.filters[k + 1], expected, rtol=1e-9, atol=1e-11)
-        torch.testing.assert_close(trace.losses.reference[k], losses[0])
-        torch.testing.assert_close(trace.losses.regularizer[k], losses[1])
-        if module.query_loss is not None:
-            torch.testing.assert_close(trace.losses.query[k], losses[2])
+    assert_steps_match_the_oracle(module, trace, target, source, local=False)
     final = torch.einsum("bci,bcj->bij", trace.filters[-1].flatten(2), source.flatten(2))
     torch.testing.assert_close(module(target, source).flatten(3).flatten(1, 2), final)
 
@@ -201,10 +206,7 @@ def test_local_steps_match_the_oracle(options, generator):
     target = torch.randn(2, 4, 3, 4, generator=generator, dtype=torch.float64)
     source = torch.randn(2, 4, 3, 4, generator=generator, dtype=torch.float64)
     trace = module.trace(target, source)
-    for k in range(3):
-        expected, losses = oracle_step(module, trace.filters[k], target, source, local=True)
-        torch.testing.assert_close(trace.filters[k + 1], expected, rtol=1e-9, atol=1e-11)
-        torch.testing.assert_close(trace.losses.reference[k], losses[0])
+    assert_steps_match_the_oracle(module, trace, target, source, local=True)
     radius = module.config.search_radius
     torch.testing.assert_close(
         module(target, source), local_correlation(trace.filters[-1], source, radius)
