@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gocor_lite import global_correlation, local_correlation
+from gocor_lite.data import load_image, synthetic_pairs
 from gocor_lite.examples import load_example
 from gocor_lite.flow import (
     CoarseToFineFlow,
@@ -23,7 +24,6 @@ from gocor_lite.flow import (
     warp,
 )
 from gocor_lite.flow.__main__ import main
-from gocor_lite.flow.data import homography_flow, load_image, make_pairs
 from gocor_lite.flow.geometry import dense_flow
 from gocor_lite.flow.training import (
     DecoderTraining,
@@ -56,6 +56,14 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
         indexing="ij",
     )
     return torch.stack([xs, ys])[None]  # (1, 2, H, W)
+
+
+def homography_flow(matrix: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Oracle: the flow ``T(p) - p`` of a homography on pixel coordinates, ``(1, 2, H, W)``."""
+    grid = pixel_grid(*size)[0]  # (2, H, W)
+    points = torch.cat([grid, torch.ones_like(grid[:1])])  # (3, H, W)
+    mapped = torch.einsum("ij,jhw->ihw", matrix.to(torch.float64), points)
+    return (mapped[:2] / mapped[2:] - grid)[None]
 
 
 def inside(flow: torch.Tensor, source_size: tuple[int, int], margin: float = 0) -> torch.Tensor:
@@ -303,7 +311,7 @@ def test_soft_argmax_ignores_a_distant_second_mode():
 
 def test_a_small_decoder_trains_and_its_loss_goes_down():
     torch.manual_seed(0)
-    pairs = make_pairs(["astronaut"], 2, (64, 96), seed=0)
+    pairs = synthetic_pairs(["astronaut"], 2, (64, 96), seed=0)
     config = dataclasses.replace(SMALL, estimator="decoder")
     model = CoarseToFineFlow(config)
     settings = DecoderTraining(steps=12, batch_size=2, learning_rate=3e-3)
@@ -326,7 +334,7 @@ def test_decoder_weights_round_trip(tmp_path):
     other = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor"))
     with pytest.raises(ValueError, match="no decoders for 'daisy/gocor'"):
         load_decoders(other, path)
-    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.flow train"):
+    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
         load_decoders(fresh, tmp_path / "missing.pt")
 
 
@@ -381,7 +389,7 @@ def test_the_pipeline_follows_the_device_of_its_inputs(device, generator):
 
 
 def test_training_resumes_exactly_from_a_checkpoint():
-    pairs = make_pairs(["coins"], 3, (48, 64), seed=1)
+    pairs = synthetic_pairs(["coins"], 3, (48, 64), seed=1)
     config = dataclasses.replace(SMALL, estimator="decoder", working_size=(48, 48))
     settings = DecoderTraining(steps=4, batch_size=2)
     torch.manual_seed(0)
