@@ -121,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--decoder-steps", type=int, default=decoders.steps)
     parser.add_argument("--decoder-pairs", type=int, default=decoders.pairs)
+    parser.add_argument(
+        "--card-pairs",
+        type=int,
+        default=2,
+        help="held-out pairs per image for the card's key metrics (default 2; 0: none)",
+    )
     return parser
 
 
@@ -211,13 +217,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     total = time.perf_counter() - started
-    card = training_card(args, reports, total)
+    metrics = key_metrics(out, args.card_pairs) if args.card_pairs > 0 else ""
+    card = training_card(args, reports, total, metrics)
     (out / CARD_FILE).write_text(card)
     print(card)
     return 0
 
 
-def training_card(args: argparse.Namespace, reports: list[StageReport], seconds: float) -> str:
+def key_metrics(out: Path, pairs_per_image: int = 2) -> str:
+    """A quick held-out check of the weights in ``out`` for the card: matches within one cell
+    of the learned features' global correlation and GOCor (3 iterations), initial and trained
+    parameters, on a few pairs of the held-out synthetic sets (``docs/evaluation.md`` has more).
+    """
+    from gocor_lite.evaluate import run_evaluation, summary_table
+
+    if not (out / FEATURES_FILE).is_file():
+        return ""
+    sets = ("natural", "repeated")
+    evaluation = run_evaluation(
+        {"learned": LearnedExtractor(out / FEATURES_FILE).eval()},
+        pairs_per_image=pairs_per_image,
+        sets=sets,
+        gocor_weights=out / GOCOR_FILE,
+        flow=False,
+    )
+    return (
+        f"Key metrics, on {pairs_per_image} held-out pairs per image of the `natural` and "
+        "`repeated` sets (the best score of each target cell as its match; PCK-cell: % within "
+        "one 8-pixel cell, AEPE in pixels; the full table is `docs/evaluation.md`):\n\n"
+        + summary_table(evaluation.volumes, sets)
+        + "\n"
+    )
+
+
+def training_card(
+    args: argparse.Namespace, reports: list[StageReport], seconds: float, metrics: str = ""
+) -> str:
     """The markdown card written beside the weights."""
     command = "python -m gocor_lite.train" + (
         "" if sys.argv[1:] == [] else " " + " ".join(sys.argv[1:])
@@ -250,6 +285,8 @@ def training_card(args: argparse.Namespace, reports: list[StageReport], seconds:
         "local); the decoders, the endpoint error summed over the levels (pixels).",
         "",
     ]
+    if metrics:
+        lines += [metrics]
     return "\n".join(lines)
 
 
