@@ -149,6 +149,15 @@ def training_batch(
     return random_warp_batch(torch.cat(crops), generator, KINDS, options=options)
 
 
+def batch_indices(count: int, batch_size: int, seed: int, step: int) -> Tensor:
+    """The pairs of step ``step``: a fixed random order per epoch, a function of the seed."""
+    size = min(batch_size, count)
+    per_epoch = max(1, count // size)
+    epoch, within = divmod(step, per_epoch)
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + epoch))
+    return order[within * size : (within + 1) * size]
+
+
 def evaluation_pairs(
     set_name: str, pairs_per_image: int = 4, size: tuple[int, int] = (240, 320)
 ) -> WarpedBatch:

@@ -31,7 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from gocor_lite.correlation import global_correlation
-from gocor_lite.data import TRAIN_IMAGES, check_training_images, synthetic_pairs, training_batch
+from gocor_lite.data import (
+    TRAIN_IMAGES,
+    batch_indices,
+    check_training_images,
+    synthetic_pairs,
+    training_batch,
+)
 from gocor_lite.features import (
     FeatureExtractor,
     LearnedExtractor,
@@ -136,15 +142,6 @@ def _resumable_loop(
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             torch.save(state, checkpoint)
     return losses
-
-
-def batch_indices(count: int, batch_size: int, seed: int, step: int) -> Tensor:
-    """The pairs of step ``step``: a fixed random order per epoch, a function of the seed."""
-    size = min(batch_size, count)
-    per_epoch = max(1, count // size)
-    epoch, within = divmod(step, per_epoch)
-    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed + epoch))
-    return order[within * size : (within + 1) * size]
 
 
 def _grid(features: Tensor) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gocor_lite.data import TRAIN_IMAGES, synthetic_pairs
+from gocor_lite.data import TRAIN_IMAGES, batch_indices, synthetic_pairs
 from gocor_lite.features import FeatureExtractor
 from gocor_lite.flow.config import VARIANTS, FlowConfig
 from gocor_lite.flow.pipeline import CoarseToFineFlow, LevelInputs
@@ -111,11 +111,10 @@ def train_decoder(
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     image_size = (pairs.target.shape[2], pairs.target.shape[3])
-    batches = _batches(pairs.target.shape[0], settings, start_step)
     losses = []
     model.train()
     for step in range(start_step, settings.steps):
-        index = next(batches)
+        index = batch_indices(pairs.target.shape[0], settings.batch_size, settings.seed, step)
         levels = model.run(
             _select(features, index), image_size, use_decoder=True, detach_between_levels=True
         )
@@ -128,20 +127,6 @@ def train_decoder(
             progress(step, losses[-1])
     model.eval()
     return losses, optimizer.state_dict()
-
-
-def _batches(count: int, settings: DecoderTraining, start_step: int) -> Iterator[Tensor]:
-    """Batch indices: a fixed random order per epoch, a function of the seed and the step."""
-    size = min(settings.batch_size, count)
-    per_epoch = max(1, count // size)
-    step = start_step
-    while True:
-        epoch, within = divmod(step, per_epoch)
-        order = torch.randperm(
-            count, generator=torch.Generator().manual_seed(settings.seed + epoch)
-        )
-        yield order[within * size : (within + 1) * size]
-        step += 1
 
 
 def decoder_key(config: FlowConfig) -> str:
