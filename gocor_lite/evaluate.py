@@ -199,22 +199,29 @@ def flow_ablation(
     pairs: WarpedBatch,
     estimators: Sequence[str],
     decoder_weights: Path | None,
-) -> dict[tuple[str, str], Metrics]:
-    """Dense-flow scores of every ``(estimator, variant)`` of the default pipeline with
-    ``extractor``'s features; the features are computed once and shared by all rows."""
+    trained_gocor: bool = False,
+) -> dict[tuple[str, str, str], Metrics]:
+    """Dense-flow scores of every ``(estimator, variant, GOCor parameters)`` of the default
+    pipeline with ``extractor``'s features; the features are computed once and shared by all
+    rows. ``trained_gocor``: also the training-free estimators with this project's trained
+    GOCor parameters (the decoders were trained with the initial ones)."""
     base = FlowConfig(extractor=extractor.name)
     shared = CoarseToFineFlow(base, extractor)
     features = extract_in_chunks(shared, pairs)
     size = (pairs.target.shape[2], pairs.target.shape[3])
-    results = {}
+    rows = []
     for estimator in estimators:
-        for variant in VARIANTS:
-            config = dataclasses.replace(base, estimator=estimator).with_variant(variant)
-            model = CoarseToFineFlow(config, extractor)
-            if estimator == "decoder":
-                load_decoders(model, decoder_weights)
-            flow = model.run(features, size)[-1].flow
-            results[(estimator, variant)] = score(flow, pairs.flow, pairs.valid[:, 0], None)
+        rows += [(estimator, variant, "initial") for variant in VARIANTS]
+        if trained_gocor and estimator != "decoder":
+            rows += [(estimator, variant, "trained") for variant in VARIANTS[1:]]
+    results = {}
+    for estimator, variant, parameters in rows:
+        config = dataclasses.replace(base, estimator=estimator, gocor_parameters=parameters)
+        model = CoarseToFineFlow(config.with_variant(variant), extractor)
+        if estimator == "decoder":
+            load_decoders(model, decoder_weights)
+        flow = model.run(features, size)[-1].flow
+        results[(estimator, variant, parameters)] = score(flow, pairs.flow, pairs.valid[:, 0], None)
     return results
 
 
@@ -234,7 +241,7 @@ class Evaluation:
     """Everything ``python -m gocor_lite.evaluate`` measured."""
 
     volumes: list[VolumeRow]
-    flow: dict[str, dict[tuple[str, str], dict[str, Metrics]]]  # extractor -> row -> set
+    flow: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]]  # extractor -> row -> set
     sets: dict[str, str]  # set name -> description
     seconds: float
 
@@ -253,7 +260,7 @@ def run_evaluation(
     started = time.perf_counter()
     data = {name: evaluation_pairs(name, pairs_per_image, EVAL_SIZE) for name in sets}
     volumes: dict[tuple[str, str, str, int | None], dict[str, Metrics]] = {}
-    flows: dict[str, dict[tuple[str, str], dict[str, Metrics]]] = {}
+    flows: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]] = {}
     for extractor_name, extractor in extractors.items():
         modules = _gocor_modules(extractor_name, gocor_weights)
         estimators = ["argmax", "soft-argmax"]
@@ -271,7 +278,9 @@ def run_evaluation(
             if flow:
                 if progress is not None:
                     progress(f"{extractor_name} on {set_name}: flow pipeline")
-                rows = flow_ablation(extractor, pairs, estimators, decoder_weights)
+                rows = flow_ablation(
+                    extractor, pairs, estimators, decoder_weights, "trained" in modules
+                )
                 for row, metrics in rows.items():
                     flows.setdefault(extractor_name, {}).setdefault(row, {})[set_name] = metrics
     descriptions = {
@@ -340,20 +349,21 @@ def summary_table(rows: Sequence[VolumeRow], sets: Sequence[str], iteration: int
     return "\n".join(lines)
 
 
-def flow_table(results: dict[tuple[str, str], dict[str, Metrics]], extractor: str) -> str:
+def flow_table(results: dict[tuple[str, str, str], dict[str, Metrics]], extractor: str) -> str:
     """The ablation table of the flow pipeline: AEPE / PCK-1 / PCK-3 / PCK-5 per set."""
     set_names = list(next(iter(results.values())))
-    header = "| features | estimator | correlation | " + " | ".join(
+    header = "| features | estimator | correlation | GOCor parameters | " + " | ".join(
         f"{name} AEPE | {name} PCK-1 | {name} PCK-3 | {name} PCK-5" for name in set_names
     )
-    lines = [header + " |", "|---|---|---|" + "---:|" * (4 * len(set_names))]
-    for (estimator, variant), row in results.items():
+    lines = [header + " |", "|---|---|---|---|" + "---:|" * (4 * len(set_names))]
+    for (estimator, variant, parameters), row in results.items():
         cells = " | ".join(
             f"{row[name].aepe:.2f} | {row[name].pck1:.1f} | {row[name].pck3:.1f} | "
             f"{row[name].pck5:.1f}"
             for name in set_names
         )
-        lines.append(f"| {extractor} | {estimator} | {ROW_NAMES[variant]} | {cells} |")
+        shown = "" if variant == "correlation" else parameters
+        lines.append(f"| {extractor} | {estimator} | {ROW_NAMES[variant]} | {shown} | {cells} |")
     return "\n".join(lines)
 
 
@@ -391,10 +401,11 @@ def report(evaluation: Evaluation, command: str) -> str:
             "## Flow pipeline: the ablation of GOCor",
             "",
             f"`gocor_lite.flow` with `FlowConfig()` ({len(config.levels)} levels, working size "
-            f"{config.working_size[1]}x{config.working_size[0]}, GOCor with the paper's initial "
-            f"parameters and {config.gocor_iterations} iterations), the dense flow scored at "
-            "every valid pixel. `decoder` rows use the decoders trained by "
-            "`python -m gocor_lite.train` for those features (none for other extractors).",
+            f"{config.working_size[1]}x{config.working_size[0]}, GOCor with "
+            f"{config.gocor_iterations} iterations, `initial` or `trained` parameters), the "
+            "dense flow scored at every valid pixel. `decoder` rows use the decoders trained by "
+            "`python -m gocor_lite.train` for those features (with the initial GOCor "
+            "parameters; none for other extractors).",
         ]
         for extractor, results in evaluation.flow.items():
             text += ["", flow_table(results, extractor)]

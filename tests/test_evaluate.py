@@ -40,8 +40,10 @@ def test_score_against_hand_computed_errors():
 
 def test_tables():
     metrics = Metrics(1.0, 0.125, 2.0, 3.0, 4.0, 5.0, 10)
-    table = flow_table({("argmax", "gocor"): {"stereo": metrics}}, "learned")
-    assert "| learned | argmax | + global and local GOCor | 1.00 | 2.0 | 3.0 | 4.0 |" in table
+    table = flow_table({("argmax", "gocor", "trained"): {"stereo": metrics}}, "learned")
+    assert "| learned | argmax | + global and local GOCor | trained | 1.00 | 2.0 | 3.0 | 4.0 |" in (
+        table
+    )
 
 
 def test_a_tiny_evaluation_runs(tmp_path):
