@@ -332,7 +332,7 @@ def test_decoder_weights_round_trip(tmp_path):
     for a, b in zip(model.decoders.parameters(), fresh.decoders.parameters(), strict=True):
         assert torch.equal(a, b)
     other = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor"))
-    with pytest.raises(ValueError, match="no decoders for 'daisy/gocor'"):
+    with pytest.raises(ValueError, match="no decoders for 'learned/gocor'"):
         load_decoders(other, path)
     with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
         load_decoders(fresh, tmp_path / "missing.pt")
@@ -406,22 +406,6 @@ def test_training_resumes_exactly_from_a_checkpoint():
 def test_the_command_explains_a_missing_image(tmp_path, capsys):
     assert main([str(tmp_path / "missing.png"), str(tmp_path / "other.png")]) == 1
     assert "no image file" in capsys.readouterr().err
-
-
-def test_scores_and_the_ablation_table():
-    from gocor_lite.flow.evaluate import Scores, ablation_table, score
-
-    true = torch.zeros(2, 2, 4, 5)
-    flow = true.clone()
-    flow[0, 0] = 0.5  # pair 0: every pixel 0.5 px off
-    flow[1, 1] = 3.0  # pair 1: 3 px off
-    valid = torch.ones(2, 1, 4, 5, dtype=torch.bool)
-    valid[1, :, 0] = False
-    scores = score(flow, true, valid)
-    assert scores.aepe == pytest.approx((0.5 + 3.0) / 2)
-    assert scores.pck1 == pytest.approx(50.0) and scores.pck5 == pytest.approx(100.0)
-    table = ablation_table({("argmax", "correlation"): {"stereo": Scores(1.0, 2.0, 3.0)}})
-    assert "| argmax | feature correlation | 1.00 | 2.0 | 3.0 |" in table
 
 
 def test_level_pictures_for_an_app(texture):
