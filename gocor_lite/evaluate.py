@@ -422,18 +422,41 @@ def main(argv: list[str] | None = None) -> int:
         "parameters, iterations 0/1/3/7) and the flow pipeline on held-out synthetic warps "
         "and the Middlebury stereo pair; print the tables and write them to --out.",
     )
-    parser.add_argument("--out", type=Path, default=Path("docs/evaluation.md"))
     parser.add_argument(
-        "--extractors", nargs="+", default=["learned", "daisy"], help="default: learned daisy"
+        "--out", type=Path, default=Path("docs/evaluation.md"), help="markdown file to write"
+    )
+    parser.add_argument(
+        "--extractors",
+        nargs="*",
+        default=["learned", "daisy"],
+        help="extractors that need no file (default: learned daisy; none: only the files below)",
     )
     parser.add_argument("--vgg16", type=Path, help="also VGG-16 (torchvision weights file)")
     parser.add_argument(
         "--official-glunet-gocor", type=Path, help="also the authors' GLU-Net-GOCor pyramid"
     )
-    parser.add_argument("--pairs-per-image", type=int, default=4)
-    parser.add_argument("--sets", nargs="+", choices=EVALUATION_SETS, default=list(EVALUATION_SETS))
-    parser.add_argument("--gocor-weights", type=Path, default=DEFAULT_GOCOR_WEIGHTS)
-    parser.add_argument("--decoder-weights", type=Path, default=DEFAULT_DECODER_WEIGHTS)
+    parser.add_argument(
+        "--pairs-per-image", type=int, default=4, help="pairs per held-out image (default 4)"
+    )
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        choices=EVALUATION_SETS,
+        default=list(EVALUATION_SETS),
+        help="default: all three",
+    )
+    parser.add_argument(
+        "--gocor-weights",
+        type=Path,
+        default=DEFAULT_GOCOR_WEIGHTS,
+        help="trained GOCor parameters (default assets/weights/gocor_trained.pt)",
+    )
+    parser.add_argument(
+        "--decoder-weights",
+        type=Path,
+        default=DEFAULT_DECODER_WEIGHTS,
+        help="flow decoders (default assets/weights/flow_decoders.pt)",
+    )
     parser.add_argument("--no-flow", action="store_true", help="skip the flow pipeline rows")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
@@ -450,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             extractors["official-glunet-gocor"] = make_extractor(
                 "official-glunet-gocor", weights=args.official_glunet_gocor, layer="pool3"
             )
+        if not extractors:
+            parser.error("no extractor to evaluate: name some, or pass a weights file")
         steps = len(extractors) * len(args.sets) * (1 if args.no_flow else 2)
         with tqdm(total=steps, unit="part") as bar:
 

@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="what to train"
     )
-    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="weights directory")
+    parser.add_argument(
+        "--out", type=Path, default=WEIGHTS_DIR, help="weights directory (default assets/weights)"
+    )
     parser.add_argument(
         "--checkpoints",
         type=Path,
@@ -110,17 +112,43 @@ def _parser() -> argparse.ArgumentParser:
         help="torch threads (default 1: bit-identical results need the same count, and on a "
         "busy 2-core machine more threads were slower)",
     )
-    parser.add_argument("--feature-steps", type=int, default=features.steps)
-    parser.add_argument("--gocor-steps", type=int, default=gocor.steps)
-    parser.add_argument("--gocor-pairs", type=int, default=gocor.pairs)
+    parser.add_argument(
+        "--feature-steps",
+        type=int,
+        default=features.steps,
+        help=f"steps of the features (default {features.steps}, batches of "
+        f"{features.batch_size} fresh pairs)",
+    )
+    parser.add_argument(
+        "--gocor-steps",
+        type=int,
+        default=gocor.steps,
+        help=f"steps of GOCor's parameters per extractor (default {gocor.steps})",
+    )
+    parser.add_argument(
+        "--gocor-pairs",
+        type=int,
+        default=gocor.pairs,
+        help=f"cached pairs GOCor trains on (default {gocor.pairs})",
+    )
     parser.add_argument(
         "--gocor-extractors",
         nargs="+",
         default=["learned", "daisy"],
         help="features GOCor's parameters are trained for (default: learned daisy)",
     )
-    parser.add_argument("--decoder-steps", type=int, default=decoders.steps)
-    parser.add_argument("--decoder-pairs", type=int, default=decoders.pairs)
+    parser.add_argument(
+        "--decoder-steps",
+        type=int,
+        default=decoders.steps,
+        help=f"steps of the flow decoders per GOCor variant (default {decoders.steps})",
+    )
+    parser.add_argument(
+        "--decoder-pairs",
+        type=int,
+        default=decoders.pairs,
+        help=f"cached pairs the decoders train on (default {decoders.pairs})",
+    )
     parser.add_argument(
         "--card-pairs",
         type=int,

@@ -79,3 +79,16 @@ def test_the_command_writes_its_tables(tmp_path, capsys):
     assert "## Volumes: `stereo`" in text and "| daisy | local GOCor | trained | 7 |" in text
     assert main(["--out", str(out), "--vgg16", str(tmp_path / "missing.pth")]) == 1
     assert "missing.pth" in capsys.readouterr().err
+
+
+def test_a_vgg16_file_adds_its_rows(tmp_path):
+    from tests.test_extractors import random_vgg_state
+
+    path = tmp_path / "vgg16-fake.pth"
+    torch.save(random_vgg_state(torch.Generator().manual_seed(0)), path)
+    out = tmp_path / "evaluation.md"
+    args = ["--out", str(out), "--extractors", "--vgg16", str(path), "--sets", "stereo"]
+    assert main([*args, "--no-flow"]) == 0
+    text = out.read_text()
+    assert "| vgg16 | global correlation |" in text
+    assert "| vgg16 | global GOCor | trained |" not in text  # none trained for these features
