@@ -112,48 +112,25 @@ def _parser() -> argparse.ArgumentParser:
         help="torch threads (default 1: bit-identical results need the same count, and on a "
         "busy 2-core machine more threads were slower)",
     )
-    parser.add_argument(
-        "--feature-steps",
-        type=int,
-        default=features.steps,
-        help=f"steps of the features (default {features.steps}, batches of "
-        f"{features.batch_size} fresh pairs)",
+    counts = (  # (option, default, what it counts)
+        (
+            "--feature-steps",
+            features.steps,
+            f"steps of the features ({features.batch_size} fresh pairs each)",
+        ),
+        ("--gocor-steps", gocor.steps, "steps of GOCor's parameters per extractor"),
+        ("--gocor-pairs", gocor.pairs, "cached pairs GOCor trains on"),
+        ("--decoder-steps", decoders.steps, "steps of the flow decoders per GOCor variant"),
+        ("--decoder-pairs", decoders.pairs, "cached pairs the decoders train on"),
+        ("--card-pairs", 2, "held-out pairs per image for the card's key metrics, 0 for none"),
     )
-    parser.add_argument(
-        "--gocor-steps",
-        type=int,
-        default=gocor.steps,
-        help=f"steps of GOCor's parameters per extractor (default {gocor.steps})",
-    )
-    parser.add_argument(
-        "--gocor-pairs",
-        type=int,
-        default=gocor.pairs,
-        help=f"cached pairs GOCor trains on (default {gocor.pairs})",
-    )
+    for option, default, what in counts:
+        parser.add_argument(option, type=int, default=default, help=f"{what} (default {default})")
     parser.add_argument(
         "--gocor-extractors",
         nargs="+",
         default=["learned", "daisy"],
         help="features GOCor's parameters are trained for (default: learned daisy)",
-    )
-    parser.add_argument(
-        "--decoder-steps",
-        type=int,
-        default=decoders.steps,
-        help=f"steps of the flow decoders per GOCor variant (default {decoders.steps})",
-    )
-    parser.add_argument(
-        "--decoder-pairs",
-        type=int,
-        default=decoders.pairs,
-        help=f"cached pairs the decoders train on (default {decoders.pairs})",
-    )
-    parser.add_argument(
-        "--card-pairs",
-        type=int,
-        default=2,
-        help="held-out pairs per image for the card's key metrics (default 2; 0: none)",
     )
     return parser
 
