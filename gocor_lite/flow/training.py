@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Self-supervised training of the pipeline's decoders on synthetic warps, and their weights.
 
-The features and the GOCor modules stay as they are (DAISY has no parameters; GOCor keeps
-the paper's initial values); only the small per-level decoders learn. Every level's dense flow
+The features and the GOCor modules stay as they are (frozen; GOCor with the pipeline's
+``gocor_parameters``, by default the paper's initial values); only the small per-level decoders
+learn. ``python -m gocor_lite.train`` calls :func:`train_flow_decoders` for the learned
+features, after training them. Every level's dense flow
 is compared with the true flow (mean endpoint error over the valid pixels, summed over the
 levels, as GLU-Net's multi-scale loss), and the flow passed down is detached. The features of
 the training pairs are computed once and reused, which keeps training within a CPU budget.
