@@ -17,6 +17,7 @@ import numpy as np
 from explorer import render
 from explorer.handlers import Explorer, Screen, View
 from explorer.pipeline import (
+    GOCOR_PARAMETERS,
     LOCAL_CENTRES,
     MAX_ITERATIONS,
     MAX_RADIUS,
@@ -255,6 +256,11 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                     initializer = gr.Dropdown(
                         list(INITIALIZERS), value=settings.initializer, label="GOCor initialiser"
                     )
+                    gocor_parameters = gr.Radio(
+                        list(GOCOR_PARAMETERS),
+                        value=settings.gocor_parameters,
+                        label="GOCor parameters (without a checkpoint file)",
+                    )
                     query_loss = gr.Checkbox(
                         value=settings.query_loss, label="global GOCor: query loss (slow, ~10 s)"
                     )
@@ -332,6 +338,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             initializer,
             query_loss,
             local_centre,
+            gocor_parameters,
         ]
 
         # -- handlers: unpack the event, call one action, show its screen ---------------------
@@ -401,6 +408,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                 "initializer",
                 "query_loss",
                 "local_centre",
+                "gocor_parameters",
             ]  # setting_controls' order
             return ui.show(
                 explorer.apply_settings(

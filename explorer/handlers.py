@@ -22,6 +22,7 @@ import numpy as np
 
 from explorer import render
 from explorer.pipeline import (
+    GOCOR_PARAMETERS,
     Computed,
     InputError,
     Pipeline,
@@ -275,7 +276,7 @@ class Explorer:
         message = (
             "GOCor now uses the parameters from the checkpoint file."
             if path
-            else "GOCor uses the paper's initial (untrained) parameters."
+            else f"No checkpoint file: GOCor uses {_parameters_in_use(settings)}."
         )
         return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
 
@@ -297,7 +298,7 @@ class Explorer:
         view = view or self.initial_view()
         settings = dataclasses.replace(view.settings, weights=None, feature_weights=None)
         screen = self._apply(view, settings, progress)
-        message = "No weights files: default features, GOCor's initial (untrained) parameters."
+        message = f"No weights files: default features, GOCor with {_parameters_in_use(settings)}."
         return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
 
     def _new_pair(self, view: View, pair_id: str, progress: Progress | None) -> Screen:
@@ -332,6 +333,13 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
             "GOCor parameters: from your checkpoint file (with its own initialiser and query "
             "loss: the GOCor variant settings do not apply)."
         )
+    elif not any("trained GOCor" in note for note in computed.notes) and (
+        computed.settings.gocor_parameters == GOCOR_PARAMETERS[0]
+    ):
+        lines.append(
+            f"GOCor parameters: trained by this project for the {settings.features} features "
+            "(`python -m gocor_lite.train`)."
+        )
     else:
         lines.append("GOCor parameters: the paper's initial values (untrained).")
     if settings.local_centre == "coarse flow":
@@ -345,6 +353,13 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
         lines.append("No ground truth here: errors are not shown.")
     lines.extend(f"Note: {note}." for note in computed.notes)
     return "\n\n".join(lines)
+
+
+def _parameters_in_use(settings: Settings) -> str:
+    """Which GOCor parameters apply without a checkpoint file, in words."""
+    if settings.gocor_parameters == GOCOR_PARAMETERS[0]:
+        return "this project's trained parameters where it has them (else the paper's initial ones)"
+    return "the paper's initial (untrained) parameters"
 
 
 def _table(probe: Probe) -> str:

@@ -50,12 +50,16 @@ from gocor_lite.initializers import INITIALIZERS
 from gocor_lite.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.matching import NORMALIZATIONS, best_match, normalize_features
 from gocor_lite.probe import scatter_window, true_match, warp_by_matches, window_sources
+from gocor_lite.training import load_trained_gocor, trained_gocor_extractors
 
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels; 480 keeps volumes < 50 MB
 MAX_ITERATIONS = 8
 MAX_RADIUS = 8
 STORED_SIDE = 2 * max(WORKING_SIZES)  # uploads are kept at most this large (longer side)
 QUERY_LOSS_MAX_SIZE = 320  # its 4D convolution holds ~100 MB per intermediate at 320 px
+# GOCor's parameters when no checkpoint file is given: trained by `python -m gocor_lite.train`
+# (for the default variant: simple initialiser, no query loss; per extractor), or the paper's.
+GOCOR_PARAMETERS: tuple[str, ...] = ("trained (this project)", "paper initial values")
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
 
@@ -80,6 +84,7 @@ class Settings:
     local_centre: str = "same position"  # where local windows are centred: see LOCAL_CENTRES
     weights: str | None = None  # the authors' GLU-Net-GOCor checkpoint file, or None
     feature_weights: str | None = None  # a weights file for the extractor (VGG-16, ...), or None
+    gocor_parameters: str = GOCOR_PARAMETERS[0]  # see GOCOR_PARAMETERS (a checkpoint wins)
 
     def __post_init__(self) -> None:
         checks = [
@@ -99,6 +104,10 @@ class Settings:
             ),
             (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
             (self.local_centre in LOCAL_CENTRES, f"local_centre must be one of {LOCAL_CENTRES}"),
+            (
+                self.gocor_parameters in GOCOR_PARAMETERS,
+                f"gocor_parameters must be one of {GOCOR_PARAMETERS}",
+            ),
             (
                 not self.query_loss or self.working_size <= QUERY_LOSS_MAX_SIZE,
                 "the query loss needs much memory and time: use a working resolution of at most "
@@ -278,6 +287,13 @@ class Pipeline:
         pair = resize_pair(original, settings.working_size, extractor.stride)
         notes = tuple(_scaling_notes(original, pair))
         global_module, local_module = self._gocor_modules(settings)
+        wants_trained = settings.gocor_parameters == GOCOR_PARAMETERS[0]
+        if settings.weights is None and wants_trained and self._trained_gocor(settings) is None:
+            notes += (
+                "no trained GOCor parameters for these features and this GOCor variant "
+                "(`python -m gocor_lite.train` trains the simple initialiser without the "
+                "query loss): the paper's initial values are used",
+            )
 
         report(0.15, f"extracting {settings.features} features")
         with torch.no_grad():
@@ -347,6 +363,9 @@ class Pipeline:
         if settings.weights is not None:
             loaded = self.load_weights(settings.weights, settings.num_iter, settings.search_radius)
             return loaded.global_gocor, loaded.local_gocor
+        trained = self._trained_gocor(settings)
+        if trained is not None:
+            return trained
         local_initializer = (
             "flexible-simple" if settings.initializer == "flexible-simple" else "simple"
         )
@@ -365,6 +384,27 @@ class Pipeline:
                 num_channels=channels if local_initializer.startswith("flexible") else None,
             ),
         )
+
+    def _trained_gocor(self, settings: Settings) -> tuple[GlobalGOCor, LocalGOCor] | None:
+        """The project's trained modules for these settings, or ``None`` where there are none
+        (paper-initial values asked for, another variant, other features, or no file)."""
+        if (
+            settings.gocor_parameters != GOCOR_PARAMETERS[0]
+            or settings.initializer != "simple"
+            or settings.query_loss
+            or settings.feature_weights is not None
+            or settings.features not in trained_gocor_extractors()
+        ):
+            return None
+        global_module = load_trained_gocor("global", settings.features, num_iter=settings.num_iter)
+        local_module = load_trained_gocor(
+            "local",
+            settings.features,
+            num_iter=settings.num_iter,
+            search_radius=settings.search_radius,
+        )
+        assert isinstance(global_module, GlobalGOCor) and isinstance(local_module, LocalGOCor)
+        return global_module, local_module
 
     def load_weights(self, path: str, num_iter: int = 3, search_radius: int = 4) -> OfficialGOCor:
         """The GOCor modules of an authors' checkpoint file (cached by path and time stamp)."""

@@ -464,5 +464,6 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
 
 
 def default_extractor_name() -> str:
-    """The extractor the app, the notebooks and the commands use unless told otherwise."""
-    return "daisy"
+    """The extractor the app, the notebooks and the commands use unless told otherwise: the
+    project's own ``learned`` CNN (weights shipped in ``assets/weights/``)."""
+    return "learned"

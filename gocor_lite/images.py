@@ -138,12 +138,14 @@ def resize_to_fit(image: np.ndarray, max_side: int, multiple: int = 1) -> np.nda
     new_width = max(multiple, round(width * scale / multiple) * multiple)
     if (new_height, new_width) == (height, width):
         return image
-    tensor = to_tensor(image)
-    resized = F.interpolate(
-        tensor,
-        size=(new_height, new_width),
-        mode="bilinear",
-        align_corners=False,
-        antialias=new_height < height or new_width < width,
-    )
-    return to_uint8(resized)
+    return to_uint8(resize_images(to_tensor(image), (new_height, new_width)))
+
+
+def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize of ``(B, C, H, W)`` to ``size = (H2, W2)``, antialiased when shrinking."""
+    if tuple(images.shape[2:]) == tuple(size):
+        return images
+    shrinking = size[0] < images.shape[2] or size[1] < images.shape[3]
+    return F.interpolate(
+        images, size=size, mode="bilinear", align_corners=False, antialias=shrinking
+    ).clamp(0.0, 1.0)

@@ -330,6 +330,28 @@ def test_synthetic_pair_has_ground_truth(
     assert "⚠️" in bad.status and bad.view == view
 
 
+def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
+    explorer: Explorer,
+) -> None:
+    from gocor_lite.training import load_trained_gocor
+
+    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    assert SMALL.gocor_parameters == "trained (this project)"
+    trained = explorer.pipeline.compute(view.pair_id, SMALL)
+    paper = explorer.pipeline.compute(
+        view.pair_id, SMALL.updated({"gocor_parameters": "paper initial values"})
+    )
+    assert not torch.equal(trained.global_trace.volumes[1], paper.global_trace.volumes[1])
+    expected = load_trained_gocor("global", "learned").distance.sample()
+    torch.testing.assert_close(trained.global_trace.functions.label, expected.label)
+    screen = explorer.apply_settings(view, {"num_iter": 2})
+    assert "trained by this project for the learned features" in screen.status
+    other = explorer.apply_settings(view, {"initializer": "context-aware"})
+    assert "no trained GOCor parameters" in other.status
+    with pytest.raises(InputError, match="gocor_parameters must be one of"):
+        SMALL.updated({"gocor_parameters": "mine"})
+
+
 def test_compatible_checkpoint_is_used_and_can_be_dropped(
     explorer: Explorer, tmp_path: Path
 ) -> None:
@@ -388,7 +410,8 @@ def test_feature_weights_files(
     screen = explorer.use_feature_weights(pooling_view, str(weights))
     assert "⚠️" not in screen.status, screen.status
     assert "Feature weights: pooling.pt" in screen.status
-    assert "take no weights file" in explorer.use_feature_weights(view, str(weights)).status
+    daisy_view = dataclasses.replace(view, settings=SMALL.updated({"features": "daisy"}))
+    assert "take no weights file" in explorer.use_feature_weights(daisy_view, str(weights)).status
     assert "choose a weights file" in explorer.use_feature_weights(view, None).status
     reset = explorer.reset_weights(pooling_view)
     assert reset.view.settings.feature_weights is None and reset.view.settings.weights is None

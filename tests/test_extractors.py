@@ -144,7 +144,7 @@ def smooth_images(batch: int, height: int, width: int, dtype: torch.dtype) -> to
 
 def test_registry_lists_every_extractor() -> None:
     assert set(extractor_names()) >= {"daisy", "learned", "vgg16", "official-glunet-gocor"}
-    assert default_extractor_name() == "daisy"  # phase 2 switches it to "learned"
+    assert default_extractor_name() == "learned"  # its weights ship in assets/weights
 
 
 # --- learned ------------------------------------------------------------------------------------

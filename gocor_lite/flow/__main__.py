@@ -6,8 +6,8 @@
   flow when known);
 * ``python -m gocor_lite.flow train``: train the decoders of every GOCor variant on synthetic
   warps (fixed seed, progress bar, resumable) and write ``assets/weights/flow_decoders.pt``;
-* ``python -m gocor_lite.flow evaluate``: the ablation table, written to
-  ``docs/flow_ablation.md``.
+* ``python -m gocor_lite.flow evaluate``: the same as ``python -m gocor_lite.evaluate`` (whose
+  tables include the pipeline's ablation), written to ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 import torch
 
 from gocor_lite.flow.config import ESTIMATORS, VARIANTS, FlowConfig
-from gocor_lite.flow.data import EVAL_SETS
 from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
 from gocor_lite.flow.training import (
     DEFAULT_DECODER_WEIGHTS,
@@ -144,45 +143,10 @@ def _train(argv: list[str]) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from gocor_lite.flow.evaluate import ablation_table, run_ablation
+    """An alias: the flow pipeline's ablation is part of ``python -m gocor_lite.evaluate``."""
+    from gocor_lite.evaluate import main as evaluate
 
-    parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.flow evaluate",
-        description="The ablation table of the flow pipeline with and without GOCor.",
-    )
-    parser.add_argument("--out", type=Path, default=Path("docs/flow_ablation.md"))
-    parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--pairs-per-image", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    results = run_ablation(
-        weights=args.weights, pairs_per_image=args.pairs_per_image, progress=print
-    )
-    table = ablation_table(results)
-    seconds = time.perf_counter() - start
-    config = FlowConfig()
-    text = (
-        "# Flow pipeline: ablation of GOCor\n\n"
-        "Written by `python -m gocor_lite.flow evaluate` "
-        f"({seconds:.0f} s on this machine). Pipeline: `FlowConfig()` ({len(config.levels)} "
-        f"levels, working size {config.working_size[1]}x{config.working_size[0]}, "
-        f"{config.extractor} features, {config.normalization} normalisation, GOCor with the "
-        f"paper's initial parameters and {config.gocor_iterations} iterations). Sets: "
-        f"synthetic homographies of held-out photographs (`natural`: skimage "
-        f"{', '.join(EVAL_SETS['natural'])}) and of repeated structure (`repeated`: "
-        f"{', '.join(EVAL_SETS['repeated'])}), {args.pairs_per_image} pairs per image at "
-        "320x240 (seeds from 10000; training used other images and seeds), and the "
-        "Middlebury `stereo-motorcycle` pair (741x500, valid pixels only). AEPE in pixels "
-        "(lower is better), PCK-1 / PCK-5 in percent of pixels within 1 / 5 px (higher is "
-        "better).\n\n" + table + "\n"
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(table)
-    print(f"wrote {args.out}")
-    return 0
+    return evaluate(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

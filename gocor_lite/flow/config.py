@@ -3,7 +3,7 @@
 a :class:`FlowConfig`. Frozen dataclasses; change a copy with :func:`dataclasses.replace`.
 
 The default pyramid follows GLU-Net's structure at teaching scale. Cell sizes are given for a
-640x480 input and the DAISY extractor (stride 8):
+640x480 input and the default (learned) extractor (stride 8):
 
 =====  ===================================  ===========  =================  ============
 level  images                               grid         correlation        cell (px)
@@ -36,6 +36,7 @@ ESTIMATORS: tuple[str, ...] = ("argmax", "soft-argmax", "decoder")
 # The ablation of the paper's table: where GOCor replaces the feature correlation.
 Variant = Literal["correlation", "global-gocor", "local-gocor", "gocor"]
 VARIANTS: tuple[str, ...] = ("correlation", "global-gocor", "local-gocor", "gocor")
+GOCOR_PARAMETERS: tuple[str, ...] = ("initial", "trained")
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,15 @@ class FlowConfig:
 
     levels: tuple[LevelConfig, ...] = DEFAULT_LEVELS  # coarse to fine; only level 0 is global
     working_size: tuple[int, int] = (128, 128)  # (H, W) of the working levels (GLU-Net: 256)
-    extractor: str = "daisy"  # a name of gocor_lite.features.make_extractor
+    extractor: str = "learned"  # a name of gocor_lite.features.make_extractor
     normalization: str = "centered-l2"  # of each level's feature pair, before correlating
     estimator: str = "argmax"  # "argmax" or "soft-argmax" (training-free), "decoder" (learned)
     soft_argmax_window: int = 2  # the soft-argmax averages over +-this many cells of the peak
     temperature: float = 0.05  # of the soft-argmax, in units of cosine similarity
     gocor_iterations: int = 3  # optimiser steps of every GOCor module (the paper's setting)
+    # GOCor's parameters: "initial" (the paper's) or "trained" (this project's, for the
+    # extractor: gocor_lite.training.load_trained_gocor; the decoders were trained on "initial")
+    gocor_parameters: str = "initial"
 
     def __post_init__(self) -> None:
         if not self.levels:
@@ -97,6 +101,10 @@ class FlowConfig:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
         if self.soft_argmax_window < 0 or self.temperature <= 0:
             raise ValueError("soft_argmax_window must be >= 0 and temperature > 0")
+        if self.gocor_parameters not in GOCOR_PARAMETERS:
+            raise ValueError(
+                f"gocor_parameters must be one of {GOCOR_PARAMETERS}, got {self.gocor_parameters!r}"
+            )
         if self.gocor_iterations < 0:
             raise ValueError(f"gocor_iterations must be >= 0, got {self.gocor_iterations}")
 

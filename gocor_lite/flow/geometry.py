@@ -20,6 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
+from gocor_lite.images import resize_images
+
+__all__ = ["Frame", "dense_flow", "endpoint_error", "flow_at", "resize_images", "sample", "warp"]
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,3 @@ def endpoint_error(flow: Tensor, true_flow: Tensor) -> Tensor:
     if flow.shape != true_flow.shape:
         raise ValueError(f"flows differ in shape: {tuple(flow.shape)}, {tuple(true_flow.shape)}")
     return (flow - true_flow).norm(dim=1)
-
-
-def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear resize of ``(B, C, H, W)`` to ``size = (H2, W2)``, antialiased when shrinking."""
-    if tuple(images.shape[2:]) == tuple(size):
-        return images
-    shrinking = size[0] < images.shape[2] or size[1] < images.shape[3]
-    return F.interpolate(
-        images, size=size, mode="bilinear", align_corners=False, antialias=shrinking
-    ).clamp(0.0, 1.0)

@@ -118,15 +118,29 @@ class CoarseToFineFlow(nn.Module):
                 positions = (height // stride) * (width // stride)
                 if positions < 2:
                     raise ValueError(f"the working size {config.working_size} gives no grid")
-                self.gocor.append(GlobalGOCor(num_iter=config.gocor_iterations))
+                self.gocor.append(self._gocor_module(None))
             else:
                 assert level.search_radius is not None
                 positions = (2 * level.search_radius + 1) ** 2
-                gocor = LocalGOCor(
-                    search_radius=level.search_radius, num_iter=config.gocor_iterations
-                )
-                self.gocor.append(gocor)
+                self.gocor.append(self._gocor_module(level.search_radius))
             self.decoders.append(LevelDecoder(positions))
+
+    def _gocor_module(self, search_radius: int | None) -> GlobalGOCor | LocalGOCor:
+        """A level's GOCor: global (``search_radius=None``) or local, with the paper's initial
+        parameters or this project's trained ones for the extractor (``config.gocor_parameters``;
+        the learned functions depend on distance only, so they serve any radius)."""
+        iterations = self.config.gocor_iterations
+        if self.config.gocor_parameters == "trained":
+            from gocor_lite.training import load_trained_gocor
+
+            if search_radius is None:
+                return load_trained_gocor("global", self.extractor.name, num_iter=iterations)
+            return load_trained_gocor(
+                "local", self.extractor.name, num_iter=iterations, search_radius=search_radius
+            )
+        if search_radius is None:
+            return GlobalGOCor(num_iter=iterations)
+        return LocalGOCor(search_radius=search_radius, num_iter=iterations)
 
     # -- features -------------------------------------------------------------------------------
     def extract(self, target: Tensor, source: Tensor) -> list[LevelInputs]:

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Self-supervised training of the pipeline's decoders on synthetic warps, and their weights.
 
-The features and the GOCor modules stay as they are (DAISY has no parameters; GOCor keeps
-the paper's initial values); only the small per-level decoders learn. Every level's dense flow
+The features and the GOCor modules stay as they are (frozen; GOCor with the pipeline's
+``gocor_parameters``, by default the paper's initial values); only the small per-level decoders
+learn. ``python -m gocor_lite.train`` calls :func:`train_flow_decoders` for the learned
+features, after training them. Every level's dense flow
 is compared with the true flow (mean endpoint error over the valid pixels, summed over the
 levels, as GLU-Net's multi-scale loss), and the flow passed down is detached. The features of
 the training pairs are computed once and reused, which keeps training within a CPU budget.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gocor_lite.data import TRAIN_IMAGES, batch_indices, synthetic_pairs
+from gocor_lite.features import FeatureExtractor
 from gocor_lite.flow.config import VARIANTS, FlowConfig
-from gocor_lite.flow.data import TRAIN_IMAGES, PairBatch, make_pairs
 from gocor_lite.flow.pipeline import CoarseToFineFlow, LevelInputs
+from gocor_lite.synthetic import WarpedBatch
 
 TRAIN_SIZE = (192, 256)  # (H, W) of the synthetic training pairs
 CHECKPOINT_EVERY = 50  # training steps between two saves of the resumable state
@@ -63,8 +67,9 @@ def _select(inputs: list[LevelInputs], index: Tensor) -> list[LevelInputs]:
     ]
 
 
+@torch.no_grad()
 def extract_in_chunks(
-    model: CoarseToFineFlow, pairs: PairBatch, chunk: int = 8
+    model: CoarseToFineFlow, pairs: WarpedBatch, chunk: int = 8
 ) -> list[LevelInputs]:
     """The model's level features of every pair, computed ``chunk`` pairs at a time."""
     parts = [
@@ -83,7 +88,7 @@ def extract_in_chunks(
 
 def train_decoder(
     model: CoarseToFineFlow,
-    pairs: PairBatch,
+    pairs: WarpedBatch,
     settings: DecoderTraining | None = None,
     *,
     features: list[LevelInputs] | None = None,
@@ -108,11 +113,10 @@ def train_decoder(
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     image_size = (pairs.target.shape[2], pairs.target.shape[3])
-    batches = _batches(pairs.target.shape[0], settings, start_step)
     losses = []
     model.train()
     for step in range(start_step, settings.steps):
-        index = next(batches)
+        index = batch_indices(pairs.target.shape[0], settings.batch_size, settings.seed, step)
         levels = model.run(
             _select(features, index), image_size, use_decoder=True, detach_between_levels=True
         )
@@ -125,20 +129,6 @@ def train_decoder(
             progress(step, losses[-1])
     model.eval()
     return losses, optimizer.state_dict()
-
-
-def _batches(count: int, settings: DecoderTraining, start_step: int) -> Iterator[Tensor]:
-    """Batch indices: a fixed random order per epoch, a function of the seed and the step."""
-    size = min(settings.batch_size, count)
-    per_epoch = max(1, count // size)
-    step = start_step
-    while True:
-        epoch, within = divmod(step, per_epoch)
-        order = torch.randperm(
-            count, generator=torch.Generator().manual_seed(settings.seed + epoch)
-        )
-        yield order[within * size : (within + 1) * size]
-        step += 1
 
 
 def decoder_key(config: FlowConfig) -> str:
@@ -163,7 +153,8 @@ def load_decoders(model: CoarseToFineFlow, path: str | Path | None = None) -> No
     path = Path(path) if path is not None else DEFAULT_DECODER_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(
-            f"no flow decoder weights at {path}; `python -m gocor_lite.flow train` writes them"
+            f"no flow decoder weights at {path}; `python -m gocor_lite.train` writes them (or "
+            "`python -m gocor_lite.flow train` for other features)"
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     key = decoder_key(model.config)
@@ -200,12 +191,14 @@ def train_flow_decoders(
     resume: bool = False,
     progress: Callable[[str, int, int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
+    extractor: FeatureExtractor | None = None,
 ) -> dict[str, list[float]]:
     """Train the decoders of every variant of ``run`` and write them to ``out``; returns the
     losses per variant. Resumable: the state is saved to ``checkpoint`` every
     :data:`CHECKPOINT_EVERY` steps and after each variant, and ``resume=True`` continues from it
     (exactly: batches are a function of the seed and the step). ``progress(key, step, steps,
-    loss)`` after each step and ``log(message)`` let a command draw a progress bar."""
+    loss)`` after each step and ``log(message)`` let a command draw a progress bar.
+    ``extractor``: the features (default: built from ``run.config.extractor``)."""
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
     say = log or (lambda message: None)
@@ -221,13 +214,13 @@ def train_flow_decoders(
         say(f"resuming from {checkpoint}: done {sorted(state['done'])}")
 
     torch.manual_seed(run.seed)
-    pairs = make_pairs(TRAIN_IMAGES, run.pairs, TRAIN_SIZE, seed=run.seed * 100_000)
-    features = extract_in_chunks(CoarseToFineFlow(run.config), pairs)
+    pairs = synthetic_pairs(TRAIN_IMAGES, run.pairs, TRAIN_SIZE, seed=run.seed * 100_000)
+    features = extract_in_chunks(CoarseToFineFlow(run.config, extractor), pairs)
     say(f"{run.pairs} training pairs and their features: {time.perf_counter() - started:.0f} s")
 
     models, all_losses = [], {}
     for variant in run.variants:
-        model = CoarseToFineFlow(run.config.with_variant(variant))
+        model = CoarseToFineFlow(run.config.with_variant(variant), extractor)
         key = decoder_key(model.config)
         models.append(model)
         if key in state["done"]:

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: MIT
+"""Training: losses go down, runs resume exactly and reproduce, and the shipped weights load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gocor_lite import training
+from gocor_lite.data import TRAIN_IMAGES, synthetic_pairs, training_batch
+from gocor_lite.features import LearnedExtractor, make_extractor
+from gocor_lite.interop import CheckpointError
+from gocor_lite.modules import GlobalGOCor, LocalGOCor
+from gocor_lite.training import (
+    DEFAULT_GOCOR_WEIGHTS,
+    FeatureTraining,
+    GOCorTraining,
+    feature_loss,
+    gocor_data,
+    gocor_losses,
+    load_trained_gocor,
+    save_trained_gocor,
+    train_features,
+    train_gocor,
+)
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "weights"
+TINY_FEATURES = FeatureTraining(steps=20, batch_size=4, image_size=(64, 64), learning_rate=3e-3)
+TINY_GOCOR = GOCorTraining(steps=12, pairs=8, batch_size=4, image_size=(64, 64))
+
+
+def test_feature_training_lowers_the_loss_on_a_fixed_batch():
+    batch = training_batch(TRAIN_IMAGES, 6, (64, 64), seed=123_456_789)
+    torch.manual_seed(0)
+    extractor = LearnedExtractor(pretrained=False)
+    with torch.no_grad():
+        before = float(feature_loss(extractor.eval(), batch, TINY_FEATURES.temperature))
+    trained, losses = train_features(TINY_FEATURES, extractor)
+    with torch.no_grad():
+        after = float(feature_loss(trained, batch, TINY_FEATURES.temperature))
+    assert len(losses) == TINY_FEATURES.steps
+    assert after < 0.9 * before
+
+
+def test_held_out_images_are_refused():
+    with pytest.raises(ValueError, match="held out"):
+        train_features(FeatureTraining(steps=1, images=("astronaut", "brick")))
+
+
+def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY", 2)
+    settings = FeatureTraining(steps=4, batch_size=2, image_size=(48, 48))
+    uninterrupted, losses = train_features(settings)
+
+    def stop_at_step_two(step: int, steps: int, loss: float) -> None:
+        if step == 2:  # after the checkpoint of steps 0..1, before step 2's own save
+            raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "features.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_features(settings, checkpoint=checkpoint, progress=stop_at_step_two)
+    resumed, resumed_losses = train_features(settings, checkpoint=checkpoint, resume=True)
+    assert resumed_losses == losses
+    for a, b in zip(uninterrupted.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="another run"):
+        train_features(
+            FeatureTraining(steps=5, batch_size=2, image_size=(48, 48)),
+            checkpoint=checkpoint,
+            resume=True,
+        )
+
+
+def test_gocor_training_learns_its_parameters_and_lowers_the_loss():
+    extractor = make_extractor("daisy")
+    pairs = synthetic_pairs(TRAIN_IMAGES, TINY_GOCOR.pairs, TINY_GOCOR.image_size, 0)
+    data = gocor_data(extractor, pairs, TINY_GOCOR)
+    every = torch.arange(TINY_GOCOR.pairs)
+    temperatures = torch.full((2,), float(torch.log(torch.tensor(TINY_GOCOR.temperature))))
+    with torch.no_grad():
+        before = gocor_losses(
+            GlobalGOCor(num_iter=3), LocalGOCor(num_iter=3), data, every, temperatures
+        )
+    trained = train_gocor(extractor, TINY_GOCOR)
+    with torch.no_grad():
+        after = gocor_losses(trained.global_module, trained.local_module, data, every, temperatures)
+    assert sum(after) < sum(before)
+    initial = LocalGOCor().distance
+    learned = trained.local_module.distance
+    for name in ("label_coeffs", "weight_coeffs", "slope_coeffs"):
+        assert not torch.equal(getattr(learned, name), getattr(initial, name)), name
+    assert not torch.equal(trained.global_module.log_step_length, torch.zeros(1))
+
+
+def test_trained_gocor_round_trip_and_clear_errors(tmp_path):
+    global_module, local_module = GlobalGOCor(), LocalGOCor()
+    with torch.no_grad():
+        global_module.reg.fill_(0.5)
+        local_module.distance.label_coeffs.fill_(0.25)
+    path = tmp_path / "gocor.pt"
+    save_trained_gocor(path, {"daisy": (global_module, local_module)}, note="test")
+    loaded = load_trained_gocor("global", "daisy", path=path, num_iter=5)
+    assert isinstance(loaded, GlobalGOCor) and loaded.config.num_iter == 5
+    assert float(loaded.reg.detach()) == 0.5
+    local = load_trained_gocor("local", "daisy", path=path, search_radius=2)
+    assert isinstance(local, LocalGOCor) and local.config.search_radius == 2
+    assert torch.equal(local.distance.label_coeffs, torch.full((10,), 0.25))
+    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
+        load_trained_gocor("global", path=tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="'learned/global'"):
+        load_trained_gocor("global", "learned", path=path)
+    with pytest.raises(ValueError, match="kind must be"):
+        load_trained_gocor("both", path=path)  # type: ignore[arg-type]
+    broken = torch.load(path, weights_only=True)
+    broken["daisy/local"]["reg"] = torch.zeros(3)
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(CheckpointError, match="'reg' has shape"):
+        load_trained_gocor("local", "daisy", path=tmp_path / "broken.pt")
+    (tmp_path / "text.pt").write_text("not a weights file")
+    with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
+        load_trained_gocor("local", "daisy", path=tmp_path / "text.pt")
+
+
+def test_the_command_runs_every_stage_and_reproduces_its_weights(tmp_path):
+    from gocor_lite.train import main
+
+    tiny = ["--feature-steps", "3", "--gocor-steps", "2", "--gocor-pairs", "4"]
+    tiny += ["--decoder-steps", "2", "--decoder-pairs", "4", "--gocor-extractors", "learned"]
+    tiny += ["--card-pairs", "0"]
+    for run in ("a", "b"):
+        assert main([*tiny, "--out", str(tmp_path / run), "--checkpoints", str(tmp_path)]) == 0
+    for name in ("learned_features.pt", "gocor_trained.pt", "flow_decoders.pt"):
+        first = torch.load(tmp_path / "a" / name, weights_only=True)
+        second = torch.load(tmp_path / "b" / name, weights_only=True)
+        assert _tensors(first) and _tensors(first) == _tensors(second), name
+    card = (tmp_path / "a" / "TRAINING.md").read_text()
+    assert "| learned features | 3 |" in card and "brick" in card
+
+
+def _tensors(state: object, prefix: str = "") -> dict[str, bytes]:
+    """Every tensor of a nested dict, as bytes (metadata such as times left out)."""
+    if isinstance(state, torch.Tensor):
+        return {prefix: state.numpy().tobytes()}
+    if isinstance(state, dict):
+        out: dict[str, bytes] = {}
+        for key, value in state.items():
+            if key != "metadata":
+                out.update(_tensors(value, f"{prefix}/{key}"))
+        return out
+    return {}
+
+
+# -- the shipped weights ---------------------------------------------------------------------------
+
+
+def test_shipped_weights_load_with_their_shapes():
+    extractor = LearnedExtractor()  # assets/weights/learned_features.pt
+    features = extractor(torch.rand(1, 3, 40, 56))
+    assert features.shape == (1, 64, 5, 7) and torch.isfinite(features).all()
+    assert training.trained_gocor_extractors() == ["daisy", "learned"]
+    metadata = torch.load(DEFAULT_GOCOR_WEIGHTS, weights_only=True)["metadata"]
+    assert metadata["command"] == "python -m gocor_lite.train"
+    for name in ("learned", "daisy"):
+        module = load_trained_gocor("global", name)
+        assert not torch.equal(module.distance.label_coeffs, GlobalGOCor().distance.label_coeffs)
+    decoders = torch.load(WEIGHTS / "flow_decoders.pt", weights_only=True)
+    assert {"learned/correlation", "learned/gocor"} <= set(decoders)
+    assert (WEIGHTS / "TRAINING.md").is_file()
+
+
+def test_the_flow_pipeline_can_use_the_trained_gocor():
+    from gocor_lite.flow import CoarseToFineFlow, FlowConfig
+
+    config = FlowConfig(gocor_parameters="trained").with_variant("gocor")
+    model = CoarseToFineFlow(config)
+    shipped_global = load_trained_gocor("global", "learned")
+    shipped_local = load_trained_gocor("local", "learned")
+    assert torch.equal(model.gocor[0].reg, shipped_global.reg)
+    assert model.gocor[1].config.search_radius == config.levels[1].search_radius
+    for name in ("label_coeffs", "weight_coeffs", "slope_coeffs"):
+        assert torch.equal(
+            getattr(model.gocor[1].distance, name), getattr(shipped_local.distance, name)
+        )
+    with pytest.raises(ValueError, match="gocor_parameters must be one of"):
+        FlowConfig(gocor_parameters="learned")
