@@ -8,7 +8,7 @@ Cell ``i`` of an extractor with stride ``s`` describes the image around pixel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from gocor_lite.interop import (
     OfficialGOCor,
     load_official_checkpoint,
     read_state_dict,
+    take_tensors,
 )
 
 
@@ -121,41 +122,6 @@ DEFAULT_LEARNED_WEIGHTS = (
 )
 
 
-def _take_tensors(
-    state: Mapping[str, object],
-    expected: Mapping[str, tuple[int, ...]],
-    path: str | Path,
-    what: str,
-) -> dict[str, Tensor]:
-    """Check that ``state`` has exactly the ``expected`` keys, as floating tensors of the
-    expected shapes; return them as float32. Messages name the file and the keys at fault."""
-    unexpected = sorted(state.keys() - expected.keys())
-    missing = sorted(expected.keys() - state.keys())
-    if unexpected or missing:
-        parts = []
-        if missing:
-            parts.append(f"missing key(s) {', '.join(map(repr, missing[:8]))}")
-            parts.append("" if len(missing) <= 8 else f"(and {len(missing) - 8} more)")
-        if unexpected:
-            parts.append(f"unexpected key(s) {', '.join(map(repr, unexpected[:8]))}")
-            parts.append("" if len(unexpected) <= 8 else f"(and {len(unexpected) - 8} more)")
-        raise CheckpointError(f"{path} is not a {what}: {' '.join(p for p in parts if p)}")
-    out = {}
-    for key, shape in expected.items():
-        value = state[key]
-        if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise CheckpointError(
-                f"{path}: {key!r} should be a floating-point tensor of shape {shape}, got "
-                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}"
-            )
-        if tuple(value.shape) != shape:
-            raise CheckpointError(
-                f"{path}: {key!r} has shape {tuple(value.shape)}, expected {shape} (a {what})"
-            )
-        out[key] = value.detach().to(torch.float32)
-    return out
-
-
 class _TorchExtractor(FeatureExtractor):
     """An extractor with parameters: it follows the images' device and dtype on first use."""
 
@@ -220,7 +186,7 @@ class LearnedExtractor(_TorchExtractor):
             "`python -m gocor_lite.train` produces it (or pass weights=<path>)",
         )
         expected = {key: tuple(value.shape) for key, value in self.state_dict().items()}
-        tensors = _take_tensors(state, expected, path, "'learned' extractor weights file")
+        tensors = take_tensors(state, expected, path, "'learned' extractor weights file")
         self.load_state_dict(tensors, strict=True)
         self.weights_path = Path(path)
 
@@ -371,7 +337,7 @@ class VGG16Extractor(_TorchExtractor):
                 expected[prefix + ".weight"] = (channels, in_channels, 3, 3)
                 expected[prefix + ".bias"] = (channels,)
                 in_channels = channels
-        tensors = _take_tensors(state, expected, path, self.file_kind)
+        tensors = take_tensors(state, expected, path, self.file_kind)
         ours = {}
         for name in self.convs:
             prefix = self._file_keys()[name]

@@ -267,6 +267,42 @@ def read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]
     return state
 
 
+def take_tensors(
+    state: Mapping[str, object],
+    expected: Mapping[str, tuple[int, ...]],
+    path: str | Path,
+    what: str,
+) -> dict[str, Tensor]:
+    """Check that ``state`` has exactly the ``expected`` keys, as floating tensors of the
+    expected shapes; return them as float32. Messages name the file and the keys at fault."""
+    unexpected = sorted(state.keys() - expected.keys())
+    missing = sorted(expected.keys() - state.keys())
+    if unexpected or missing:
+        parts = []
+        if missing:
+            parts.append(f"missing key(s) {', '.join(map(repr, missing[:8]))}")
+            parts.append("" if len(missing) <= 8 else f"(and {len(missing) - 8} more)")
+        if unexpected:
+            parts.append(f"unexpected key(s) {', '.join(map(repr, unexpected[:8]))}")
+            parts.append("" if len(unexpected) <= 8 else f"(and {len(unexpected) - 8} more)")
+        raise CheckpointError(f"{path} is not a {what}: {' '.join(p for p in parts if p)}")
+    out = {}
+    for key, shape in expected.items():
+        value = state[key]
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise CheckpointError(
+                f"{path}: {key!r} should be a floating-point tensor of shape {shape}, got "
+                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}"
+            )
+        if tuple(value.shape) != shape:
+            raise CheckpointError(
+                f"{path}: {key!r} has shape {tuple(value.shape)}, expected {shape} (a {what})"
+            )
+        out[key] = value.detach().to(torch.float32)
+    return out
+
+
+
 def load_official_checkpoint(
     path: str | Path, num_iter: int = 3, search_radius: int = 4
 ) -> OfficialGOCor:

@@ -41,10 +41,8 @@ from gocor_lite.data import (
 from gocor_lite.features import (
     FeatureExtractor,
     LearnedExtractor,
-    _read_state_dict,
-    _take_tensors,
 )
-from gocor_lite.interop import CheckpointError
+from gocor_lite.interop import CheckpointError, read_state_dict, take_tensors
 from gocor_lite.matching import normalize_features
 from gocor_lite.modules import GlobalGOCor, LocalGOCor
 from gocor_lite.supervision import (
@@ -382,7 +380,7 @@ def load_trained_gocor(
     if kind not in ("global", "local"):
         raise ValueError(f"kind must be 'global' or 'local', got {kind!r}")
     path = Path(path) if path is not None else DEFAULT_GOCOR_WEIGHTS
-    state = _read_state_dict(
+    state = read_state_dict(
         path,
         "file of trained GOCor parameters",
         "`python -m gocor_lite.train` writes it (or pass path=<file>)",
@@ -401,7 +399,7 @@ def load_trained_gocor(
             f"(key {key!r}); it has {known}"
         )
     expected = {name: tuple(value.shape) for name, value in module.state_dict().items()}
-    tensors = _take_tensors(entry, expected, path, f"set of {kind} GOCor parameters")
+    tensors = take_tensors(entry, expected, path, f"set of {kind} GOCor parameters")
     module.load_state_dict(tensors, strict=True)
     return module.eval()
 
