@@ -434,8 +434,8 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
     if final.error is not None and final.mean_error is not None:
         error = captioned(
             final.error,
-            "endpoint error of the flow",
-            f"average {final.mean_error:.2f} px · dark 0, bright ≥ {FLOW_ERROR_RANGE:g} px",
+            "endpoint error",
+            f"mean {final.mean_error:.2f} px (dark 0, bright ≥ {FLOW_ERROR_RANGE:g})",
         )
     rows = [[_fit(item.flow, TILE_WIDTH) for item in flow.pictures]]
     rows.append([_fit(item.warped_source, TILE_WIDTH) for item in flow.pictures])
@@ -446,7 +446,7 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
         )
         row_names.append("error")
     return FlowPictures(
-        flow=captioned(final.flow, "flow (colour: direction, saturation: length)"),
+        flow=captioned(final.flow, "flow (see the wheel)"),
         legend=flow_legend(),
         warped=captioned(final.warped_source, "source warped onto the target"),
         error=error,
@@ -459,9 +459,9 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
 def _level_kind(flow: FlowComputed, index: int) -> str:
     level = flow.result.levels[index]
     kind = "global" if level.config.is_global else f"local R={level.config.search_radius}"
-    method = "GOCor" if level.config.gocor else "corr."
+    method = " GOCor" if level.config.gocor else ""
     height, width = level.target_frame.grid
-    return f"{index}: {kind} {method}, {width}×{height}"
+    return f"{index}: {kind}{method}, {width}×{height}"
 
 
 def _fit(picture: np.ndarray, width: int) -> np.ndarray:
