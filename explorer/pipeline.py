@@ -323,14 +323,10 @@ class Pipeline:
         if key in self._results:
             self._results.move_to_end(key)
             return self._results[key]
-        torch.set_num_threads(self.threads)
         report = progress or (lambda fraction, message: None)
         start = time.perf_counter()
-        report(0.05, "loading the images")
-        original = self.pair(pair_id)
-        extractor = self._extractor(settings.features, settings.feature_weights)
-        pair = resize_pair(original, settings.working_size, extractor.stride)
-        notes = tuple(_scaling_notes(original, pair))
+        extractor, pair, scaling = self._working_pair(pair_id, settings, report)
+        notes = tuple(scaling)
         global_module, local_module = self._gocor_modules(settings)
 
         report(0.15, f"extracting {settings.features} features")
@@ -394,14 +390,9 @@ class Pipeline:
         if key in self._flows:
             self._flows.move_to_end(key)
             return self._flows[key]
-        torch.set_num_threads(self.threads)
         report = progress or (lambda fraction, message: None)
         start = time.perf_counter()
-        report(0.05, "loading the images")
-        original = self.pair(pair_id)
-        extractor = self._extractor(settings.features, settings.feature_weights)
-        pair = resize_pair(original, settings.working_size, extractor.stride)
-        notes = _scaling_notes(original, pair)
+        extractor, pair, notes = self._working_pair(pair_id, settings, report)
         config = FlowConfig(
             extractor=settings.features,
             normalization=settings.normalization,
@@ -450,6 +441,17 @@ class Pipeline:
             self._flows.popitem(last=False)
         report(1.0, "done")
         return flow
+
+    def _working_pair(
+        self, pair_id: str, settings: Settings, report: Progress
+    ) -> tuple[FeatureExtractor, ExamplePair, list[str]]:
+        """The extractor, the pair at the working resolution, and notes on its scaling."""
+        torch.set_num_threads(self.threads)
+        report(0.05, "loading the images")
+        original = self.pair(pair_id)
+        extractor = self._extractor(settings.features, settings.feature_weights)
+        pair = resize_pair(original, settings.working_size, extractor.stride)
+        return extractor, pair, _scaling_notes(original, pair)
 
     def _extractor(self, name: str, weights: str | None = None) -> FeatureExtractor:
         """The extractor called ``name``, built once (with its weights file, if given)."""
