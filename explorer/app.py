@@ -15,8 +15,10 @@ import gradio as gr
 import numpy as np
 
 from explorer import render
-from explorer.handlers import Explorer, Screen, View
+from explorer.handlers import Explorer, FlowScreen, Screen, View
 from explorer.pipeline import (
+    FLOW_ESTIMATORS,
+    FLOW_VARIANTS,
     GOCOR_PARAMETERS,
     LOCAL_CENTRES,
     MAX_ITERATIONS,
@@ -97,6 +99,39 @@ class Components:
                 value=screen.view.iteration,
                 interactive=screen.num_iter > 0,
             )
+        return updates
+
+
+FLOW_INTRO = """The whole pair at once, as GLU-Net does it: a **global** correlation of both
+images shrunk to a fixed working size (so its volume stays small for any input size, and the flow
+is scaled back), then **local** correlations at finer levels, each after warping the source by the
+flow of the level above. Choose where **GOCor** replaces the feature correlation and how each
+level reads its flow from the volume. Colours: direction (see the wheel), saturation: length."""
+
+
+@dataclass
+class FlowComponents:
+    """The components a :class:`~explorer.handlers.FlowScreen` fills, by the same names."""
+
+    view: gr.State
+    flow_status: gr.Markdown
+    flow: gr.Image
+    flow_legend: gr.Image
+    warped: gr.Image
+    flow_error: gr.Image
+    flow_levels: gr.Image
+
+    def outputs(self) -> list[Any]:
+        return [getattr(self, item.name) for item in fields(self)]
+
+    def show(self, screen: FlowScreen) -> dict[Any, Any]:
+        if screen.flow_status.startswith("⚠️"):
+            gr.Warning(screen.flow_status.removeprefix("⚠️").strip(" *"))
+        updates: dict[Any, Any] = {}
+        for item in fields(screen):
+            value = getattr(screen, item.name)
+            if value is not None:
+                updates[getattr(self, item.name)] = value
         return updates
 
 
@@ -306,6 +341,43 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         with gr.Row():
             losses = _image("GOCor losses per iteration", "losses", first.losses)
             functions = _image("learned y, v, m", "functions", first.functions)
+        with gr.Accordion(
+            "The flow of the whole pair: GLU-Net in miniature, coarse to fine (open to compute)",
+            open=False,
+            elem_id="flow-view",
+        ) as flow_section:
+            gr.Markdown(FLOW_INTRO)
+            with gr.Row():
+                flow_variant = gr.Radio(
+                    list(FLOW_VARIANTS),
+                    value=next(iter(FLOW_VARIANTS)),
+                    label="GOCor variant (where GOCor replaces the feature correlation)",
+                    elem_id="flow-variant",
+                )
+                flow_estimator = gr.Radio(
+                    list(FLOW_ESTIMATORS),
+                    value=next(iter(FLOW_ESTIMATORS)),
+                    label="estimator (learned decoders: when trained for these features)",
+                    elem_id="flow-estimator",
+                )
+            flow_status = gr.Markdown(
+                "Open this section to compute the flow.", elem_id="flow-status"
+            )
+            with gr.Row(equal_height=False):
+                flow_image = _image("flow", "flow", None)
+                with gr.Column(scale=0, min_width=200):
+                    flow_legend = gr.Image(
+                        render.flow_legend(),
+                        show_label=False,
+                        interactive=False,
+                        format="png",
+                        container=False,
+                        buttons=[],
+                        elem_id="flow-legend",
+                    )
+                warped = _image("source warped onto the target", "warped", None)
+                flow_error = _image("endpoint error", "flow-error", None)
+            flow_levels = _image("every level", "flow-levels", None)
         # A plain endpoint for scripts and tests: gradio_client cannot send select events.
         api_x = gr.Number(visible=False)
         api_y = gr.Number(visible=False)
@@ -329,6 +401,16 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             example=example,
         )
         outputs = ui.outputs()
+        flow_ui = FlowComponents(
+            view=ui.view,
+            flow_status=flow_status,
+            flow=flow_image,
+            flow_legend=flow_legend,
+            warped=warped,
+            flow_error=flow_error,
+            flow_levels=flow_levels,
+        )
+        flow_open = gr.State(False)  # whether this session's flow section is open
         setting_controls = [
             features,
             normalization,
@@ -433,6 +515,30 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         def on_initial(view: View | None, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
             return ui.show(explorer.reset_weights(view, _reporter(progress)))
 
+        def on_flow_open(
+            view: View | None,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> dict[Any, Any]:
+            return {**flow_ui.show(explorer.show_flow(view, _reporter(progress))), flow_open: True}
+
+        def on_flow_follow(
+            view: View | None,
+            is_open: bool,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> dict[Any, Any]:
+            """After a new pair or new settings: the flow again, if the section is open."""
+            if not is_open:
+                return {}
+            return flow_ui.show(explorer.show_flow(view, _reporter(progress)))
+
+        def on_flow_choice(
+            view: View | None,
+            variant: str,
+            estimator: str,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> dict[Any, Any]:
+            return flow_ui.show(explorer.choose_flow(view, variant, estimator, _reporter(progress)))
+
         # -- wiring ---------------------------------------------------------------------------
         # Every event shares one queue slot: a click waits for a recomputation and then sees
         # its result; the pipeline's caches are never used by two events at once.
@@ -443,7 +549,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             api_name: str | None = None,
             **options: Any,
         ) -> None:
-            trigger(
+            dependency = trigger(
                 handler,
                 inputs,
                 outputs,
@@ -453,6 +559,26 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
                 api_visibility="public" if api_name else "private",
                 **options,
             )
+            if handler in new_pair_or_settings:  # keep an open flow view up to date
+                dependency.then(
+                    on_flow_follow,
+                    [ui.view, flow_open],
+                    flow_ui.outputs(),
+                    concurrency_id="explorer",
+                    concurrency_limit=1,
+                    api_visibility="private",
+                )
+
+        new_pair_or_settings = {
+            on_example,
+            on_gallery,
+            on_upload,
+            on_synthetic,
+            on_settings,
+            on_weights,
+            on_feature_weights,
+            on_initial,
+        }
 
         state = ui.view
         on(target.select, on_select, [state], trigger_mode="always_last")
@@ -486,6 +612,29 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             "use_feature_weights",
         )
         on(initial_button.click, on_initial, [state])
+
+        # The flow view: computed when its section opens, and again after a new pair or new
+        # settings while it is open (cached per pair, settings and choice).
+        def on_flow(trigger: Any, handler: Any, inputs: list[Any], **options: Any) -> None:
+            trigger(
+                handler,
+                inputs,
+                [*flow_ui.outputs(), flow_open],
+                concurrency_id="explorer",
+                concurrency_limit=1,
+                **options,
+            )
+
+        on_flow(flow_section.expand, on_flow_open, [state], api_visibility="private")
+        flow_section.collapse(lambda: False, None, flow_open, api_visibility="private", queue=False)
+        for control in (flow_variant, flow_estimator):
+            on_flow(
+                control.input,
+                on_flow_choice,
+                [state, flow_variant, flow_estimator],
+                api_name="choose_flow" if control is flow_variant else None,
+                api_visibility="public" if control is flow_variant else "private",
+            )
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

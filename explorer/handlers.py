@@ -13,17 +13,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
 from explorer import render
 from explorer.pipeline import (
+    FLOW_ESTIMATORS,
+    FLOW_VARIANTS,
     GOCOR_PARAMETERS,
     Computed,
+    FlowChoice,
+    FlowComputed,
     InputError,
     Pipeline,
     Probe,
@@ -38,6 +42,7 @@ from gocor_lite.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
+Shown = TypeVar("Shown")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class View:
     pixel: tuple[float, float]  # target pixel at the working resolution
     iteration: int  # the GOCor iteration shown in the four panels
     colour_scale: str = render.COLOUR_SCALES[0]
+    flow: FlowChoice = field(default_factory=FlowChoice)  # the flow view's variant, estimator
 
 
 @dataclass(frozen=True)
@@ -71,28 +77,51 @@ class Screen:
     num_iter: int | None = None  # the iteration control's new maximum (after a recompute)
 
 
-def guarded(action: Callable[Params, Screen]) -> Callable[Params, Screen]:
-    """Turn any error of ``action`` into a message on an otherwise unchanged screen.
+@dataclass(frozen=True)
+class FlowScreen:
+    """What the flow view shows after an action. ``None`` fields keep what is on the page."""
 
-    The wrapped action's first argument after ``self`` must be the current view (or ``None``).
-    """
+    view: View
+    flow_status: str  # markdown: pair, choices, average error, time, notes or an error message
+    flow: np.ndarray | None = None
+    flow_legend: np.ndarray | None = None
+    warped: np.ndarray | None = None
+    flow_error: np.ndarray | None = None
+    flow_levels: np.ndarray | None = None
 
-    @wraps(action)
-    def wrapper(*args: Any, **kwargs: Any) -> Screen:
-        try:
-            return action(*args, **kwargs)
-        except InputError as error:
-            message = str(error)
-        except Exception as error:  # the page must never show a stack trace
-            log.exception("unexpected error in %s", action.__name__)
-            message = f"Something went wrong ({type(error).__name__}: {error}). Please try again."
-        explorer, view = args[0], args[1] if len(args) > 1 else kwargs.get("view")
-        assert isinstance(explorer, Explorer)
-        return Screen(
-            view if isinstance(view, View) else explorer.initial_view(), _warning(message)
-        )
 
-    return wrapper
+def _guard(
+    empty: Callable[[View, str], Shown],
+) -> Callable[[Callable[Params, Shown]], Callable[Params, Shown]]:
+    """A decorator that turns any error of an action into a message on an unchanged screen,
+    ``empty(view, message)``. The action's first argument after ``self`` must be the current
+    view (or ``None``)."""
+
+    def decorate(action: Callable[Params, Shown]) -> Callable[Params, Shown]:
+        @wraps(action)
+        def wrapper(*args: Any, **kwargs: Any) -> Shown:
+            try:
+                return action(*args, **kwargs)
+            except InputError as error:
+                message = str(error)
+            except Exception as error:  # the page must never show a stack trace
+                log.exception("unexpected error in %s", action.__name__)
+                message = (
+                    f"Something went wrong ({type(error).__name__}: {error}). Please try again."
+                )
+            explorer, view = args[0], args[1] if len(args) > 1 else kwargs.get("view")
+            assert isinstance(explorer, Explorer)
+            return empty(
+                view if isinstance(view, View) else explorer.initial_view(), _warning(message)
+            )
+
+        return wrapper
+
+    return decorate
+
+
+guarded = _guard(lambda view, message: Screen(view, message))
+flow_guarded = _guard(lambda view, message: FlowScreen(view, message))
 
 
 class Explorer:
@@ -301,6 +330,41 @@ class Explorer:
         message = f"No weights files: default features, GOCor with {_parameters_in_use(settings)}."
         return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
 
+    # -- the flow view --------------------------------------------------------------------------
+    @flow_guarded
+    def show_flow(self, view: View | None, progress: Progress | None = None) -> FlowScreen:
+        """The coarse-to-fine flow of the view's pair, settings and flow choice (cached)."""
+        view = view or self.initial_view()
+        flow = self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress)
+        pictures = render.flow_pictures(flow)
+        return FlowScreen(
+            view=view,
+            flow_status=_flow_status(flow),
+            flow=pictures.flow,
+            flow_legend=pictures.legend,
+            warped=pictures.warped,
+            flow_error=pictures.error,
+            flow_levels=pictures.levels,
+        )
+
+    @flow_guarded
+    def choose_flow(
+        self,
+        view: View | None,
+        variant: str,
+        estimator: str,
+        progress: Progress | None = None,
+    ) -> FlowScreen:
+        """A GOCor variant and an estimator for the flow view, by their labels
+        (:data:`~explorer.pipeline.FLOW_VARIANTS`, :data:`~explorer.pipeline.FLOW_ESTIMATORS`)."""
+        view = view or self.initial_view()
+        if variant not in FLOW_VARIANTS:
+            raise InputError(f"the GOCor variant must be one of {list(FLOW_VARIANTS)}")
+        if estimator not in FLOW_ESTIMATORS:
+            raise InputError(f"the estimator must be one of {list(FLOW_ESTIMATORS)}")
+        choice = FlowChoice(FLOW_VARIANTS[variant], FLOW_ESTIMATORS[estimator])
+        return self.show_flow(dataclasses.replace(view, flow=choice), progress)
+
     def _new_pair(self, view: View, pair_id: str, progress: Progress | None) -> Screen:
         computed = self.pipeline.compute(pair_id, view.settings, progress)
         height, width = computed.pair.target.shape[:2]
@@ -308,6 +372,26 @@ class Explorer:
             dataclasses.replace(view, pair_id=pair_id, pixel=(width * 0.55, height * 0.45)),
             progress,
         )
+
+
+def _flow_status(flow: FlowComputed) -> str:
+    pair, choice = flow.pair, flow.choice
+    height, width = pair.target.shape[:2]
+    variant = next(label for label, value in FLOW_VARIANTS.items() if value == choice.variant)
+    estimator = next(label for label, value in FLOW_ESTIMATORS.items() if value == choice.estimator)
+    lines = [
+        f"**{pair.name}** at {width}×{height} px: {variant}, {estimator}, "
+        f"{flow.settings.features} features; computed in {flow.seconds:.1f} s.",
+    ]
+    if flow.mean_error is None:
+        lines.append("No ground truth here: the error is not shown.")
+    else:
+        lines.append(
+            f"**Average endpoint error: {flow.mean_error:.2f} px** (over the pixels whose true "
+            "match is known)."
+        )
+    lines.extend(f"Note: {note}." for note in flow.notes)
+    return "\n\n".join(lines)
 
 
 def _warning(message: str) -> str:

@@ -9,6 +9,10 @@ Two stages, so that a click is cheap:
 * :meth:`Pipeline.probe` (a :class:`Computed`, a target pixel and an iteration ->
   :class:`Probe`): slices of those volumes for one target cell, with best matches and errors.
 
+and, for the flow view, :meth:`Pipeline.compute_flow` (a pair, :class:`Settings` and a
+:class:`FlowChoice` -> :class:`FlowComputed`): the coarse-to-fine flow of :mod:`gocor_lite.flow`
+and its pictures, cached the same way.
+
 Everything is computed by :mod:`gocor_lite`; this module chooses what to compute and caches it.
 Pictures are drawn by :mod:`explorer.render`.
 """
@@ -44,6 +48,8 @@ from gocor_lite.features import (
     extractor_names,
     make_extractor,
 )
+from gocor_lite.flow import CoarseToFineFlow, FlowConfig, FlowResult, load_decoders
+from gocor_lite.flow.picture import LevelPictures, level_pictures
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
 from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
 from gocor_lite.initializers import INITIALIZERS
@@ -62,6 +68,19 @@ QUERY_LOSS_MAX_SIZE = 320  # its 4D convolution holds ~100 MB per intermediate a
 GOCOR_PARAMETERS: tuple[str, ...] = ("trained (this project)", "paper initial values")
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
+# The flow view's choices: where GOCor replaces the feature correlation, and the estimator.
+FLOW_VARIANTS: dict[str, str] = {
+    "feature correlation": "correlation",
+    "global GOCor": "global-gocor",
+    "local GOCor": "local-gocor",
+    "both (global and local GOCor)": "gocor",
+}
+FLOW_ERROR_RANGE = 10.0  # px: error maps run from dark (0) to bright (this or more)
+FLOW_ESTIMATORS: dict[str, str] = {
+    "training-free (argmax)": "argmax",
+    "training-free (soft-argmax)": "soft-argmax",
+    "learned decoders": "decoder",
+}
 
 Progress = Callable[[float, str], None]
 
@@ -217,6 +236,46 @@ class Probe:
         ]
 
 
+@dataclass(frozen=True)
+class FlowChoice:
+    """The flow view's own settings (the features and GOCor's iterations come from
+    :class:`Settings`): values of :data:`FLOW_VARIANTS` and :data:`FLOW_ESTIMATORS`."""
+
+    variant: str = "correlation"  # where GOCor replaces the correlation (gocor_lite.flow)
+    estimator: str = "argmax"  # "argmax", "soft-argmax" (training-free) or "decoder" (learned)
+
+    def __post_init__(self) -> None:
+        if self.variant not in FLOW_VARIANTS.values():
+            raise InputError(f"the GOCor variant must be one of {list(FLOW_VARIANTS)}")
+        if self.estimator not in FLOW_ESTIMATORS.values():
+            raise InputError(f"the estimator must be one of {list(FLOW_ESTIMATORS)}")
+
+
+@dataclass(frozen=True)
+class FlowComputed:
+    """The coarse-to-fine flow of one pair (at the working resolution) and its pictures."""
+
+    pair: ExamplePair  # at the working resolution, as in :class:`Computed`
+    settings: Settings
+    choice: FlowChoice
+    notes: tuple[str, ...]  # what was done to the inputs, for the user
+    result: FlowResult  # flows (B = 1), every level's flow and volume
+    pictures: list[LevelPictures]  # one per level, coarse to fine; errors where truth is known
+    seconds: float  # time the computation took
+
+    @property
+    def mean_error(self) -> float | None:
+        """The final flow's average endpoint error over pixels with a known true flow (px)."""
+        return self.pictures[-1].mean_error
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.result.source]
+        for level in self.result.levels:
+            tensors += [level.flow, level.cell_flow, level.volume]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
 class Pipeline:
     """Caches extractors, checkpoints, pairs and results; safe to share between sessions when
     calls are serialised (the app's queue runs one event at a time)."""
@@ -236,6 +295,7 @@ class Pipeline:
         self._checkpoints: dict[tuple[str, float, int, int], OfficialGOCor] = {}
         self._pairs: OrderedDict[str, ExamplePair] = OrderedDict()
         self._results: OrderedDict[tuple[str, Settings], Computed] = OrderedDict()
+        self._flows: OrderedDict[tuple[str, Settings, FlowChoice], FlowComputed] = OrderedDict()
 
     # -- pairs ------------------------------------------------------------------------------------
     def example_pair(self, name: str) -> str:
@@ -278,14 +338,10 @@ class Pipeline:
         if key in self._results:
             self._results.move_to_end(key)
             return self._results[key]
-        torch.set_num_threads(self.threads)
         report = progress or (lambda fraction, message: None)
         start = time.perf_counter()
-        report(0.05, "loading the images")
-        original = self.pair(pair_id)
-        extractor = self._extractor(settings.features, settings.feature_weights)
-        pair = resize_pair(original, settings.working_size, extractor.stride)
-        notes = tuple(_scaling_notes(original, pair))
+        extractor, pair, scaling = self._working_pair(pair_id, settings, report)
+        notes = tuple(scaling)
         global_module, local_module = self._gocor_modules(settings)
         wants_trained = settings.gocor_parameters == GOCOR_PARAMETERS[0]
         if settings.weights is None and wants_trained and self._trained_gocor(settings) is None:
@@ -342,6 +398,90 @@ class Pipeline:
             self._results.popitem(last=False)
         report(1.0, "done")
         return result
+
+    def compute_flow(
+        self,
+        pair_id: str,
+        settings: Settings,
+        choice: FlowChoice,
+        progress: Progress | None = None,
+    ) -> FlowComputed:
+        """The coarse-to-fine flow (GLU-Net in miniature) of a pair at the working resolution,
+        with the features, normalisation, GOCor iterations and GOCor parameters of ``settings``
+        (cached)."""
+        key = (pair_id, settings, choice)
+        if key in self._flows:
+            self._flows.move_to_end(key)
+            return self._flows[key]
+        report = progress or (lambda fraction, message: None)
+        start = time.perf_counter()
+        extractor, pair, notes = self._working_pair(pair_id, settings, report)
+        trained = (
+            settings.gocor_parameters == GOCOR_PARAMETERS[0]
+            and settings.feature_weights is None
+            and settings.features in trained_gocor_extractors()
+        )
+        config = FlowConfig(
+            extractor=settings.features,
+            normalization=settings.normalization,
+            estimator=choice.estimator,
+            gocor_iterations=settings.num_iter,
+            gocor_parameters="trained" if trained else "initial",
+        ).with_variant(choice.variant)
+        try:
+            model = CoarseToFineFlow(config, extractor=extractor).eval()
+        except ValueError as error:
+            raise InputError(f"the flow pipeline cannot use these settings: {error}") from error
+        if choice.estimator == "decoder":
+            try:
+                load_decoders(model)
+            except (OSError, ValueError) as error:
+                raise InputError(
+                    f"no learned decoders for the {settings.features!r} features with this GOCor "
+                    f"variant: {error}. Choose a training-free estimator."
+                ) from error
+            if settings.feature_weights or settings.num_iter != FlowConfig.gocor_iterations:
+                notes.append(
+                    "the learned decoders were trained with the features' default weights and "
+                    f"{FlowConfig.gocor_iterations} GOCor iterations; these settings differ"
+                )
+        if settings.weights and choice.variant != "correlation":
+            parameters = "this project's trained" if trained else "the paper's initial"
+            notes.append(f"the flow view's GOCor uses {parameters} parameters, not the file's")
+        report(0.15, f"extracting {settings.features} features for {len(config.levels)} levels")
+        target, source = to_tensor(pair.target), to_tensor(pair.source)
+        with torch.no_grad():
+            inputs = model.extract(target, source)
+            report(0.5, "correlating and estimating the flow, coarse to fine")
+            try:
+                levels = model.run(inputs, (target.shape[2], target.shape[3]))
+            except ValueError as error:
+                raise InputError(f"the flow pipeline cannot run on this pair: {error}") from error
+        result = FlowResult(flow=levels[-1].flow, levels=levels, source=source)
+        report(0.9, "drawing the flow")
+        pictures = level_pictures(result, pair.flow, max_error=FLOW_ERROR_RANGE)
+        flow = FlowComputed(
+            pair, settings, choice, tuple(notes), result, pictures, time.perf_counter() - start
+        )
+        self._flows[key] = flow
+        while len(self._flows) > 1 and (
+            len(self._flows) > self.max_results
+            or sum(item.nbytes for item in self._flows.values()) > self.max_bytes // 4
+        ):
+            self._flows.popitem(last=False)
+        report(1.0, "done")
+        return flow
+
+    def _working_pair(
+        self, pair_id: str, settings: Settings, report: Progress
+    ) -> tuple[FeatureExtractor, ExamplePair, list[str]]:
+        """The extractor, the pair at the working resolution, and notes on its scaling."""
+        torch.set_num_threads(self.threads)
+        report(0.05, "loading the images")
+        original = self.pair(pair_id)
+        extractor = self._extractor(settings.features, settings.feature_weights)
+        pair = resize_pair(original, settings.working_size, extractor.stride)
+        return extractor, pair, _scaling_notes(original, pair)
 
     def _extractor(self, name: str, weights: str | None = None) -> FeatureExtractor:
         """The extractor called ``name``, built once (with its weights file, if given)."""

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from explorer.pipeline import Computed, Probe, ScoreMap
+from explorer.pipeline import FLOW_ERROR_RANGE, Computed, FlowComputed, Probe, ScoreMap
 from gocor_lite.matching import cells_to_pixels
+from gocor_lite.warp import colour_wheel
 
 COLOUR_SCALES = ("per map (min to max)", "shared (0 to 1)")
 SHARED_RANGE = (0.0, 1.0)
@@ -400,3 +401,100 @@ def plots(computed: Computed) -> Plots:
             draw_distance_functions, "learned functions of the distance between target cells"
         ),
     )
+
+
+# -- the flow view ---------------------------------------------------------------------------------
+TILE_WIDTH = 300  # px, each level's pictures in the grid of levels
+
+
+@dataclass(frozen=True)
+class FlowPictures:
+    """The flow view's pictures of one :class:`~explorer.pipeline.FlowComputed`."""
+
+    flow: np.ndarray  # the final flow in the colours of the wheel
+    legend: np.ndarray  # the colour wheel, with its directions written round it
+    warped: np.ndarray  # the source warped onto the target by the final flow
+    error: np.ndarray | None  # endpoint error of the final flow, where the truth is known
+    levels: np.ndarray  # every level's flow, warped source (and error): one column per level
+
+
+def flow_pictures(flow: FlowComputed) -> FlowPictures:
+    """Pictures of a computed flow, enlarged like the other images, with captions."""
+    final = flow.pictures[-1]
+    scale = display_scale(flow.pair.target)
+
+    def captioned(picture: np.ndarray, title: str, caption: str | None = None) -> np.ndarray:
+        marks = _Marks(_enlarge(picture, scale), scale)
+        marks.title(title)
+        if caption is not None:
+            marks.caption(caption)
+        return marks.array()
+
+    error = None
+    if final.error is not None and final.mean_error is not None:
+        error = captioned(
+            final.error,
+            "endpoint error",
+            f"mean {final.mean_error:.2f} px (dark 0, bright ≥ {FLOW_ERROR_RANGE:g})",
+        )
+    rows = [[_fit(item.flow, TILE_WIDTH) for item in flow.pictures]]
+    rows.append([_fit(item.warped_source, TILE_WIDTH) for item in flow.pictures])
+    row_names = ["flow", "warped source"]
+    if final.error is not None:
+        rows.append(
+            [_error_tile(item.error, item.mean_error, TILE_WIDTH) for item in flow.pictures]
+        )
+        row_names.append("error")
+    return FlowPictures(
+        flow=captioned(final.flow, "flow (see the wheel)"),
+        legend=flow_legend(),
+        warped=captioned(final.warped_source, "source warped onto the target"),
+        error=error,
+        levels=_grid(
+            rows, [_level_kind(flow, index) for index in range(len(flow.pictures))], row_names
+        ),
+    )
+
+
+def _level_kind(flow: FlowComputed, index: int) -> str:
+    level = flow.result.levels[index]
+    kind = "global" if level.config.is_global else f"local R={level.config.search_radius}"
+    method = " GOCor" if level.config.gocor else ""
+    height, width = level.target_frame.grid
+    return f"{index}: {kind}{method}, {width}×{height}"
+
+
+def _fit(picture: np.ndarray, width: int) -> np.ndarray:
+    """Resized (nearest when enlarging, so that cells stay visible) to ``width`` px wide."""
+    height = max(1, round(picture.shape[0] * width / picture.shape[1]))
+    image = Image.fromarray(picture)
+    shrinking = width < picture.shape[1]
+    return np.asarray(
+        image.resize(
+            (width, height), Image.Resampling.BILINEAR if shrinking else Image.Resampling.NEAREST
+        )
+    )
+
+
+def _error_tile(picture: np.ndarray | None, mean_error: float | None, width: int) -> np.ndarray:
+    assert picture is not None and mean_error is not None
+    marks = _Marks(_fit(picture, width), 1)
+    marks.caption(f"average {mean_error:.2f} px")
+    return marks.array()
+
+
+@cache
+def flow_legend(size: int = 161) -> np.ndarray:
+    """The colour wheel of :func:`gocor_lite.warp.flow_to_colour` with its directions."""
+    margin = 44
+    canvas = Image.new("RGB", (size + 2 * margin, size + 2 * margin), (255, 255, 255))
+    canvas.paste(Image.fromarray(colour_wheel(size)), (margin, margin))
+    draw = ImageDraw.Draw(canvas)
+    font = _font(14)
+    middle = margin + size / 2
+    end = size + 2 * margin
+    draw.text((middle, margin / 2), "up (−y)", fill=(0, 0, 0), font=font, anchor="mm")
+    draw.text((middle, end - margin / 2), "down (+y)", fill=(0, 0, 0), font=font, anchor="mm")
+    draw.text((4, middle), "left", fill=(0, 0, 0), font=font, anchor="lm")
+    draw.text((end - 4, middle), "right", fill=(0, 0, 0), font=font, anchor="rm")
+    return np.asarray(canvas)

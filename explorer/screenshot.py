@@ -2,10 +2,11 @@
 """Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
 browser test and to make the README's screenshot.
 
-    python -m explorer.screenshot --out docs/screenshot.png
+    python -m explorer.screenshot --out docs/screenshot.png --flow-out docs/flow_view.png
 
 Starts the app in this process on a free local port, opens it in headless Chromium, clicks a
-target pixel, waits for the new maps and saves a full-page screenshot. Never downloads a browser
+target pixel, waits for the new maps and saves a full-page screenshot; then opens the flow
+view, waits for the flow and saves a screenshot of that section. Never downloads a browser
 (no ``playwright install``): it uses ``/usr/bin/chromium``.
 """
 
@@ -28,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+FLOW_PICTURES = ["flow", "warped", "flow-levels"]
 PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
 
 
@@ -89,6 +91,25 @@ def click_target(page: Any, fx: float, fy: float, timeout_ms: int = 20_000) -> d
     return image_sources(page)
 
 
+def open_flow(page: Any, timeout_ms: int = 60_000) -> dict[str, str]:
+    """Open the flow section, wait until its pictures are loaded; return their sources."""
+    page.locator("#flow-view").get_by_text("The flow of the whole pair").first.click()
+    return wait_for_flow(page, {}, timeout_ms)
+
+
+def wait_for_flow(page: Any, before: dict[str, str], timeout_ms: int = 60_000) -> dict[str, str]:
+    """Wait until every flow picture shows a loaded image other than in ``before``."""
+    page.wait_for_function(
+        """([names, before]) => names.every((name) => {
+               const img = document.querySelector('#' + name + ' img');
+               return img && img.src !== before[name] && img.complete
+                      && img.naturalWidth > 0; })""",
+        arg=[FLOW_PICTURES, before],
+        timeout=timeout_ms,
+    )
+    return {name: page.eval_on_selector(f"#{name} img", "img => img.src") for name in FLOW_PICTURES}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
@@ -100,12 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("FX", "FY"),
         help="where to click, as fractions of the target picture",
     )
+    parser.add_argument(
+        "--flow-out", type=Path, default=None, help="also a screenshot of the flow view"
+    )
     args = parser.parse_args(argv)
     with serve() as url, browser_page(url) as page:
         click_target(page, *args.click)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(args.out), full_page=True)
-    print(f"wrote {args.out}")
+        print(f"wrote {args.out}")
+        if args.flow_out is not None:
+            open_flow(page)
+            args.flow_out.parent.mkdir(parents=True, exist_ok=True)
+            page.locator("#flow-view").screenshot(path=str(args.flow_out))
+            print(f"wrote {args.flow_out}")
     return 0
 
 

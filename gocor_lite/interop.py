@@ -302,7 +302,6 @@ def take_tensors(
     return out
 
 
-
 def load_official_checkpoint(
     path: str | Path, num_iter: int = 3, search_radius: int = 4
 ) -> OfficialGOCor:

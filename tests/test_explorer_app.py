@@ -17,7 +17,15 @@ import pytest
 from PIL import Image
 
 from explorer import render
-from explorer.screenshot import CHROMIUM, browser_page, click_target, image_sources, serve
+from explorer.screenshot import (
+    CHROMIUM,
+    browser_page,
+    click_target,
+    image_sources,
+    open_flow,
+    serve,
+    wait_for_flow,
+)
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +128,19 @@ def test_corrupt_upload_through_the_app(client, tmp_path: Path) -> None:
     assert "Target pixel" in _status(client.predict(10, 10, api_name="/select_pixel"))
 
 
+def test_flow_view_through_the_app(client) -> None:
+    from explorer.pipeline import FLOW_ESTIMATORS, FLOW_VARIANTS
+
+    client.predict("astronaut-warp", api_name="/choose_example")
+    variant, estimator = list(FLOW_VARIANTS)[3], next(iter(FLOW_ESTIMATORS))
+    result = client.predict(variant, estimator, api_name="/choose_flow")
+    status = _status(result)
+    assert "astronaut-warp" in status and variant in status
+    assert re.search(r"Average endpoint error: \d+\.\d+ px", status)
+    pictures = [item for item in result if isinstance(item, str) and item.endswith(".jpeg")]
+    assert len(pictures) >= 4  # flow, warped source, error, levels
+
+
 # -- a real browser ------------------------------------------------------------------------------
 
 
@@ -178,3 +199,23 @@ def test_click_in_chromium_updates_every_map(url: str, tmp_path: Path) -> None:
             timeout=30_000,
         )
         assert image_sources(page)["gocor-global"] != after["gocor-global"]
+
+
+@pytest.mark.browser
+def test_flow_view_in_chromium(url: str) -> None:
+    _need_chromium()
+    with browser_page(url) as page:
+        first = open_flow(page)
+        status = page.inner_text("#flow-status")
+        assert re.search(r"Average endpoint error: \d+\.\d+ px", status), status
+        mean_error = float(re.search(r"error: (\d+\.\d+) px", status).group(1))
+        assert 0 <= mean_error < 200
+        page.locator("#flow-variant").get_by_text("global GOCor").click()
+        wait_for_flow(page, first)
+        assert "global GOCor" in page.inner_text("#flow-status")
+        # A new pair while the section is open: the flow follows it.
+        page.locator("#gallery .thumbnail-item").nth(1).click()
+        page.wait_for_function(
+            "() => document.querySelector('#flow-status').innerText.includes('chelsea-shift')",
+            timeout=60_000,
+        )

@@ -415,3 +415,95 @@ def test_feature_weights_files(
     assert "choose a weights file" in explorer.use_feature_weights(view, None).status
     reset = explorer.reset_weights(pooling_view)
     assert reset.view.settings.feature_weights is None and reset.view.settings.weights is None
+
+
+# -- the flow view -------------------------------------------------------------------------------
+
+
+def test_flow_view_error_is_the_average_endpoint_error(pipeline: Pipeline) -> None:
+    """On a synthetic warp with a known flow, the reported error is the average distance between
+    the estimated and the true flow (computed here in numpy, and by gocor_lite.warp)."""
+    from explorer.pipeline import FlowChoice
+    from gocor_lite.warp import endpoint_error
+
+    pair_id = pipeline.example_pair("astronaut-warp")
+    flow = pipeline.compute_flow(pair_id, SMALL, FlowChoice())
+    assert pipeline.compute_flow(pair_id, SMALL, FlowChoice()) is flow  # cached
+    true = flow.pair.flow
+    assert true is not None
+    estimate = flow.result.flow[0].numpy()  # (2, H, W)
+    assert estimate.shape == true.shape and true.shape[1:] == flow.pair.target.shape[:2]
+    distance = np.sqrt(((estimate - true) ** 2).sum(axis=0))
+    known = np.isfinite(distance)
+    assert known.mean() > 0.5
+    assert flow.mean_error == pytest.approx(float(distance[known].mean()), rel=1e-4)
+    library = endpoint_error(flow.result.flow, torch.from_numpy(true)[None])[0].numpy()
+    assert flow.mean_error == pytest.approx(float(np.nanmean(library)), rel=1e-4)
+    assert len(flow.pictures) == len(flow.result.levels) == 4
+    assert all(item.error is not None for item in flow.pictures)
+
+
+def test_flow_view_finds_a_shift(pipeline: Pipeline) -> None:
+    """A crop shifted by a known offset: the flow is that offset almost everywhere."""
+    from explorer.pipeline import FlowChoice
+
+    flow = pipeline.compute_flow(pipeline.example_pair("chelsea-shift"), SMALL, FlowChoice())
+    true = flow.pair.flow
+    assert true is not None and flow.mean_error is not None
+    median = np.nanmedian(true.reshape(2, -1), axis=1)  # the shift, in working pixels
+    estimate = np.median(flow.result.flow[0].numpy().reshape(2, -1), axis=1)
+    assert np.abs(estimate - median).max() < 1.0
+    distance = np.sqrt(((flow.result.flow[0].numpy() - true) ** 2).sum(axis=0))
+    # About a third of the target has its match outside the source crop: nothing to find there.
+    assert np.nanmean(distance < 3.0) > 0.45
+
+
+def test_flow_view_variants_estimators_and_notes(pipeline: Pipeline, explorer: Explorer) -> None:
+    from explorer.pipeline import FLOW_ESTIMATORS, FLOW_VARIANTS, FlowChoice
+
+    pair_id = pipeline.example_pair("gravel-warp")
+    plain = pipeline.compute_flow(pair_id, SMALL, FlowChoice("correlation"))
+    gocor = pipeline.compute_flow(pair_id, SMALL, FlowChoice("gocor"))
+    assert [level.config.gocor for level in gocor.result.levels] == [True] * 4
+    assert not torch.equal(plain.result.flow, gocor.result.flow)
+    with pytest.raises(InputError, match="GOCor variant"):
+        FlowChoice("nope")
+    view = explorer.initial_view()
+    for variant in FLOW_VARIANTS:
+        screen = explorer.choose_flow(view, variant, next(iter(FLOW_ESTIMATORS)))
+        assert screen.flow is not None and screen.flow_levels is not None
+        assert screen.view.flow.variant == FLOW_VARIANTS[variant]
+        assert variant in screen.flow_status and "Average endpoint error" in screen.flow_status
+    screen = explorer.choose_flow(view, "nope", "learned decoders")
+    assert screen.flow_status.startswith("⚠️") and screen.flow is None
+
+
+def test_flow_view_without_decoder_weights_is_a_note(
+    pipeline: Pipeline, explorer: Explorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import explorer.pipeline as module
+    from gocor_lite.flow import training
+
+    missing = Path("/nonexistent/flow_decoders.pt")
+    monkeypatch.setattr(
+        module, "load_decoders", lambda model: training.load_decoders(model, missing)
+    )
+    other = dataclasses.replace(SMALL, num_iter=1)  # not cached yet
+    view = dataclasses.replace(explorer.initial_view(), settings=other)
+    screen = explorer.choose_flow(view, "global GOCor", "learned decoders")
+    assert screen.flow_status.startswith("⚠️") and "no learned decoders" in screen.flow_status
+    assert "training-free" in screen.flow_status and screen.flow is None
+
+
+def test_flow_view_pictures(explorer: Explorer) -> None:
+    view = explorer.initial_view()
+    screen = explorer.show_flow(view)
+    assert screen.flow is not None and screen.warped is not None and screen.flow_legend is not None
+    assert screen.flow.shape[1] >= render.MIN_DISPLAY_SIDE  # enlarged like the other pictures
+    assert screen.flow_error is not None  # the first bundled pair has a ground truth
+    levels = screen.flow_levels
+    assert levels is not None and levels.shape[1] > 4 * render.TILE_WIDTH
+    # The legend's right edge is red (+x), its bottom orange-yellow (+y): the wheel's convention.
+    legend = render.flow_legend()
+    middle = legend.shape[0] // 2
+    assert legend[middle, middle].tolist() == [255, 255, 255]

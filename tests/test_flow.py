@@ -19,7 +19,6 @@ from gocor_lite.flow import (
     LevelConfig,
     argmax_position,
     estimate_flow,
-    flow_to_colour,
     soft_argmax_position,
     warp,
 )
@@ -339,17 +338,6 @@ def test_decoder_weights_round_trip(tmp_path):
 
 
 # -- outputs for people ---------------------------------------------------------------------------
-
-
-def test_flow_colours_follow_the_middlebury_wheel():
-    flows = np.array([[1.0, -1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0, 0.0]]).reshape(2, 1, 5)
-    colours = flow_to_colour(flows)[0]
-    assert colours[0].tolist() == [255, 0, 0]  # right: red
-    assert colours[1][0] == 0 and colours[1][1] > 200 and colours[1][2] == 255  # left: cyan
-    assert colours[2][0] == 255 and colours[2][2] == 0  # down: orange-yellow
-    assert colours[3][2] == 255 and colours[3][1] == 0  # up: blue-violet
-    assert colours[4].tolist() == [255, 255, 255]  # still: white
-    assert flow_to_colour(np.full((2, 1, 1), np.nan)).tolist() == [[[0, 0, 0]]]
 
 
 def test_estimate_flow_on_uint8_images_and_the_command(tmp_path, texture):

@@ -13,9 +13,9 @@ from gocor_lite.examples import load_example
 from gocor_lite.images import to_tensor
 from gocor_lite.warp import (
     accuracy,
-    color_wheel,
+    colour_wheel,
     endpoint_error,
-    flow_to_color,
+    flow_to_colour,
     resize_flow,
     warp,
 )
@@ -112,23 +112,49 @@ def test_endpoint_error_and_accuracy():
         endpoint_error(flow, torch.zeros(1, 2, 3, 3))
 
 
-def test_flow_colours():
-    flow = torch.tensor([[1.0, 0.0, -1.0, 0.0, float("nan")], [0.0, -1.0, 0.0, 1.0, 0.0]])
-    colours = flow_to_color(flow.view(2, 1, 5))[0]
+def _middlebury_reference(dx: float, dy: float) -> list[int]:
+    """The wheel's colour for a unit flow, written out by hand from its definition: 55 colours
+    in six ramps (15, 6, 4, 11, 13, 6 steps), position ``(atan2(-dy, -dx) / pi + 1) / 2 * 54``,
+    linear between neighbours; an independent oracle for :func:`flow_to_colour`."""
+    ring = []
+    corners = [(1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1), (1, 0, 1), (1, 0, 0)]
+    for steps, start, end in zip((15, 6, 4, 11, 13, 6), corners[:-1], corners[1:], strict=True):
+        for k in range(steps):
+            ring.append([s + (e - s) * k / steps for s, e in zip(start, end, strict=True)])
+    position = (math.atan2(-dy, -dx) / math.pi + 1) / 2 * 54
+    low = math.floor(position)
+    weight = position - low
+    mixed = [
+        (1 - weight) * a + weight * b for a, b in zip(ring[low], ring[(low + 1) % 55], strict=True)
+    ]
+    return [round(255 * value) for value in mixed]
+
+
+def test_flow_colours_follow_the_middlebury_wheel():
+    directions = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0), (0.6, -0.8), (-0.8, 0.6)]
+    flow = torch.tensor(directions).T.reshape(2, 1, len(directions))
+    colours = flow_to_colour(flow)[0]
+    for colour, (dx, dy) in zip(colours, directions, strict=True):
+        assert colour.tolist() == _middlebury_reference(dx, dy), (dx, dy)
     assert colours[0].tolist() == [255, 0, 0]  # right: red
-    assert colours[2].tolist() == [0, 255, 255]  # left: cyan
-    assert colours[4].tolist() == [0, 0, 0]  # unknown: black
-    assert not np.array_equal(colours[1], colours[3])  # up and down differ
-    assert flow_to_color(np.zeros((1, 2, 3, 4))).shape == (3, 4, 3)
+    assert colours[1].tolist() == [255, 230, 0]  # down: orange-yellow (between 13 and 14 of 15)
+    assert colours[2].tolist() == [0, 209, 255]  # left: cyan, 2/11 of the way to blue
+    assert flow_to_colour(torch.tensor([[[0.0, float("nan")]], [[0.0, 0.0]]]))[0].tolist() == [
+        [255, 255, 255],  # still: white
+        [0, 0, 0],  # unknown: black
+    ]
+    assert flow_to_colour(np.zeros((1, 2, 3, 4))).shape == (3, 4, 3)
     with pytest.raises(ValueError, match="shape"):
-        flow_to_color(np.zeros((3, 4, 4)))
+        flow_to_colour(np.zeros((3, 4, 4)))
 
 
-def test_color_wheel():
-    wheel = color_wheel(33)
+def test_colour_wheel():
+    wheel = colour_wheel(33)
     assert wheel.shape == (33, 33, 3) and wheel.dtype == np.uint8
     assert wheel[16, 16].tolist() == [255, 255, 255]  # centre: no motion
     assert wheel[16, 32].tolist() == [255, 0, 0]  # right edge: +x, saturated
+    assert wheel[32, 16].tolist() == [255, 230, 0]  # bottom edge: +y
+    assert wheel[0, 0].tolist() == [255, 255, 255]  # outside the disc
 
 
 def test_bad_shapes():

@@ -13,7 +13,6 @@ and volume. The command
 ``python -m gocor_lite.flow TARGET SOURCE --out flow.png`` draws them.
 """
 
-from gocor_lite.flow.colour import flow_to_colour
 from gocor_lite.flow.config import (
     ESTIMATORS,
     VARIANTS,
@@ -21,7 +20,7 @@ from gocor_lite.flow.config import (
     LevelConfig,
 )
 from gocor_lite.flow.estimators import LevelDecoder, argmax_position, soft_argmax_position
-from gocor_lite.flow.geometry import Frame, endpoint_error, warp
+from gocor_lite.flow.geometry import Frame
 from gocor_lite.flow.pipeline import (
     CoarseToFineFlow,
     FlowResult,
@@ -36,6 +35,7 @@ from gocor_lite.flow.training import (
     train_decoder,
     train_flow_decoders,
 )
+from gocor_lite.warp import colour_wheel, endpoint_error, flow_to_colour, warp
 
 __all__ = [
     "ESTIMATORS",
@@ -51,6 +51,7 @@ __all__ = [
     "LevelInputs",
     "TrainingRun",
     "argmax_position",
+    "colour_wheel",
     "endpoint_error",
     "estimate_flow",
     "flow_to_colour",

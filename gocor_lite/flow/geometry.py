@@ -20,9 +20,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
-from gocor_lite.images import resize_images
+from gocor_lite.images import resize_images  # re-exported, as are warp and endpoint_error
+from gocor_lite.warp import endpoint_error, warp
 
-__all__ = ["Frame", "dense_flow", "endpoint_error", "flow_at", "resize_images", "sample", "warp"]
+__all__ = [
+    "Frame",
+    "dense_flow",
+    "endpoint_error",
+    "flow_at",
+    "resize_images",
+    "sample",
+    "warp",
+]
 
 
 @dataclass(frozen=True)
@@ -90,26 +99,3 @@ def flow_at(flow: Tensor, pixels: Tensor) -> Tensor:
     """A dense flow ``(B, 2, H, W)`` read at original target pixels ``(B, 2, ...)``, constant
     beyond the image border."""
     return sample(flow, pixels.expand(flow.shape[0], *pixels.shape[1:]), padding="border")
-
-
-def warp(source: Tensor, flow: Tensor) -> Tensor:
-    """Resample ``source`` at ``p + flow(p)`` for every target pixel ``p`` (backward warping).
-
-    Shapes: source ``(B, C, H', W')``, flow ``(B, 2, H, W)`` -> ``(B, C, H, W)``; bilinear, zero
-    where ``p + flow(p)`` falls outside the source. The flow is in pixels of both grids.
-    """
-    if flow.dim() != 4 or flow.shape[1] != 2 or source.dim() != 4:
-        raise ValueError(
-            f"expected source (B, C, H', W') and flow (B, 2, H, W), got {tuple(source.shape)} "
-            f"and {tuple(flow.shape)}"
-        )
-    pixels = cell_grid(flow.shape[2], flow.shape[3], like=flow)[None] + flow
-    return sample(source, pixels, padding="zeros")
-
-
-def endpoint_error(flow: Tensor, true_flow: Tensor) -> Tensor:
-    """Euclidean distance between two flows at every pixel: ``(B, 2, H, W) x2 -> (B, H, W)``;
-    NaN where ``true_flow`` is NaN (unknown)."""
-    if flow.shape != true_flow.shape:
-        raise ValueError(f"flows differ in shape: {tuple(flow.shape)}, {tuple(true_flow.shape)}")
-    return (flow - true_flow).norm(dim=1)

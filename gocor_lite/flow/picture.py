@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gocor_lite.flow.colour import colour_wheel, flow_to_colour
-from gocor_lite.flow.geometry import endpoint_error
 from gocor_lite.flow.pipeline import FlowResult
 from gocor_lite.images import to_uint8
+from gocor_lite.warp import colour_wheel, endpoint_error, flow_to_colour
 
 
 @dataclass(frozen=True)
