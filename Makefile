@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: setup run figure test lint notebooks bench clean
+.PHONY: setup run figure test lint notebooks bench train evaluate clean
 
 setup: $(VENV)/.installed
 
@@ -27,8 +27,8 @@ figure: setup
 	$(PY) -m gocor_lite.figure --out gocor_figure.png
 
 lint: setup
-	$(PY) -m ruff check gocor_lite explorer tests
-	$(PY) -m ruff format --check gocor_lite explorer tests
+	$(PY) -m ruff check gocor_lite explorer tests notebooks
+	$(PY) -m ruff format --check gocor_lite explorer tests notebooks
 	$(PY) -m mypy
 
 test: lint
@@ -37,6 +37,14 @@ test: lint
 # Side-by-side timings and memory (docs/benchmarks.md); BENCH='--quick' for a short run.
 bench: setup
 	$(PY) -m gocor_lite.bench $(BENCH)
+
+# Retrain the shipped weights in assets/weights/ (about 10 min on 2 cores; bit-reproducible).
+train: setup
+	$(PY) -m gocor_lite.train
+
+# Correlation against GOCor on held-out sets, written to docs/evaluation.md (about 90 s).
+evaluate: setup
+	$(PY) -m gocor_lite.evaluate
 
 notebooks: setup
 	$(VENV)/bin/jupyter lab notebooks/

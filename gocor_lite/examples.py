@@ -37,7 +37,11 @@ def _shifted_crops(
     target_corner: tuple[int, int],
     source_corner: tuple[int, int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two crops of one image; returns (target, source, flow). Corners are ``(row, col)``."""
+    """Two crops of one image; returns (target, source, flow). Corners are ``(row, col)``.
+
+    The flow is NaN where the target pixel's match falls outside the source crop (as for the
+    synthetic warps): there is nothing there to find.
+    """
     height, width = size
     (ty, tx), (sy, sx) = target_corner, source_corner
     target = image[ty : ty + height, tx : tx + width]
@@ -45,6 +49,10 @@ def _shifted_crops(
     # The image point at target pixel p is at source pixel p + (target_corner - source_corner).
     flow = np.empty((2, height, width), dtype=np.float32)
     flow[0], flow[1] = tx - sx, ty - sy
+    x = np.arange(width) + (tx - sx)
+    y = np.arange(height) + (ty - sy)
+    outside = ((y < 0) | (y > height - 1))[:, None] | ((x < 0) | (x > width - 1))[None, :]
+    flow[:, outside] = np.nan
     return as_rgb_uint8(target), as_rgb_uint8(source), flow
 
 

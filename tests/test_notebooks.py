@@ -38,7 +38,8 @@ def test_notebook_is_committed_clean(path: Path):
         source = "".join(cell["source"])
         where = f"{path.name}, cell {index}"
         if cell["cell_type"] == "code":
-            assert cell["outputs"] == [], f"{where} has outputs: run nbstripout"
+            clear = f"jupyter nbconvert --clear-output --inplace {path}"
+            assert cell["outputs"] == [], f"{where} has outputs: {clear}"
             assert cell["execution_count"] is None, f"{where} has an execution count"
             assert "sys.path" not in source, f"{where}: import the installed package instead"
     first = "".join(notebook["cells"][0]["source"])

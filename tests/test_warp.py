@@ -52,11 +52,15 @@ def test_example_pair_true_flow_warps_source_onto_target():
     pair = load_example("chelsea-shift")
     target, source = to_tensor(pair.target), to_tensor(pair.source)
     flow = torch.from_numpy(pair.flow)[None]
-    warped = warp(source, flow)
-    x = torch.arange(target.shape[3]) + flow[0, 0, 0, 0]
-    y = torch.arange(target.shape[2]) + flow[0, 1, 0, 0]
+    known = torch.isfinite(flow[0, 0])
+    # The pair is a shift by (-100, -24) of two 320x240 crops: known where p + shift is inside.
+    shift = torch.tensor([-100.0, -24.0])
+    assert torch.equal(flow[0, :, known], shift[:, None].expand(2, int(known.sum())))
+    x = torch.arange(target.shape[3]) - 100
+    y = torch.arange(target.shape[2]) - 24
     inside = ((y >= 0) & (y < source.shape[2]))[:, None] & ((x >= 0) & (x < source.shape[3]))
-    assert inside.sum() > 1000
+    assert torch.equal(known, inside) and inside.sum() > 1000
+    warped = warp(source, torch.nan_to_num(flow))
     difference = (warped - target).abs().amax(1)[0]
     assert float(difference[inside].max()) < 1e-5
 
