@@ -2,7 +2,8 @@
 """Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
 browser test and to make the README's screenshot.
 
-    python -m explorer.screenshot --out docs/screenshot.png --flow-out docs/flow_view.png
+    python -m explorer.screenshot --out docs/screenshot.png \
+        --flow-out docs/flow_view.png --flow-pair stereo-motorcycle
 
 Starts the app in this process on a free local port, opens it in headless Chromium, clicks a
 target pixel, waits for the new maps and saves a full-page screenshot; then opens the flow
@@ -91,6 +92,21 @@ def click_target(page: Any, fx: float, fy: float, timeout_ms: int = 20_000) -> d
     return image_sources(page)
 
 
+def choose_example(page: Any, name: str, timeout_ms: int = 30_000) -> None:
+    """Click the gallery's thumbnail of the example pair ``name``; wait until it is loaded."""
+    from gocor_lite.examples import example_names
+
+    names = example_names()
+    if name not in names:
+        raise SystemExit(f"no example pair {name!r}; choose one of {names}")
+    page.locator("#gallery .thumbnail-item").nth(names.index(name)).click()
+    page.wait_for_function(
+        "(name) => document.querySelector('#status').innerText.includes(name)",
+        arg=name,
+        timeout=timeout_ms,
+    )
+
+
 def open_flow(page: Any, timeout_ms: int = 60_000) -> dict[str, str]:
     """Open the flow section, wait until its pictures are loaded; return their sources."""
     page.locator("#flow-view").get_by_text("The flow of the whole pair").first.click()
@@ -124,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flow-out", type=Path, default=None, help="also a screenshot of the flow view"
     )
+    parser.add_argument(
+        "--flow-pair",
+        default=None,
+        metavar="NAME",
+        help="a gallery pair to load before the flow view (default: the first pair)",
+    )
     args = parser.parse_args(argv)
     with serve() as url, browser_page(url) as page:
         click_target(page, *args.click)
@@ -131,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         page.screenshot(path=str(args.out), full_page=True)
         print(f"wrote {args.out}")
         if args.flow_out is not None:
+            if args.flow_pair is not None:
+                choose_example(page, args.flow_pair)
             open_flow(page)
             args.flow_out.parent.mkdir(parents=True, exist_ok=True)
             page.locator("#flow-view").screenshot(path=str(args.flow_out))
