@@ -4,6 +4,7 @@
 python -m gocor_lite.figure --out gocor_figure.png
 python -m gocor_lite.figure --pair stereo-motorcycle --pixel 200 150 --iterations 5
 python -m gocor_lite.figure --target a.jpg --source b.jpg --out mine.png
+python -m gocor_lite.figure --features daisy --gocor-parameters initial
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 import torch
 
 from gocor_lite.examples import example_names, load_example
-from gocor_lite.features import extractor_names, make_extractor
+from gocor_lite.features import default_extractor_name, extractor_names, make_extractor
 from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
 from gocor_lite.matching import NORMALIZATIONS, normalize_features
 from gocor_lite.modules import GlobalGOCor
 from gocor_lite.plotting import draw_iterations, pixel_maps
+from gocor_lite.training import load_trained_gocor, trained_gocor_extractors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("X", "Y"),
         help="target pixel at the working resolution (default: the centre)",
     )
-    parser.add_argument("--features", default="daisy", choices=extractor_names())
+    parser.add_argument("--features", default=default_extractor_name(), choices=extractor_names())
+    parser.add_argument(
+        "--gocor-parameters",
+        choices=("trained", "initial"),
+        default="trained",
+        help="this project's trained GOCor parameters for the features (where there are "
+        "some; else the initial ones) or the paper's initial values",
+    )
     parser.add_argument("--normalization", default="centered-l2", choices=NORMALIZATIONS)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--size", type=int, default=320, help="working resolution (longer side)")
@@ -64,7 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         target_features, source_features = normalize_features(
             extractor(to_tensor(target)), extractor(to_tensor(source)), args.normalization
         )
-        trace = GlobalGOCor(num_iter=args.iterations).trace(target_features, source_features)
+        trained = args.gocor_parameters == "trained"
+        trained = trained and args.features in trained_gocor_extractors()
+        gocor = (
+            load_trained_gocor("global", args.features, num_iter=args.iterations)
+            if trained
+            else GlobalGOCor(num_iter=args.iterations)
+        )
+        trace = gocor.trace(target_features, source_features)
 
     height, width = target.shape[:2]
     pixel = tuple(args.pixel) if args.pixel else (width / 2, height / 2)
@@ -92,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         maps,
         true_match,
         title=f"{name}: {args.features} features ({args.normalization}), "
-        f"target cell {maps.cell}, global GOCor with the paper's initial parameters",
+        f"target cell {maps.cell}, global GOCor with "
+        + ("this project's trained parameters" if trained else "the paper's initial parameters"),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=90)

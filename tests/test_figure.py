@@ -11,9 +11,14 @@ from gocor_lite.examples import example_names, load_example
 from gocor_lite.figure import main
 
 
-def test_figure_command_writes_a_picture(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--features", "daisy", "--gocor-parameters", "initial"]],
+    ids=["default", "daisy"],
+)
+def test_figure_command_writes_a_picture(tmp_path, capsys, options):
     out = tmp_path / "figure.png"
-    assert main(["--size", "160", "--iterations", "2", "--out", str(out)]) == 0
+    assert main(["--size", "160", "--iterations", "2", "--out", str(out), *options]) == 0
     assert "wrote" in capsys.readouterr().out
     picture = np.asarray(Image.open(out).convert("RGB"))
     assert picture.shape[0] > 300 and picture.shape[1] > 900
