@@ -57,7 +57,31 @@ footer {display: none !important}
 
 
 @dataclass
-class Components:
+class _Filled:
+    """Components named as the fields of the screen they show; subclasses list them."""
+
+    def outputs(self) -> list[Any]:
+        return [getattr(self, item.name) for item in fields(self)]
+
+    def unchanged(self) -> dict[Any, Any]:
+        """Updates that leave every component as it is."""
+        return {component: gr.skip() for component in self.outputs()}
+
+    def _updates(self, screen: Screen | FlowScreen, status: str) -> dict[Any, Any]:
+        """The screen's non-``None`` fields, by component; a warning status is also a toast,
+        seen wherever the user is on the page."""
+        if status.startswith("⚠️"):
+            gr.Warning(status.removeprefix("⚠️").strip(" *"))
+        updates: dict[Any, Any] = {}
+        for item in fields(screen):
+            value = getattr(screen, item.name)
+            if value is not None and hasattr(self, item.name):
+                updates[getattr(self, item.name)] = value
+        return updates
+
+
+@dataclass
+class Components(_Filled):
     """The components a :class:`Screen` fills, by the same names."""
 
     view: gr.State
@@ -76,22 +100,9 @@ class Components:
     iteration: gr.Slider
     example: gr.Dropdown
 
-    def outputs(self) -> list[Any]:
-        return [getattr(self, item.name) for item in fields(self)]
-
     def show(self, screen: Screen) -> dict[Any, Any]:
         """The updates for a screen: its non-``None`` fields, and the iteration control."""
-        if screen.status.startswith("⚠️"):  # also a toast, wherever the user is on the page
-            gr.Warning(screen.status.removeprefix("⚠️").strip(" *"))
-        updates: dict[Any, Any] = {self.view: screen.view, self.status: screen.status}
-        for item in fields(screen):
-            value = getattr(screen, item.name)
-            if (
-                value is not None
-                and hasattr(self, item.name)
-                and item.name not in ("view", "status")
-            ):
-                updates[getattr(self, item.name)] = value
+        updates = self._updates(screen, screen.status)
         if screen.num_iter is not None and screen.view.pair_id.startswith("example:"):
             updates[self.example] = screen.view.pair_id.removeprefix("example:")
         if screen.num_iter is not None:
@@ -111,7 +122,7 @@ level reads its flow from the volume. Colours: direction (see the wheel), satura
 
 
 @dataclass
-class FlowComponents:
+class FlowComponents(_Filled):
     """The components a :class:`~explorer.handlers.FlowScreen` fills, by the same names."""
 
     view: gr.State
@@ -122,18 +133,8 @@ class FlowComponents:
     flow_error: gr.Image
     flow_levels: gr.Image
 
-    def outputs(self) -> list[Any]:
-        return [getattr(self, item.name) for item in fields(self)]
-
     def show(self, screen: FlowScreen) -> dict[Any, Any]:
-        if screen.flow_status.startswith("⚠️"):
-            gr.Warning(screen.flow_status.removeprefix("⚠️").strip(" *"))
-        updates: dict[Any, Any] = {}
-        for item in fields(screen):
-            value = getattr(screen, item.name)
-            if value is not None:
-                updates[getattr(self, item.name)] = value
-        return updates
+        return self._updates(screen, screen.flow_status)
 
 
 def _thumbnail(name: str) -> np.ndarray:
@@ -529,7 +530,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         ) -> dict[Any, Any]:
             """After a new pair or new settings: the flow again, if the section is open."""
             if not is_open:  # (an empty dict would not do: Gradio reads it as one value)
-                return {component: gr.skip() for component in flow_ui.outputs()}
+                return flow_ui.unchanged()
             return flow_ui.show(explorer.show_flow(view, _reporter(progress)))
 
         def on_flow_choice(

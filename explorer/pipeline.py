@@ -416,11 +416,7 @@ class Pipeline:
         report = progress or (lambda fraction, message: None)
         start = time.perf_counter()
         extractor, pair, notes = self._working_pair(pair_id, settings, report)
-        trained = (
-            settings.gocor_parameters == GOCOR_PARAMETERS[0]
-            and settings.feature_weights is None
-            and settings.features in trained_gocor_extractors()
-        )
+        trained = _has_trained_parameters(settings)
         config = FlowConfig(
             extractor=settings.features,
             normalization=settings.normalization,
@@ -529,11 +525,9 @@ class Pipeline:
         """The project's trained modules for these settings, or ``None`` where there are none
         (paper-initial values asked for, another variant, other features, or no file)."""
         if (
-            settings.gocor_parameters != GOCOR_PARAMETERS[0]
+            not _has_trained_parameters(settings)
             or settings.initializer != "simple"
             or settings.query_loss
-            or settings.feature_weights is not None
-            or settings.features not in trained_gocor_extractors()
         ):
             return None
         global_module = load_trained_gocor("global", settings.features, num_iter=settings.num_iter)
@@ -712,3 +706,13 @@ def _read(path: str, role: str) -> np.ndarray:
         return read_image(path)
     except ImageError as error:
         raise InputError(f"the {role} image cannot be used: {error}") from error
+
+
+def _has_trained_parameters(settings: Settings) -> bool:
+    """Whether the settings ask for the project's trained GOCor parameters and there are some
+    for their features (trained with the features' default weights, so not with another file)."""
+    return (
+        settings.gocor_parameters == GOCOR_PARAMETERS[0]
+        and settings.feature_weights is None
+        and settings.features in trained_gocor_extractors()
+    )
