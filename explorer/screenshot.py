@@ -5,9 +5,9 @@ browser test and to make the README's screenshot.
     python -m explorer.screenshot --out docs/screenshot.png \
         --flow-out docs/flow_view.png --flow-pair stereo-motorcycle
 
-Starts the app in this process on a free local port, opens it in headless Chromium, clicks a
-target pixel, waits for the new maps and saves a full-page screenshot; then opens the flow
-view, waits for the flow and saves a screenshot of that section. Never downloads a browser
+Starts the app in this process on a free local port, opens it in headless Chromium (optionally
+clicks a target pixel and waits for the new maps) and saves a full-page screenshot; then opens
+the flow view, waits for the flow and saves a screenshot of that section. Never downloads a browser
 (no ``playwright install``): it uses ``/usr/bin/chromium``.
 """
 
@@ -133,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         "--click",
         type=float,
         nargs=2,
-        default=(0.3, 0.55),
+        default=None,
         metavar=("FX", "FY"),
-        help="where to click, as fractions of the target picture",
+        help="click here first, as fractions of the target picture (default: the first screen "
+        "as it opens, with its preselected pixel)",
     )
     parser.add_argument(
         "--flow-out", type=Path, default=None, help="also a screenshot of the flow view"
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with serve() as url, browser_page(url) as page:
-        click_target(page, *args.click)
+        if args.click is not None:
+            click_target(page, *args.click)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(args.out), full_page=True)
         print(f"wrote {args.out}")
