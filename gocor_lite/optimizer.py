@@ -270,7 +270,8 @@ class Piece:
 
     def residual(self, scores: Tensor) -> tuple[Tensor, Tensor]:
         """``(r, v act'(s))`` for ``scores`` (broadcasting against the coefficients)."""
-        derivative = torch.addcmul(self.lin_coeff, self.abs_coeff, torch.sign(scores))
+        # sign(s) has a zero derivative: detached, autograd skips a volume-sized product of zeros.
+        derivative = torch.addcmul(self.lin_coeff, self.abs_coeff, torch.sign(scores.detach()))
         return torch.addcmul(-self.offset, derivative, scores), derivative  # a|s| + l s - v y
 
 
