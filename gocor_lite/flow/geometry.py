@@ -20,18 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
-from gocor_lite.images import resize_images  # re-exported, as are warp and endpoint_error
-from gocor_lite.warp import endpoint_error, warp
 
-__all__ = [
-    "Frame",
-    "dense_flow",
-    "endpoint_error",
-    "flow_at",
-    "resize_images",
-    "sample",
-    "warp",
-]
+__all__ = ["Frame", "dense_flow", "flow_at", "sample"]
 
 
 @dataclass(frozen=True)

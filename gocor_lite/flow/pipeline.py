@@ -28,10 +28,11 @@ from gocor_lite.correlation import global_correlation, local_correlation
 from gocor_lite.features import FeatureExtractor, make_extractor
 from gocor_lite.flow.config import FlowConfig, LevelConfig
 from gocor_lite.flow.estimators import LevelDecoder, argmax_position, soft_argmax_position
-from gocor_lite.flow.geometry import Frame, dense_flow, flow_at, resize_images, sample, warp
-from gocor_lite.images import to_tensor, to_uint8
+from gocor_lite.flow.geometry import Frame, dense_flow, flow_at, sample
+from gocor_lite.images import resize_images, to_tensor, to_uint8
 from gocor_lite.matching import normalize_features
 from gocor_lite.modules import GlobalGOCor, LocalGOCor
+from gocor_lite.warp import warp
 
 
 @dataclass(frozen=True)
