@@ -441,6 +441,11 @@ class Pipeline:
                     "the learned decoders were trained with the features' default weights and "
                     f"{FlowConfig.gocor_iterations} GOCor iterations; these settings differ"
                 )
+            if trained and choice.variant != "correlation":
+                notes.append(
+                    "the learned decoders were trained on GOCor with the paper's initial "
+                    "parameters; here GOCor uses the trained ones"
+                )
         if settings.weights and choice.variant != "correlation":
             parameters = "this project's trained" if trained else "the paper's initial"
             notes.append(f"the flow view's GOCor uses {parameters} parameters, not the file's")
