@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: setup run figure test lint notebooks bench train evaluate clean
+.PHONY: setup run figure test lint notebooks bench train refresh-weights evaluate clean
 
 setup: $(VENV)/.installed
 
@@ -34,20 +34,27 @@ lint: setup
 test: lint
 	$(PY) -m pytest
 
-# Side-by-side timings and memory (docs/benchmarks.md); BENCH='--quick' for a short run.
+# Side-by-side timings and memory (docs/benchmarks.md), then the app's click and new-pair
+# times; BENCH='--quick' for a short run.
 bench: setup
 	$(PY) -m gocor_lite.bench $(BENCH)
+	$(PY) -m explorer.bench
 
-# Retrain the shipped weights in assets/weights/ (about 10 min on 2 cores; bit-reproducible).
+# Retrain every weight into out/weights/ (about 10 min on 2 cores); the shipped ones are kept.
 train: setup
 	$(PY) -m gocor_lite.train
+
+# Retrain and overwrite the shipped weights in gocor_lite/assets/weights/ (explicitly).
+refresh-weights: setup
+	$(PY) -m gocor_lite.train --refresh-shipped
 
 # Correlation against GOCor on held-out sets, written to docs/evaluation.md (about 90 s).
 evaluate: setup
 	$(PY) -m gocor_lite.evaluate
 
+# JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 notebooks: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,11 +26,10 @@ from explorer.pipeline import (
     WORKING_SIZES,
     synthetic_kinds,
 )
-from gocor_lite.examples import example_names, load_example
-from gocor_lite.features import extractor_names
+from gocor_lite.data.examples import example_names, load_example
+from gocor_lite.features import NORMALIZATIONS, extractor_names
+from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.images import resize_to_fit
-from gocor_lite.initializers import INITIALIZERS
-from gocor_lite.matching import NORMALIZATIONS
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAX_FILE_SIZE = "150mb"  # uploads: photos and the authors' checkpoint (~60 MB)

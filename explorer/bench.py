@@ -20,7 +20,7 @@ from PIL import Image
 
 from explorer.handlers import Explorer, Screen, View
 from explorer.pipeline import Pipeline, Settings
-from gocor_lite.examples import example_names
+from gocor_lite.data.examples import example_names
 
 PICTURES = (
     "target",

@@ -37,7 +37,7 @@ from explorer.pipeline import (
     read_user_image,
     synthetic_pair,
 )
-from gocor_lite.examples import example_names
+from gocor_lite.data.examples import example_names
 from gocor_lite.images import resize_to_fit
 
 log = logging.getLogger(__name__)

@@ -33,30 +33,33 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite import (
-    GlobalGOCor,
-    GOCorTrace,
-    LocalGOCor,
-    global_correlation,
-    local_correlation,
-    synthetic,
-)
-from gocor_lite.examples import ExamplePair, example_names, load_example, resize_pair
+from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, local_correlation
+from gocor_lite.data import synthetic
+from gocor_lite.data.examples import example_names, load_example
+from gocor_lite.data.pairs import ExamplePair, resize_pair
 from gocor_lite.features import (
+    NORMALIZATIONS,
     FeatureExtractor,
     default_extractor_name,
     extractor_names,
     make_extractor,
+    normalize_features,
 )
-from gocor_lite.flow import CoarseToFineFlow, FlowConfig, FlowResult, load_decoders
-from gocor_lite.flow.picture import LevelPictures, level_pictures
+from gocor_lite.flow.config import FlowConfig
+from gocor_lite.flow.pipeline import CoarseToFineFlow, FlowResult
+from gocor_lite.gocor.initializers import INITIALIZERS
+from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
 from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
-from gocor_lite.initializers import INITIALIZERS
-from gocor_lite.interop import OfficialGOCor, load_official_checkpoint
-from gocor_lite.matching import NORMALIZATIONS, best_match, normalize_features
-from gocor_lite.probe import scatter_window, true_match, warp_by_matches, window_sources
-from gocor_lite.training import load_trained_gocor, trained_gocor_extractors
+from gocor_lite.matching import (
+    best_match,
+    scatter_window,
+    true_match,
+    warp_by_matches,
+    window_sources,
+)
+from gocor_lite.pictures.flow import LevelPictures, level_pictures
+from gocor_lite.weights import load_trained_gocor, trained_gocor_extractors
 
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels; 480 keeps volumes < 50 MB
 MAX_ITERATIONS = 8
@@ -430,7 +433,7 @@ class Pipeline:
             raise InputError(f"the flow pipeline cannot use these settings: {error}") from error
         if choice.estimator == "decoder":
             try:
-                load_decoders(model)
+                model.load_decoders()
             except (OSError, ValueError) as error:
                 raise InputError(
                     f"no learned decoders for the {settings.features!r} features with this GOCor "
@@ -689,7 +692,7 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
 
 
 def synthetic_pair(image: np.ndarray, seed: int, kind: str | None = None) -> ExamplePair:
-    """A synthetic warp of one image with its ground truth (``gocor_lite.synthetic``)."""
+    """A synthetic warp of one image with its ground truth (``gocor_lite.data.synthetic``)."""
     try:
         return synthetic.make_pair(image, seed=int(seed), kind=kind or "homography")
     except (ValueError, ImageError) as error:

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from explorer.pipeline import FLOW_ERROR_RANGE, Computed, FlowComputed, Probe, ScoreMap
 from gocor_lite.matching import cells_to_pixels
-from gocor_lite.warp import colour_wheel
+from gocor_lite.pictures.flow import colour_wheel
 
 COLOUR_SCALES = ("per map (min to max)", "shared (0 to 1)")
 SHARED_RANGE = (0.0, 1.0)
@@ -372,7 +372,7 @@ class Plots:
 
 def plots(computed: Computed) -> Plots:
     """GOCor's losses per iteration and its learned y, v, m, for the global and local module."""
-    from gocor_lite.plotting import draw_distance_functions, draw_losses
+    from gocor_lite.pictures.score_maps import draw_distance_functions, draw_losses
 
     def figure_image(draw, title: str) -> np.ndarray:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

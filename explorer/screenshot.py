@@ -94,7 +94,7 @@ def click_target(page: Any, fx: float, fy: float, timeout_ms: int = 20_000) -> d
 
 def choose_example(page: Any, name: str, timeout_ms: int = 30_000) -> None:
     """Click the gallery's thumbnail of the example pair ``name``; wait until it is loaded."""
-    from gocor_lite.examples import example_names
+    from gocor_lite.data.examples import example_names
 
     names = example_names()
     if name not in names:

@@ -8,7 +8,6 @@ Convention:
     ``(B, 2, H, W)`` (x then y) on the target grid, pointing to the source.
 """
 
-from gocor_lite import interop
 from gocor_lite.correlation import (
     flat_to_global,
     flat_to_local,
@@ -18,7 +17,8 @@ from gocor_lite.correlation import (
     local_correlation_adjoint,
     local_to_flat,
 )
-from gocor_lite.modules import (
+from gocor_lite.gocor import interop
+from gocor_lite.gocor.modules import (
     GlobalGOCor,
     GlobalGOCorConfig,
     GOCorTrace,

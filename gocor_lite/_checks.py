@@ -73,3 +73,11 @@ def check_radius(radius: object) -> int:
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
         raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
     return radius
+
+
+def check_flow(flow: object) -> Tensor:
+    """A flow is a ``(B, 2, H, W)`` tensor (x then y)."""
+    if not isinstance(flow, Tensor) or flow.dim() != 4 or flow.shape[1] != 2:
+        shape = tuple(flow.shape) if isinstance(flow, Tensor) else type(flow)
+        raise ValueError(f"flow must have shape (B, 2, H, W), got {shape}")
+    return flow

@@ -11,21 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gocor_lite._checks import check_feature_map
-from gocor_lite.interop import (
-    CheckpointError,
-    OfficialGOCor,
-    load_official_checkpoint,
-    read_state_dict,
-    take_tensors,
-)
+from gocor_lite._checks import check_feature_map, check_feature_pair
+from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
+from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
+from gocor_lite.weights import LEARNED_FEATURES
 
 
 class FeatureExtractor(nn.Module):
@@ -116,21 +112,21 @@ class DaisyExtractor(FeatureExtractor):
 
 # --- Weights files -------------------------------------------------------------------------------
 
-#: Where the ``learned`` extractor looks for its weights unless told otherwise.
-DEFAULT_LEARNED_WEIGHTS = (
-    Path(__file__).resolve().parent.parent / "assets" / "weights" / "learned_features.pt"
-)
-
 
 class _TorchExtractor(FeatureExtractor):
-    """An extractor with parameters: it follows the images' device and dtype on first use."""
+    """An extractor with parameters: the images must be on its device, in its dtype (move it
+    with ``extractor.to(...)``; a module never changes its own parameters in ``forward``)."""
 
-    def _follow(self, images: Tensor) -> None:
+    def _check_placement(self, images: Tensor) -> None:
         parameter = next(self.parameters(), None)
         if parameter is not None and (
             parameter.device != images.device or parameter.dtype != images.dtype
         ):
-            self.to(device=images.device, dtype=images.dtype)
+            raise ValueError(
+                f"the {self.name!r} extractor is on {parameter.device} in {parameter.dtype}, the "
+                f"images on {images.device} in {images.dtype}: move one to the other "
+                "(extractor.to(images) or images.to(...))"
+            )
 
 
 # --- The project's own small CNN -----------------------------------------------------------------
@@ -145,10 +141,9 @@ class LearnedExtractor(_TorchExtractor):
     pixel), then a 3x3 convolution; GroupNorm and ReLU after each; a final 1x1 convolution gives
     64 signed channels. Stride 8, about 270 thousand parameters.
 
-    ``weights``: a file holding the network's state dict (``layers.*``), by default
-    ``assets/weights/learned_features.pt`` as written by ``python -m gocor_lite.train``.
-    ``pretrained=False`` leaves the network randomly initialised (to train it).
-    The module moves to the images' device and dtype on first use.
+    ``weights``: a file holding the network's state dict (``layers.*``), as written by
+    ``python -m gocor_lite.train``; ``None`` leaves the network randomly initialised (to train
+    it). The shipped weights: :func:`gocor_lite.weights.make_extractor` ``("learned")``.
 
     Shapes: ``(B, 3, H, W)`` -> ``(B, 64, H // 8, W // 8)``.
     """
@@ -158,7 +153,7 @@ class LearnedExtractor(_TorchExtractor):
     channels = 64
     widths = (32, 64, 96)  # channels of the three stages
 
-    def __init__(self, weights: str | Path | None = None, *, pretrained: bool = True):
+    def __init__(self, weights: str | Path | None = None):
         super().__init__()
         layers: list[nn.Module] = []
         previous = 3
@@ -174,9 +169,9 @@ class LearnedExtractor(_TorchExtractor):
             previous = width
         layers.append(nn.Conv2d(previous, self.channels, kernel_size=1))
         self.layers = nn.Sequential(*layers)
-        self.weights_path = Path(weights) if weights is not None else DEFAULT_LEARNED_WEIGHTS
-        if pretrained:
-            self.load_weights(self.weights_path)
+        self.weights_path = None if weights is None else Path(weights)
+        if weights is not None:
+            self.load_weights(weights)
 
     def load_weights(self, path: str | Path) -> None:
         """Load a state dict of ``layers.*`` written by :meth:`save_weights` (or the trainer)."""
@@ -199,7 +194,7 @@ class LearnedExtractor(_TorchExtractor):
         torch.save(state, path)
 
     def extract(self, images: Tensor) -> Tensor:
-        self._follow(images)
+        self._check_placement(images)
         height, width = self.grid_size((images.shape[2], images.shape[3]))
         images = images[:, :, : height * self.stride, : width * self.stride]
         return self.layers((images - 0.5) / 0.25)  # (B, 64, h, w)
@@ -346,7 +341,7 @@ class VGG16Extractor(_TorchExtractor):
         self.load_state_dict(ours, strict=True)
 
     def extract(self, images: Tensor) -> Tensor:
-        self._follow(images)
+        self._check_placement(images)
         height, width = self.grid_size((images.shape[2], images.shape[3]))
         x = images[:, :, : height * self.stride, : width * self.stride]
         x = (x - self.mean) / self.std
@@ -364,7 +359,7 @@ class OfficialGLUNetGOCorExtractor(VGG16Extractor):
     ``weights`` (required): the checkpoint file, whose top level is the network's state dict or
     a dict holding it under ``"state_dict"``. Only its ``pyramid.*`` keys are read here, in the
     layout of :data:`GLUNET_PYRAMID_KEYS` (VGG-16 up to conv4_3); :meth:`gocor` reads the GOCor
-    modules of the same file with :func:`gocor_lite.interop.load_official_checkpoint`.
+    modules of the same file with :func:`gocor_lite.gocor.interop.load_official_checkpoint`.
 
     ``layer``: as for :class:`VGG16Extractor`, up to ``pool4``; the default ``pool4`` (stride
     16, 512 channels) is the level whose global GOCor module the checkpoint holds (``C = 512``).
@@ -398,15 +393,23 @@ class OfficialGLUNetGOCorExtractor(VGG16Extractor):
         return pyramid
 
     def gocor(self, num_iter: int = 3, search_radius: int = 4) -> OfficialGOCor:
-        """The checkpoint's global and local GOCor modules (read by :mod:`gocor_lite.interop`)."""
+        """The checkpoint's global and local GOCor modules (:mod:`gocor_lite.gocor.interop`)."""
         return load_official_checkpoint(
             self.weights_path, num_iter=num_iter, search_radius=search_radius
         )
 
 
+# --- By name ------------------------------------------------------------------------------------
+
+
+def _shipped_learned(weights: str | Path | None = None) -> LearnedExtractor:
+    """The ``learned`` extractor with the shipped weights (or those of ``weights``)."""
+    return LearnedExtractor(LEARNED_FEATURES if weights is None else weights).eval()
+
+
 _REGISTRY: dict[str, Callable[..., FeatureExtractor]] = {
     "daisy": DaisyExtractor,
-    "learned": LearnedExtractor,
+    "learned": _shipped_learned,
     "vgg16": VGG16Extractor,
     "official-glunet-gocor": OfficialGLUNetGOCorExtractor,
 }
@@ -431,5 +434,39 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
 
 def default_extractor_name() -> str:
     """The extractor the app, the notebooks and the commands use unless told otherwise: the
-    project's own ``learned`` CNN (weights shipped in ``assets/weights/``)."""
+    project's own ``learned`` CNN (weights shipped in ``gocor_lite/assets/weights/``)."""
     return "learned"
+
+
+# --- Before correlating ------------------------------------------------------------------------
+
+Normalization = Literal["none", "l2", "centered-l2"]
+
+
+NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "centered-l2")
+
+
+def normalize_features(
+    target: Tensor, source: Tensor, mode: str = "l2", eps: float = 1e-8
+) -> tuple[Tensor, Tensor]:
+    """Normalise a pair of feature maps before correlating them.
+
+    * ``"none"``: unchanged;
+    * ``"l2"``: each cell's vector scaled to unit length (a zero vector stays zero);
+    * ``"centered-l2"``: first subtract the mean vector over the cells of *both* maps, then
+      ``"l2"``. Features with all-positive entries (DAISY, ReLU outputs) correlate strongly
+      everywhere; centring removes that common part, which GOCor needs to be useful.
+    """
+    target, source = check_feature_pair(target, source)
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"mode must be one of {NORMALIZATIONS}, got {mode!r}")
+    if mode == "none":
+        return target, source
+    if mode == "centered-l2":
+        cells = torch.cat([target.flatten(2), source.flatten(2)], dim=2)  # (B, C, hw + h'w')
+        mean = cells.mean(dim=2)[:, :, None, None]
+        target, source = target - mean, source - mean
+    return (
+        target / target.norm(dim=1, keepdim=True).clamp(min=eps),
+        source / source.norm(dim=1, keepdim=True).clamp(min=eps),
+    )

@@ -1,26 +1,35 @@
 # SPDX-License-Identifier: MIT
-"""From volumes to matches, flows and pictures: the helpers every consumer of a volume needs.
+"""From a volume to matches and flows: the one home of reading a correlation volume.
+
+Everything that turns scores into positions lives here and is shared by the app, the
+notebooks, the flow pipeline, training and evaluation: the best source cell of each target
+cell (:func:`best_match`), a sub-cell argmax (:func:`argmax_position`), soft-argmaxes over the
+whole volume (:func:`soft_argmax`) or around the peak (:func:`soft_argmax_position`), the best
+displacement of a local window, per-cell matches -> a dense flow (:func:`matches_to_flow`), and
+what one target cell sees (its window placed on the source grid, also after GLU-Net's coarse
+warp; the true match a ground-truth flow gives).
 
 Convention:
     Matches are source *cell* coordinates ``(B, 2, h, w)`` on the target grid (channel 0 = x,
-    1 = y). Flow is in *pixels*, ``(B, 2, H, W)`` on the target image, such that target pixel
-    ``p`` corresponds to source pixel ``p + flow(p)`` (GLU-Net's convention). Cells and pixels
-    are related by :mod:`gocor_lite.grid`.
+    1 = y). Global volumes ``(B, h, w, h', w')`` and local volumes ``(B, h, w, 2R+1, 2R+1)``
+    share a layout: the last two axes are a grid (source cells, or the window ``[R+dy, R+dx]``),
+    and a position on it is ``(x, y)`` along ``(w', h')``. Flow is in *pixels*, ``(B, 2, H, W)``
+    on the target image, such that target pixel ``p`` corresponds to source pixel
+    ``p + flow(p)`` (GLU-Net's convention). Cells and pixels are related by
+    :mod:`gocor_lite.grid`.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from gocor_lite._checks import check_feature_pair
+from gocor_lite._checks import check_feature_map, check_radius
 from gocor_lite.grid import cell_grid, cell_to_pixel
-
-Normalization = Literal["none", "l2", "centered-l2"]
-NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "centered-l2")
+from gocor_lite.warp import Frame, dense_flow
 
 
 def _check_global(volume: Tensor) -> Tensor:
@@ -92,14 +101,16 @@ def matches_to_flow(
 
     Shapes: matches ``(B, 2, h, w)`` (source cells) -> flow ``(B, 2, H, W)``, ``image_size =
     (H, W)`` of the target image. The flow at cell centres is exact; between them it is
-    interpolated bilinearly (``align_corners=False`` matches the cell-centre convention).
+    bilinear, and constant beyond the outer centres (:func:`gocor_lite.warp.dense_flow`, which
+    the flow pipeline uses too: one densification for every consumer).
     """
     source_stride = target_stride if source_stride is None else source_stride
     height, width = matches.shape[2:]
     target_pixels = cell_to_pixel(cell_grid(height, width, like=matches), target_stride)
     source_pixels = cell_to_pixel(matches, source_stride)
     flow = source_pixels - target_pixels  # (B, 2, h, w), pixels at the target cell centres
-    return F.interpolate(flow, size=image_size, mode="bilinear", align_corners=False)
+    frame = Frame((height, width), (float(target_stride), float(target_stride)))
+    return dense_flow(flow, frame, image_size)
 
 
 def global_volume_to_flow(
@@ -164,27 +175,151 @@ def cells_to_pixels(score_map: Tensor, stride: int, image_size: tuple[int, int])
     return score_map[..., rows, :][..., cols]
 
 
-def normalize_features(
-    target: Tensor, source: Tensor, mode: str = "l2", eps: float = 1e-8
-) -> tuple[Tensor, Tensor]:
-    """Normalise a pair of feature maps before correlating them.
+def _gather(flat: Tensor, index: Tensor) -> Tensor:
+    """``flat (B, h, w, N)`` read at ``index (B, h, w, K)`` -> ``(B, h, w, K)``."""
+    return torch.gather(flat, -1, index)
 
-    * ``"none"``: unchanged;
-    * ``"l2"``: each cell's vector scaled to unit length (a zero vector stays zero);
-    * ``"centered-l2"``: first subtract the mean vector over the cells of *both* maps, then
-      ``"l2"``. Features with all-positive entries (DAISY, ReLU outputs) correlate strongly
-      everywhere; centring removes that common part, which GOCor needs to be useful.
+
+def argmax_position(volume: Tensor, subcell: bool = True) -> Tensor:
+    """Position of each target cell's highest score, refined below one cell by a parabola.
+
+    Shapes: ``(B, h, w, a, b) -> (B, 2, h, w)`` (x along ``b``, y along ``a``).
+
+    The refinement fits, along x and along y separately, the parabola through the peak and its
+    two neighbours and moves to its vertex (at most half a cell); at the grid's edge, or where
+    the three scores are not a strict peak, it keeps the integer position.
     """
-    target, source = check_feature_pair(target, source)
-    if mode not in NORMALIZATIONS:
-        raise ValueError(f"mode must be one of {NORMALIZATIONS}, got {mode!r}")
-    if mode == "none":
-        return target, source
-    if mode == "centered-l2":
-        cells = torch.cat([target.flatten(2), source.flatten(2)], dim=2)  # (B, C, hw + h'w')
-        mean = cells.mean(dim=2)[:, :, None, None]
-        target, source = target - mean, source - mean
-    return (
-        target / target.norm(dim=1, keepdim=True).clamp(min=eps),
-        source / source.norm(dim=1, keepdim=True).clamp(min=eps),
+    rows, cols = volume.shape[-2:]
+    flat = volume.flatten(-2)  # (B, h, w, a*b)
+    index = flat.argmax(-1, keepdim=True)  # (B, h, w, 1)
+    x, y = index % cols, index // cols
+    position = [x.to(volume.dtype), y.to(volume.dtype)]
+    if subcell:
+        centre = _gather(flat, index)
+        for axis, (coord, size, step) in enumerate(((x, cols, 1), (y, rows, cols))):
+            inside = (coord > 0) & (coord < size - 1)
+            before = _gather(flat, torch.where(inside, index - step, index))
+            after = _gather(flat, torch.where(inside, index + step, index))
+            curvature = before - 2 * centre + after  # < 0 at a strict peak
+            peak = inside & (curvature < 0)
+            offset = 0.5 * (before - after) / torch.where(peak, curvature, -torch.ones_like(centre))
+            position[axis] = position[axis] + torch.where(peak, offset.clamp(-0.5, 0.5), 0.0)
+    return torch.cat(position, dim=-1).permute(0, 3, 1, 2)  # (B, 2, h, w)
+
+
+def soft_argmax_position(volume: Tensor, window: int = 2, temperature: float = 0.05) -> Tensor:
+    """Expected position under ``softmax(scores / temperature)`` over the cells within
+    ``window`` cells (in x and in y) of the highest score.
+
+    Shapes: ``(B, h, w, a, b) -> (B, 2, h, w)``. Restricting the average to the peak's
+    neighbourhood keeps a second, distant mode (repeated structure) from pulling the estimate
+    between the two, which a soft-argmax over the whole volume does.
+    """
+    rows, cols = volume.shape[-2:]
+    flat = volume.flatten(-2)  # (B, h, w, a*b)
+    index = flat.argmax(-1, keepdim=True)
+    x, y = index % cols, index // cols
+    steps = torch.arange(-window, window + 1, device=volume.device)
+    dy, dx = torch.meshgrid(steps, steps, indexing="ij")
+    xs, ys = x + dx.flatten(), y + dy.flatten()  # (B, h, w, (2k+1)^2)
+    inside = (xs >= 0) & (xs < cols) & (ys >= 0) & (ys < rows)
+    scores = _gather(flat, torch.where(inside, ys * cols + xs, index))
+    weights = torch.softmax(scores.masked_fill(~inside, float("-inf")) / temperature, dim=-1)
+    position = torch.stack(
+        [(weights * xs.to(volume.dtype)).sum(-1), (weights * ys.to(volume.dtype)).sum(-1)], dim=1
     )
+    return position  # (B, 2, h, w)
+
+
+def warp_by_matches(source: Tensor, matches: Tensor) -> Tensor:
+    """The source features read at each target cell's matched source cell (nearest cell).
+
+    Shapes: source ``(B, C, h', w')``, matches ``(B, 2, h, w)`` (source cells, x then y, rounded
+    and clamped to the grid) -> ``(B, C, h, w)``.
+
+    GLU-Net warps the source features by its coarse flow before the local correlation, so that
+    the search window of a target cell is centred on its coarse match rather than on the same
+    coordinates.
+    """
+    source = check_feature_map("source", source)
+    batch, channels, source_height, source_width = source.shape
+    if matches.dim() != 4 or matches.shape[:2] != (batch, 2):
+        raise ValueError(f"matches must have shape ({batch}, 2, h, w), got {tuple(matches.shape)}")
+    x = matches[:, 0].round().long().clamp(0, source_width - 1)
+    y = matches[:, 1].round().long().clamp(0, source_height - 1)
+    index = (y * source_width + x).flatten(1)  # (B, h*w), row-major source cell
+    gathered = source.flatten(2).gather(2, index[:, None].expand(-1, channels, -1))
+    return gathered.view(batch, channels, *matches.shape[2:])  # (B, C, h, w)
+
+
+def window_sources(
+    cell: tuple[int, int],
+    radius: int,
+    grid: tuple[int, int],
+    matches: Tensor | None = None,
+) -> Tensor:
+    """The source cell that each entry of one local window reads.
+
+    Shapes: -> ``(2R+1, 2R+1, 2)`` long (x, y), ``-1`` where the entry reads outside the map
+    (the local correlation is zero there). ``grid = (h, w)`` is the size of the map the local
+    correlation was computed with. Without ``matches`` that map is the source itself, so entry
+    ``[R+dy, R+dx]`` reads ``(x+dx, y+dy)``; with ``matches`` ``(2, h, w)`` (the coarse match of
+    every target cell, as given to :func:`warp_by_matches`) it reads ``matches[:, y+dy, x+dx]``.
+    """
+    radius = check_radius(radius)
+    height, width = grid
+    x, y = cell
+    steps = torch.arange(-radius, radius + 1)
+    rows = (y + steps)[:, None].expand(-1, 2 * radius + 1)  # (2R+1, 2R+1), dy-major
+    cols = (x + steps)[None, :].expand(2 * radius + 1, -1)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    if matches is None:
+        sources = torch.stack([cols, rows], dim=-1)
+    else:
+        if matches.dim() != 3 or tuple(matches.shape) != (2, height, width):
+            raise ValueError(
+                f"matches must have shape (2, {height}, {width}), got {tuple(matches.shape)}"
+            )
+        flat = matches.round().long().flatten(1)  # (2, h*w)
+        index = (rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)).flatten()
+        sources = flat[:, index].T.reshape(2 * radius + 1, 2 * radius + 1, 2)
+    return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+
+
+def scatter_window(
+    window: Tensor, sources: Tensor, source_grid: tuple[int, int], fill: float = float("nan")
+) -> Tensor:
+    """Place one window's scores on the source grid at the cells :func:`window_sources` gives.
+
+    Shapes: window ``(2R+1, 2R+1)``, sources ``(2R+1, 2R+1, 2)`` -> ``(h', w')``, ``fill``
+    where no entry lands. Where several entries read the same source cell (a warp can repeat
+    cells), the highest score is kept.
+    """
+    if window.shape != sources.shape[:2]:
+        raise ValueError(f"window {tuple(window.shape)} and sources {tuple(sources.shape)} differ")
+    height, width = source_grid
+    valid = (sources[..., 0] >= 0) & (sources[..., 1] >= 0)
+    valid &= (sources[..., 0] < width) & (sources[..., 1] < height)
+    index = (sources[..., 1] * width + sources[..., 0])[valid]
+    out = window.new_full((height * width,), float("-inf"))
+    out.scatter_reduce_(0, index, window[valid], reduce="amax")
+    out = torch.where(torch.isinf(out) & (out < 0), torch.full_like(out, fill), out)
+    return out.view(height, width)
+
+
+def true_match(flow: np.ndarray | None, pixel: tuple[float, float]) -> tuple[float, float] | None:
+    """Where a ground-truth flow sends a target pixel: ``pixel + flow`` read at the nearest pixel.
+
+    ``flow`` is ``(2, H, W)`` (x then y, NaN where unknown, as :class:`~gocor_lite.data.examples.
+    ExamplePair` holds it). Returns ``None`` without a flow, outside it, or where it is unknown.
+    """
+    if flow is None:
+        return None
+    x, y = pixel
+    column, row = round(x), round(y)
+    if not (0 <= row < flow.shape[1] and 0 <= column < flow.shape[2]):
+        return None
+    flow_x, flow_y = float(flow[0, row, column]), float(flow[1, row, column])
+    if not (np.isfinite(flow_x) and np.isfinite(flow_y)):
+        return None
+    return (x + flow_x, y + flow_y)

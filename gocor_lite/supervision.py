@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from gocor_lite.correlation import local_correlation
-from gocor_lite.flow.estimators import argmax_position
-from gocor_lite.flow.geometry import flow_at, sample
 from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
+from gocor_lite.matching import argmax_position
+from gocor_lite.warp import flow_at, sample
 
 
 def cell_centres(grid: tuple[int, int], stride: int, *, like: Tensor) -> Tensor:

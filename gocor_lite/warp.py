@@ -1,39 +1,30 @@
 # SPDX-License-Identifier: MIT
-"""Using a flow: warp a source image (or feature map) onto the target grid, rescale a flow to
-another resolution, colour it with the usual Middlebury colour wheel (Baker et al., "A Database
-and Evaluation Methodology for Optical Flow", IJCV 2011), and measure its error against a known
-flow. The one home of these helpers: :mod:`gocor_lite.flow` re-exports them.
+"""Flows on grids: warp a source image (or feature map) onto the target grid, rescale a flow
+to another resolution, place a level's feature cells on the original images (:class:`Frame`),
+and look values up bilinearly between cells and pixels (:func:`sample`, :func:`dense_flow`,
+:func:`flow_at`). Everything that moves a flow between resolutions lives here.
 
 Convention:
     Flow is ``(B, 2, H, W)`` on the target grid, channel 0 = x, channel 1 = y, in pixels of
     that grid: target pixel ``p`` corresponds to source pixel ``p + flow(p)`` (GLU-Net's
     convention). Pixel centres are at integer coordinates; a grid of size ``(H, W)`` covers
     ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (``align_corners=False``, as :mod:`gocor_lite.grid`).
-
-Convention (colours):
-    The wheel is a ring of 55 colours in six ramps (red -> yellow in 15 steps, yellow ->
-    green 6, green -> cyan 4, cyan -> blue 11, blue -> magenta 13, magenta -> red 6). A flow
-    ``(dx, dy)`` (image rows grow downwards) picks the position ``(atan2(-dy, -dx) / pi + 1) / 2``
-    round the ring: right (+x) is red, down (+y) orange-yellow, left (-x) cyan, up (-y)
-    blue-violet; saturation grows with length (white = no motion). :func:`colour_wheel` draws
-    the legend.
+    A :class:`Frame` says, for one image at one level, the size of the feature grid and the
+    stride per axis in original pixels: cell ``(i, j)`` is centred on the original pixel
+    ``((j + 0.5) * stride_x - 0.5, (i + 0.5) * stride_y - 0.5)``. Since each image has its own
+    frame, target and source may differ in size and aspect.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _check_flow(flow: Tensor) -> Tensor:
-    if not isinstance(flow, Tensor) or flow.dim() != 4 or flow.shape[1] != 2:
-        shape = tuple(flow.shape) if isinstance(flow, Tensor) else type(flow)
-        raise ValueError(f"flow must have shape (B, 2, H, W), got {shape}")
-    return flow
+from gocor_lite._checks import check_flow
+from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
 
 
 def warp(source: Tensor, flow: Tensor) -> Tensor:
@@ -49,7 +40,7 @@ def warp(source: Tensor, flow: Tensor) -> Tensor:
     tensor([[1., 2., 0.],
             [4., 5., 0.]])
     """
-    flow = _check_flow(flow)
+    flow = check_flow(flow)
     if source.dim() != 4 or source.shape[0] != flow.shape[0]:
         raise ValueError(
             f"source must be (B, C, H', W') with the flow's batch size, got {tuple(source.shape)} "
@@ -82,7 +73,7 @@ def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     >>> resize_flow(flow, (8, 3))[0, :, 0, 0].tolist()
     [0.5, 2.0]
     """
-    flow = _check_flow(flow)
+    flow = check_flow(flow)
     height, width = flow.shape[2:]
     new_height, new_width = size
     scale = flow.new_tensor([new_width / width, new_height / height]).view(1, 2, 1, 1)
@@ -92,103 +83,68 @@ def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     return resized * scale
 
 
-def endpoint_error(flow: Tensor, true_flow: Tensor) -> Tensor:
-    """Euclidean distance between two flows at every pixel; NaN where ``true_flow`` is unknown.
+@dataclass(frozen=True)
+class Frame:
+    """One image's feature grid at one level, placed on the original image."""
 
-    Shapes: ``(B, 2, H, W), (B, 2, H, W) -> (B, H, W)``.
+    grid: tuple[int, int]  # (h, w) feature cells
+    stride: tuple[float, float]  # (x, y) original pixels per cell
+
+    @staticmethod
+    def of(image_size: tuple[int, int], level_size: tuple[int, int], stride: int) -> Frame:
+        """The frame of an image of ``image_size = (H, W)``, resized to ``level_size`` and
+        described by an extractor of ``stride`` (grid ``level_size // stride``)."""
+        (height, width), (level_height, level_width) = image_size, level_size
+        grid = (level_height // stride, level_width // stride)
+        return Frame(grid, (width / level_width * stride, height / level_height * stride))
+
+    def centres(self, like: Tensor) -> Tensor:
+        """Original pixel coordinates of the cell centres: ``(1, 2, h, w)``."""
+        return self.to_pixels(cell_grid(*self.grid, like=like)[None])
+
+    def to_pixels(self, cells: Tensor) -> Tensor:
+        """Fractional cell coordinates ``(B, 2, ...)`` -> original pixel coordinates."""
+        stride_x, stride_y = self.stride
+        x, y = cells.unbind(1)
+        return torch.stack([cell_to_pixel(x, stride_x), cell_to_pixel(y, stride_y)], dim=1)
+
+    def to_cells(self, pixels: Tensor) -> Tensor:
+        """Original pixel coordinates ``(B, 2, ...)`` -> fractional cell coordinates."""
+        stride_x, stride_y = self.stride
+        x, y = pixels.unbind(1)
+        return torch.stack([pixel_to_cell(x, stride_x), pixel_to_cell(y, stride_y)], dim=1)
+
+
+def sample(field: Tensor, points: Tensor, padding: str = "zeros") -> Tensor:
+    """Bilinear look-up of ``field`` at fractional grid coordinates.
+
+    Shapes: field ``(B, C, h, w)``, points ``(B, 2, ...)`` (x, y; cell ``j`` of the field is at
+    ``x = j``) -> ``(B, C, ...)``. ``padding="zeros"`` reads zero outside the field (half a cell
+    beyond the outer centres), ``"border"`` the nearest edge value (constant extrapolation).
     """
-    flow, true_flow = _check_flow(flow), _check_flow(true_flow)
-    if flow.shape != true_flow.shape:
-        raise ValueError(f"flows differ in shape: {tuple(flow.shape)} and {tuple(true_flow.shape)}")
-    return (flow - true_flow).norm(dim=1)
+    height, width = field.shape[2:]
+    scale = points.new_tensor([2.0 / width, 2.0 / height]).view(1, 2, *[1] * (points.dim() - 2))
+    normalised = (2 * points + 1) * scale / 2 - 1  # align_corners=False: cell j at (2j+1)/w - 1
+    grid = normalised.movedim(1, -1)  # (B, ..., 2)
+    batch = points.shape[0]
+    flat = grid.reshape(batch, 1, -1, 2).to(field.dtype)
+    out = F.grid_sample(field, flat, mode="bilinear", padding_mode=padding, align_corners=False)
+    return out.view(batch, field.shape[1], *points.shape[2:])
 
 
-def accuracy(
-    flow: Tensor, true_flow: Tensor, threshold: float, source_size: tuple[int, int] | None = None
-) -> float:
-    """Fraction of the pixels with a known true flow whose endpoint error is below ``threshold``
-    pixels (the PCK of dense matching). With ``source_size = (H', W')`` only pixels whose true
-    match lies inside the source image count (the others have nothing to find). NaN if no
-    pixel counts.
+def dense_flow(cell_flow: Tensor, frame: Frame, image_size: tuple[int, int]) -> Tensor:
+    """The flow at every original target pixel from the flow at a level's target cell centres.
+
+    Shapes: ``(B, 2, h, w) -> (B, 2, H, W)``. Bilinear between cell centres (exact for any
+    image size, also when ``H`` is not a multiple of the stride), constant beyond the outer ones.
     """
-    error = endpoint_error(flow, true_flow)
-    known = torch.isfinite(error)
-    if source_size is not None:
-        height, width = true_flow.shape[2:]
-        x = torch.arange(width, dtype=true_flow.dtype, device=true_flow.device) + true_flow[:, 0]
-        y = torch.arange(height, dtype=true_flow.dtype, device=true_flow.device)[:, None]
-        y = y + true_flow[:, 1]
-        known &= (x > -0.5) & (x < source_size[1] - 0.5) & (y > -0.5) & (y < source_size[0] - 0.5)
-    if not bool(known.any()):
-        return math.nan
-    return float((error[known] < threshold).to(torch.float64).mean())
+    height, width = image_size
+    pixels = cell_grid(height, width, like=cell_flow)[None]  # (1, 2, H, W), x then y
+    cells = frame.to_cells(pixels).expand(cell_flow.shape[0], -1, -1, -1)
+    return sample(cell_flow, cells, padding="border")
 
 
-# (number of steps, start colour, end colour) of each ramp, RGB in [0, 1].
-_RAMPS = (
-    (15, (1.0, 0.0, 0.0), (1.0, 1.0, 0.0)),
-    (6, (1.0, 1.0, 0.0), (0.0, 1.0, 0.0)),
-    (4, (0.0, 1.0, 0.0), (0.0, 1.0, 1.0)),
-    (11, (0.0, 1.0, 1.0), (0.0, 0.0, 1.0)),
-    (13, (0.0, 0.0, 1.0), (1.0, 0.0, 1.0)),
-    (6, (1.0, 0.0, 1.0), (1.0, 0.0, 0.0)),
-)
-
-
-def _ring() -> np.ndarray:
-    """The 55 colours of the wheel, ``(55, 3)``: each ramp from its start, end excluded."""
-    colours = []
-    for steps, start, end in _RAMPS:
-        fraction = np.arange(steps)[:, None] / steps
-        colours.append(np.asarray(start) * (1 - fraction) + np.asarray(end) * fraction)
-    return np.concatenate(colours)
-
-
-def flow_to_colour(flow: Tensor | np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """Colour a flow with the Middlebury wheel.
-
-    Shapes: ``(2, H, W)`` or ``(1, 2, H, W)`` (x then y, pixels) -> ``uint8 (H, W, 3)``.
-    Lengths are divided by ``max_magnitude`` (default: the largest finite length); up to 1 the
-    colour fades from white, beyond it the full colour is darkened to 75%. NaN is black.
-
-    >>> flow_to_colour(np.zeros((2, 1, 1))).tolist()
-    [[[255, 255, 255]]]
-    >>> flow_to_colour(np.array([[[1.0]], [[0.0]]])).tolist()  # right: red
-    [[[255, 0, 0]]]
-    """
-    values = flow.detach().float().cpu().numpy() if isinstance(flow, Tensor) else np.asarray(flow)
-    if values.ndim == 4 and values.shape[0] == 1:
-        values = values[0]
-    if values.ndim != 3 or values.shape[0] != 2:
-        raise ValueError(f"flow must have shape (2, H, W) or (1, 2, H, W), got {values.shape}")
-    dx, dy = values[0].astype(np.float64), values[1].astype(np.float64)
-    known = np.isfinite(dx) & np.isfinite(dy)
-    dx, dy = np.where(known, dx, 0.0), np.where(known, dy, 0.0)
-    length = np.hypot(dx, dy)
-    if max_magnitude is None:
-        max_magnitude = float(length.max()) if length.size else 0.0
-    radius = length / max_magnitude if max_magnitude > 0 else np.zeros_like(length)
-
-    ring = _ring()
-    count = len(ring)
-    position = (np.arctan2(-dy, -dx) / np.pi + 1) / 2 * (count - 1)  # in [0, count - 1]
-    below = np.floor(position).astype(int)
-    above = (below + 1) % count
-    fraction = (position - below)[..., None]
-    colour = (1 - fraction) * ring[below] + fraction * ring[above]  # (H, W, 3)
-    inside = (radius <= 1)[..., None]
-    faded = 1 - radius[..., None] * (1 - colour)  # white at zero length
-    colour = np.where(inside, faded, colour * 0.75)
-    colour = np.where(known[..., None], colour, 0.0)
-    return np.round(np.clip(colour, 0, 1) * 255).astype(np.uint8)
-
-
-def colour_wheel(size: int = 65) -> np.ndarray:
-    """The legend of :func:`flow_to_colour`: each pixel coloured by its offset from the centre,
-    white outside the inscribed disc. Returns ``uint8 (size, size, 3)``."""
-    centre = (size - 1) / 2
-    offsets = np.arange(size) - centre
-    dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
-    wheel = flow_to_colour(np.stack([dx, dy]), max_magnitude=centre)
-    wheel[dx**2 + dy**2 > centre**2] = 255
-    return wheel
+def flow_at(flow: Tensor, pixels: Tensor) -> Tensor:
+    """A dense flow ``(B, 2, H, W)`` read at original target pixels ``(B, 2, ...)``, constant
+    beyond the image border."""
+    return sample(flow, pixels.expand(flow.shape[0], *pixels.shape[1:]), padding="border")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gocor_lite.data import (
+from gocor_lite.data.split import (
     HELD_OUT,
     TRAIN_IMAGES,
     check_training_images,

@@ -8,14 +8,9 @@ import math
 import pytest
 import torch
 
-from gocor_lite.evaluate import (
-    Metrics,
-    flow_table,
-    main,
-    run_evaluation,
-    score,
-    summary_table,
-)
+from gocor_lite.cli.evaluate import main
+from gocor_lite.evaluation.metrics import Metrics, score
+from gocor_lite.evaluation.report import flow_table, run_evaluation, summary_table
 from gocor_lite.features import make_extractor
 
 

@@ -8,7 +8,7 @@ import math
 
 from explorer import bench
 from explorer.pipeline import WORKING_SIZES
-from gocor_lite.examples import example_names
+from gocor_lite.data.examples import example_names
 
 
 def test_measure_times_every_pair_at_a_small_size() -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from explorer import render
 from explorer.handlers import Explorer, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
-from gocor_lite.examples import ExamplePair
+from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.features import FeatureExtractor
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
@@ -169,7 +169,7 @@ def test_bad_checkpoint_is_a_message(explorer: Explorer, tmp_path: Path) -> None
 def test_checkpoint_for_other_features_is_a_message(explorer: Explorer, tmp_path: Path) -> None:
     """The released weights expect 512 channels; DAISY has 104: a clear message."""
     from gocor_lite import GlobalGOCor, LocalGOCor
-    from gocor_lite.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
+    from gocor_lite.gocor.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
 
     state = to_official(
         GlobalGOCor(initializer="flexible-context-aware", num_channels=512, query_loss=True),
@@ -333,7 +333,7 @@ def test_synthetic_pair_has_ground_truth(
 def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
     explorer: Explorer,
 ) -> None:
-    from gocor_lite.training import load_trained_gocor
+    from gocor_lite.weights import load_trained_gocor
 
     view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
     assert SMALL.gocor_parameters == "trained (this project)"
@@ -357,7 +357,7 @@ def test_compatible_checkpoint_is_used_and_can_be_dropped(
 ) -> None:
     """A checkpoint with scalar (non-flexible) initialisers fits any features."""
     from gocor_lite import GlobalGOCor, LocalGOCor
-    from gocor_lite.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
+    from gocor_lite.gocor.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
 
     trained = GlobalGOCor()
     with torch.no_grad():
@@ -424,7 +424,7 @@ def test_flow_view_error_is_the_average_endpoint_error(pipeline: Pipeline) -> No
     """On a synthetic warp with a known flow, the reported error is the average distance between
     the estimated and the true flow (computed here in numpy, and by gocor_lite.warp)."""
     from explorer.pipeline import FlowChoice
-    from gocor_lite.warp import endpoint_error
+    from gocor_lite.evaluation.metrics import endpoint_error
 
     pair_id = pipeline.example_pair("astronaut-warp")
     flow = pipeline.compute_flow(pair_id, SMALL, FlowChoice())
@@ -503,13 +503,11 @@ def test_flow_view_variants_estimators_and_notes(pipeline: Pipeline, explorer: E
 def test_flow_view_without_decoder_weights_is_a_note(
     pipeline: Pipeline, explorer: Explorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import explorer.pipeline as module
-    from gocor_lite.flow import training
+    from gocor_lite.flow import CoarseToFineFlow
 
     missing = Path("/nonexistent/flow_decoders.pt")
-    monkeypatch.setattr(
-        module, "load_decoders", lambda model: training.load_decoders(model, missing)
-    )
+    original = CoarseToFineFlow.load_decoders
+    monkeypatch.setattr(CoarseToFineFlow, "load_decoders", lambda model: original(model, missing))
     other = dataclasses.replace(SMALL, num_iter=1)  # not cached yet
     view = dataclasses.replace(explorer.initial_view(), settings=other)
     screen = explorer.choose_flow(view, "global GOCor", "learned decoders")

@@ -13,14 +13,15 @@ import torch
 import torch.nn.functional as F
 
 from gocor_lite.features import (
-    DEFAULT_LEARNED_WEIGHTS,
     LearnedExtractor,
     default_extractor_name,
     extractor_names,
     make_extractor,
 )
-from gocor_lite.interop import CheckpointError, to_official
-from gocor_lite.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
+from gocor_lite.gocor.interop import to_official
+from gocor_lite.gocor.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
+from gocor_lite.statedict import CheckpointError
+from gocor_lite.weights import LEARNED_FEATURES
 
 # torchvision's vgg16().features configuration: channels of each conv, "M" for a max pooling.
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -156,11 +157,12 @@ def test_learned_missing_weights_names_the_file_and_the_command(tmp_path: Path) 
         make_extractor("learned", weights=missing)
     assert str(missing) in str(error.value)
     assert "python -m gocor_lite.train" in str(error.value)
-    assert DEFAULT_LEARNED_WEIGHTS.parts[-3:] == ("assets", "weights", "learned_features.pt")
+    assert LEARNED_FEATURES.parts[-4:] == ("gocor_lite", "assets", "weights", "learned_features.pt")
+    assert LEARNED_FEATURES.is_file()
 
 
 def test_learned_loads_a_written_file(tmp_path: Path) -> None:
-    untrained = LearnedExtractor(pretrained=False)
+    untrained = LearnedExtractor()
     assert untrained.stride == 8 and untrained.channels == 64
     assert sum(p.numel() for p in untrained.parameters()) < 400_000
     generator = torch.Generator().manual_seed(2)
@@ -173,12 +175,14 @@ def test_learned_loads_a_written_file(tmp_path: Path) -> None:
     for key, value in extractor.state_dict().items():
         torch.testing.assert_close(value, state[key])
     images = smooth_images(1, 37, 45, torch.float64)
-    features = extractor(images)
+    features = extractor.to(torch.float64)(images)
     assert features.shape == (1, 64, 4, 5) and features.dtype == torch.float64
     # save_weights -> load_weights round trip.
     extractor.save_weights(tmp_path / "again.pt")
     again = make_extractor("learned", weights=tmp_path / "again.pt")
     torch.testing.assert_close(again(images.float()), features.float(), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="move one to the other"):
+        again(images)  # float64 images, float32 extractor: never converted behind the back
 
 
 def symmetrise(module: torch.nn.Module) -> None:
@@ -192,7 +196,7 @@ def symmetrise(module: torch.nn.Module) -> None:
 def test_learned_cells_are_centred_on_the_grid() -> None:
     """With symmetric kernels, flipping the image flips the features exactly only if cell i is
     centred on pixel (i + 0.5) * 8 - 0.5 (a 3x3 stride-2 convolution would be half a pixel off)."""
-    extractor = LearnedExtractor(pretrained=False)
+    extractor = LearnedExtractor().to(torch.float64)
     symmetrise(extractor)
     images = smooth_images(1, 16, 32, torch.float64)
     flipped = extractor(images.flip(-1))
@@ -217,7 +221,7 @@ class NotATensor:
 )
 def test_learned_malformed_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.pt"
-    state = dict(LearnedExtractor(pretrained=False).state_dict())
+    state = dict(LearnedExtractor().state_dict())
     if content == "text":
         path.write_text("not a checkpoint")
     elif content == "pickle":
@@ -259,7 +263,7 @@ LAYERS = [
 def test_vgg16_matches_torchvision_sequence(
     vgg_file: Path, vgg_state: dict[str, torch.Tensor], layer: str, stride: int, channels: int
 ) -> None:
-    extractor = make_extractor("vgg16", weights=vgg_file, layer=layer)
+    extractor = make_extractor("vgg16", weights=vgg_file, layer=layer).to(torch.float64)
     assert (extractor.stride, extractor.channels) == (stride, channels)
     images = smooth_images(1, 32, 64, torch.float64)
     features = extractor(images)
@@ -281,6 +285,7 @@ def test_vgg16_cells_are_centred_on_the_grid(tmp_path: Path) -> None:
     state = random_vgg_state(torch.Generator().manual_seed(3), symmetric=True)
     torch.save(state, tmp_path / "symmetric.pth")
     extractor = make_extractor("vgg16", weights=tmp_path / "symmetric.pth", layer="pool3")
+    extractor = extractor.to(torch.float64)
     images = smooth_images(1, 16, 32, torch.float64)
     torch.testing.assert_close(extractor(images.flip(-1)), extractor(images).flip(-1))
 
@@ -311,11 +316,11 @@ def test_vgg16_errors(tmp_path: Path, vgg_state: dict[str, torch.Tensor]) -> Non
 
 
 def test_official_pyramid_equals_vgg16(official_file: Path, vgg_state) -> None:
-    extractor = make_extractor("official-glunet-gocor", weights=official_file)
+    extractor = make_extractor("official-glunet-gocor", weights=official_file).double()
     assert (extractor.stride, extractor.channels) == (16, 512)
     images = smooth_images(1, 32, 48, torch.float64)
     torch.testing.assert_close(extractor(images), reference_vgg(vgg_state, images, "pool4"))
-    level1 = make_extractor("official-glunet-gocor", weights=official_file, layer="pool2")
+    level1 = make_extractor("official-glunet-gocor", weights=official_file, layer="pool2").double()
     torch.testing.assert_close(level1(images), reference_vgg(vgg_state, images, "pool2"))
 
 
@@ -353,10 +358,10 @@ def test_official_errors(tmp_path: Path, vgg_file: Path, vgg_state) -> None:
         make_extractor("official-glunet-gocor", weights=path)
 
 
-def test_learned_follows_the_device(device: torch.device) -> None:
-    extractor = LearnedExtractor(pretrained=False)
+def test_learned_runs_on_the_device_it_is_moved_to(device: torch.device) -> None:
+    extractor = LearnedExtractor()
     images = smooth_images(1, 16, 24, torch.float32)
     expected = extractor(images)
-    features = extractor(images.to(device))
+    features = extractor.to(device)(images.to(device))
     assert features.device.type == device.type
     torch.testing.assert_close(features.cpu(), expected, atol=1e-4, rtol=1e-4)

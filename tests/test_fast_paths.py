@@ -20,9 +20,9 @@ from gocor_lite import (
     local_correlation,
     local_correlation_adjoint,
 )
-from gocor_lite import optimizer as optimizer_module
-from gocor_lite.optimizer import DistanceTables, QueryLoss
-from gocor_lite.spatial import DistanceFunctions, offset_distances, pairwise_table
+from gocor_lite.gocor import optimizer as optimizer_module
+from gocor_lite.gocor.optimizer import DistanceTables, QueryLoss
+from gocor_lite.gocor.spatial import DistanceFunctions, offset_distances, pairwise_table
 from tests.test_gocor import assert_steps_match_the_oracle, randomise
 
 
@@ -232,7 +232,7 @@ def test_local_correlation_gradients_are_exact_twice(target_size, source_size, r
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_local_correlation_on_larger_maps_matches_shifted_products(dtype, generator):
     """Maps of several tiles, batch 3, against the benchmark's shifted-product loop."""
-    from gocor_lite.bench import naive_local
+    from gocor_lite.cli.bench import naive_local
 
     target = torch.randn(3, 5, 13, 29, generator=generator, dtype=torch.float64)
     source = torch.randn(3, 5, 13, 29, generator=generator, dtype=torch.float64)
@@ -256,7 +256,7 @@ def test_peak_memory_is_a_fixed_number_of_volumes(query, volumes, monkeypatch):
     """Measured (torch's allocations, profiler memory events): with small blocks, an inference
     call never holds more than ``volumes`` (h*w) x (h'*w') volumes plus a small margin, for
     any number of iterations."""
-    from gocor_lite.bench import peak_mib
+    from gocor_lite.cli.bench import peak_mib
 
     monkeypatch.setattr(optimizer_module, "_BLOCK_ENTRIES", 2**12)
     monkeypatch.setattr(optimizer_module, "_BLOCK_MIN_CELLS", 32)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gocor_lite.examples import example_names, load_example
-from gocor_lite.figure import main
+from gocor_lite.cli.figure import main
+from gocor_lite.data.examples import example_names, load_example
 
 
 @pytest.mark.parametrize(

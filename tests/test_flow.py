@@ -10,27 +10,15 @@ import pytest
 import torch
 
 from gocor_lite import global_correlation, local_correlation
-from gocor_lite.data import load_image, synthetic_pairs
-from gocor_lite.examples import load_example
-from gocor_lite.flow import (
-    CoarseToFineFlow,
-    FlowConfig,
-    Frame,
-    LevelConfig,
-    argmax_position,
-    estimate_flow,
-    soft_argmax_position,
-    warp,
-)
-from gocor_lite.flow.__main__ import main
-from gocor_lite.flow.geometry import dense_flow
-from gocor_lite.flow.training import (
-    DecoderTraining,
-    load_decoders,
-    save_decoders,
-    train_decoder,
-)
+from gocor_lite.cli.flow import main
+from gocor_lite.data.examples import load_example
+from gocor_lite.data.split import load_image, synthetic_pairs
+from gocor_lite.flow.config import FlowConfig, LevelConfig
+from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
 from gocor_lite.images import to_uint8
+from gocor_lite.matching import argmax_position, soft_argmax_position
+from gocor_lite.training.decoders import DecoderTraining, save_decoders, train_decoder
+from gocor_lite.warp import Frame, dense_flow, warp
 
 # A small pyramid for fast tests: global on 64x64, local on the original images.
 SMALL = FlowConfig(
@@ -247,13 +235,13 @@ def test_without_gocor_the_pipeline_is_the_feature_correlation_pipeline(texture)
     model.gocor = torch.nn.ModuleList([_Refuse(), _Refuse()])
     inputs = model.extract(target, source)
     result = model(target, source)
-    from gocor_lite.matching import normalize_features
+    from gocor_lite.features import normalize_features
 
     # Level 0: the plain global correlation of the normalised features, argmax.
     t0, s0 = normalize_features(inputs[0].target, inputs[0].source, "centered-l2")
     assert torch.equal(result.levels[0].volume, global_correlation(t0, s0))
     # Level 1: the plain local correlation (a sum over channels) with the warped source.
-    from gocor_lite.flow.geometry import flow_at, sample
+    from gocor_lite.warp import flow_at, sample
 
     centres = inputs[1].target_frame.centres(like=t0)
     cells = inputs[1].source_frame.to_cells(centres + flow_at(result.levels[0].flow, centres))
@@ -329,14 +317,14 @@ def test_decoder_weights_round_trip(tmp_path):
     path = tmp_path / "decoders.pt"
     save_decoders([model], path, note="test")
     fresh = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder"))
-    load_decoders(fresh, path)
+    fresh.load_decoders(path)
     for a, b in zip(model.decoders.parameters(), fresh.decoders.parameters(), strict=True):
         assert torch.equal(a, b)
     other = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor"))
-    with pytest.raises(ValueError, match="no decoders for 'learned/gocor'"):
-        load_decoders(other, path)
+    with pytest.raises(ValueError, match="holds no 'learned/gocor'"):
+        other.load_decoders(path)
     with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
-        load_decoders(fresh, tmp_path / "missing.pt")
+        fresh.load_decoders(tmp_path / "missing.pt")
 
 
 # -- outputs for people ---------------------------------------------------------------------------
@@ -360,7 +348,7 @@ def test_estimate_flow_on_uint8_images_and_the_command(tmp_path, texture):
 @pytest.mark.parametrize("variant", ["correlation", "global-gocor", "local-gocor", "gocor"])
 def test_shipped_decoders_fit_the_default_pipeline(variant):
     model = CoarseToFineFlow(FlowConfig(estimator="decoder").with_variant(variant))
-    load_decoders(model)  # assets/weights/flow_decoders.pt, weights_only
+    model.load_decoders()  # assets/weights/flow_decoders.pt, weights_only
     last = model.decoders[0].layers[-1]
     assert float(last.weight.detach().abs().sum()) > 0  # trained, not the zero initialisation
 
@@ -399,7 +387,7 @@ def test_the_command_explains_a_missing_image(tmp_path, capsys):
 
 
 def test_level_pictures_for_an_app(texture):
-    from gocor_lite.flow.picture import level_pictures
+    from gocor_lite.pictures.flow import level_pictures
 
     target, source = texture[:, :, :64, :80].float(), texture[:, :, 4:68, 2:82].float()
     result = CoarseToFineFlow(SMALL)(target, source)

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from gocor_lite import global_correlation, local_correlation
+from gocor_lite.features import normalize_features
+from gocor_lite.gocor.spatial import distance_bins, offset_distances, pairwise_table
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell, pixel_to_cell_index
 from gocor_lite.matching import (
     best_displacement,
@@ -17,10 +19,8 @@ from gocor_lite.matching import (
     global_volume_to_flow,
     local_window_on_source,
     matches_to_flow,
-    normalize_features,
     soft_argmax,
 )
-from gocor_lite.spatial import distance_bins, offset_distances, pairwise_table
 
 
 def shifted_pair(shift_x: int, shift_y: int, generator: torch.Generator):

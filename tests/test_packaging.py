@@ -45,7 +45,8 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_library_never_imports_the_app_stack():
-    """gocor_lite -> torch only: importing it (and its plotting leaf) with gradio blocked works."""
+    """gocor_lite -> torch only: importing every module of it (the pictures leaf and the commands
+    included) with gradio, the app and the notebook widgets blocked works."""
     code = (
         "import sys\n"
         "class Block:\n"
@@ -53,10 +54,12 @@ def test_library_never_imports_the_app_stack():
         "        if name.split('.')[0] in ('gradio', 'explorer', 'ipywidgets'):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import gocor_lite, gocor_lite.plotting, gocor_lite.figure, gocor_lite.interop\n"
-        "import pkgutil, importlib\n"
-        "for info in pkgutil.iter_modules(gocor_lite.__path__):\n"
-        "    importlib.import_module('gocor_lite.' + info.name)\n"
+        "import gocor_lite, pkgutil, importlib\n"
+        "found = pkgutil.walk_packages(gocor_lite.__path__, 'gocor_lite.')\n"
+        "names = [info.name for info in found]\n"
+        "assert 'gocor_lite.gocor.modules' in names and 'gocor_lite.cli.train' in names, names\n"
+        "for name in names:\n"
+        "    importlib.import_module(name)\n"
         "print('ok')\n"
     )
     result = subprocess.run(
@@ -79,3 +82,70 @@ def test_every_source_file_has_a_licence_line():
         if not path.read_text().startswith("# SPDX-License-Identifier: MIT")
     ]
     assert not missing, missing
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a file imports, lazily or not (every ``import``/``from`` statement)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_library_has_no_import_cycle_lazy_or_not():
+    """Every import statement counts, also those inside functions: the graph of gocor_lite's
+    modules (a package stands for its __init__) has no cycle."""
+    modules = {_module_name(path): path for path in ROOT.glob("gocor_lite/**/*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _imports(path):
+            # `from gocor_lite.gocor import modules` imports gocor_lite.gocor (and its child).
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    # Packages' __init__ files import nothing here, so a child importing its parent is fine.
+    state: dict[str, int] = {}
+    path_stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path_stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycle = [*path_stack[path_stack.index(target) :], target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        path_stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_commands_live_apart_from_the_core():
+    """Only gocor_lite.cli (and the thin `python -m` entry modules) is imported by nothing in
+    the library; the core never imports a command, and nothing imports the app."""
+    entries = {"gocor_lite.train", "gocor_lite.evaluate", "gocor_lite.bench", "gocor_lite.figure"}
+    for path in ROOT.glob("gocor_lite/**/*.py"):
+        name = _module_name(path)
+        imported = _imports(path)
+        assert not any(m.split(".")[0] == "explorer" for m in imported), f"{name} imports the app"
+        if name.startswith("gocor_lite.cli") or name in entries or name.endswith("__main__"):
+            continue
+        commands = sorted(m for m in imported if m.startswith("gocor_lite.cli") or m in entries)
+        assert not commands, f"{name} imports the command(s) {commands}"

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from gocor_lite import LocalGOCor, local_correlation
-from gocor_lite.plotting import draw_iterations, draw_score_map, local_pixel_maps
+from gocor_lite.pictures.score_maps import draw_iterations, draw_score_map, local_pixel_maps
 
 
 def test_local_pixel_maps_place_the_window_around_the_cell(generator):

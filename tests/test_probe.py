@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from gocor_lite import local_correlation
-from gocor_lite.examples import ExamplePair, resize_pair
-from gocor_lite.probe import scatter_window, true_match, warp_by_matches, window_sources
+from gocor_lite.data.pairs import ExamplePair, resize_pair
+from gocor_lite.matching import scatter_window, true_match, warp_by_matches, window_sources
 
 
 def test_warp_by_matches_reads_the_matched_cell(generator: torch.Generator) -> None:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from gocor_lite.examples import load_example
-from gocor_lite.synthetic import KINDS, WarpOptions, make_pair, random_warp_batch
+from gocor_lite.data.examples import load_example
+from gocor_lite.data.synthetic import KINDS, WarpOptions, make_pair, random_warp_batch
 
 KINDS_AND_RANDOM = [*KINDS, "random"]
 

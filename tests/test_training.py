@@ -3,30 +3,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from gocor_lite import training
-from gocor_lite.data import TRAIN_IMAGES, synthetic_pairs, training_batch
+from gocor_lite.data.split import TRAIN_IMAGES, synthetic_pairs, training_batch
 from gocor_lite.features import LearnedExtractor, make_extractor
-from gocor_lite.interop import CheckpointError
-from gocor_lite.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.training import (
-    DEFAULT_GOCOR_WEIGHTS,
-    FeatureTraining,
-    GOCorTraining,
-    feature_loss,
-    gocor_data,
-    gocor_losses,
+from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
+from gocor_lite.statedict import CheckpointError
+from gocor_lite.training import loop
+from gocor_lite.training.features import FeatureTraining, feature_loss, train_features
+from gocor_lite.training.gocor import GOCorTraining, gocor_data, gocor_losses, train_gocor
+from gocor_lite.weights import (
+    TRAINED_GOCOR,
+    WEIGHTS_DIR,
     load_trained_gocor,
     save_trained_gocor,
-    train_features,
-    train_gocor,
+    trained_gocor_extractors,
 )
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "weights"
+WEIGHTS = WEIGHTS_DIR
 TINY_FEATURES = FeatureTraining(steps=20, batch_size=4, image_size=(64, 64), learning_rate=3e-3)
 TINY_GOCOR = GOCorTraining(steps=12, pairs=8, batch_size=4, image_size=(64, 64))
 
@@ -34,7 +29,7 @@ TINY_GOCOR = GOCorTraining(steps=12, pairs=8, batch_size=4, image_size=(64, 64))
 def test_feature_training_lowers_the_loss_on_a_fixed_batch():
     batch = training_batch(TRAIN_IMAGES, 6, (64, 64), seed=123_456_789)
     torch.manual_seed(0)
-    extractor = LearnedExtractor(pretrained=False)
+    extractor = LearnedExtractor()
     with torch.no_grad():
         before = float(feature_loss(extractor.eval(), batch, TINY_FEATURES.temperature))
     trained, losses = train_features(TINY_FEATURES, extractor)
@@ -50,7 +45,7 @@ def test_held_out_images_are_refused():
 
 
 def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "CHECKPOINT_EVERY", 2)
+    monkeypatch.setattr(loop, "CHECKPOINT_EVERY", 2)
     settings = FeatureTraining(steps=4, batch_size=2, image_size=(48, 48))
     uninterrupted, losses = train_features(settings)
 
@@ -124,7 +119,7 @@ def test_trained_gocor_round_trip_and_clear_errors(tmp_path):
 
 
 def test_the_command_runs_every_stage_and_reproduces_its_weights(tmp_path):
-    from gocor_lite.train import main
+    from gocor_lite.cli.train import main
 
     tiny = ["--feature-steps", "3", "--gocor-steps", "2", "--gocor-pairs", "4"]
     tiny += ["--decoder-steps", "2", "--decoder-pairs", "4", "--gocor-extractors", "learned"]
@@ -156,11 +151,11 @@ def _tensors(state: object, prefix: str = "") -> dict[str, bytes]:
 
 
 def test_shipped_weights_load_with_their_shapes():
-    extractor = LearnedExtractor()  # assets/weights/learned_features.pt
+    extractor = make_extractor("learned")  # gocor_lite/assets/weights/learned_features.pt
     features = extractor(torch.rand(1, 3, 40, 56))
     assert features.shape == (1, 64, 5, 7) and torch.isfinite(features).all()
-    assert training.trained_gocor_extractors() == ["daisy", "learned"]
-    metadata = torch.load(DEFAULT_GOCOR_WEIGHTS, weights_only=True)["metadata"]
+    assert trained_gocor_extractors() == ["daisy", "learned"]
+    metadata = torch.load(TRAINED_GOCOR, weights_only=True)["metadata"]
     assert metadata["command"] == "python -m gocor_lite.train"
     for name in ("learned", "daisy"):
         module = load_trained_gocor("global", name)
@@ -171,7 +166,8 @@ def test_shipped_weights_load_with_their_shapes():
 
 
 def test_the_flow_pipeline_can_use_the_trained_gocor():
-    from gocor_lite.flow import CoarseToFineFlow, FlowConfig
+    from gocor_lite.flow.config import FlowConfig
+    from gocor_lite.flow.pipeline import CoarseToFineFlow
 
     config = FlowConfig(gocor_parameters="trained").with_variant("gocor")
     model = CoarseToFineFlow(config)

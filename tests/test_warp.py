@@ -9,16 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from gocor_lite.examples import load_example
+from gocor_lite.data.examples import load_example
+from gocor_lite.evaluation.metrics import accuracy, endpoint_error
 from gocor_lite.images import to_tensor
-from gocor_lite.warp import (
-    accuracy,
-    colour_wheel,
-    endpoint_error,
-    flow_to_colour,
-    resize_flow,
-    warp,
-)
+from gocor_lite.pictures.flow import colour_wheel, flow_to_colour
+from gocor_lite.warp import resize_flow, warp
 
 
 def test_zero_flow_is_identity(device, dtype, generator):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from gocor_lite.widgets import figure_png, figure_widget
+from gocor_lite.pictures.widgets import figure_png, figure_widget
 
 
 def _draw(x: int, y: int) -> Figure:

@@ -29,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from gocor_lite.matching import NORMALIZATIONS
+from gocor_lite.features import NORMALIZATIONS
 
 Estimator = Literal["argmax", "soft-argmax", "decoder"]
 ESTIMATORS: tuple[str, ...] = ("argmax", "soft-argmax", "decoder")
@@ -83,7 +83,7 @@ class FlowConfig:
     temperature: float = 0.05  # of the soft-argmax, in units of cosine similarity
     gocor_iterations: int = 3  # optimiser steps of every GOCor module (the paper's setting)
     # GOCor's parameters: "initial" (the paper's) or "trained" (this project's, for the
-    # extractor: gocor_lite.training.load_trained_gocor; the decoders were trained on "initial")
+    # extractor: gocor_lite.weights.load_trained_gocor; the decoders were trained on "initial")
     gocor_parameters: str = "initial"
 
     def __post_init__(self) -> None:

@@ -13,26 +13,27 @@ Convention:
     Images ``(B, 3, H, W)`` (target) and ``(B, 3, H', W')`` (source) in ``[0, 1]``; flow
     ``(B, 2, H, W)`` in target pixels, x then y: target pixel ``p`` matches source pixel
     ``p + flow(p)``. Level cells and original pixels are related by each image's
-    :class:`~gocor_lite.flow.geometry.Frame`.
+    :class:`~gocor_lite.warp.Frame`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from gocor_lite.correlation import global_correlation, local_correlation
-from gocor_lite.features import FeatureExtractor, make_extractor
+from gocor_lite.features import FeatureExtractor, make_extractor, normalize_features
 from gocor_lite.flow.config import FlowConfig, LevelConfig
-from gocor_lite.flow.estimators import LevelDecoder, argmax_position, soft_argmax_position
-from gocor_lite.flow.geometry import Frame, dense_flow, flow_at, sample
+from gocor_lite.flow.decoder import LevelDecoder
+from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
 from gocor_lite.images import resize_images, to_tensor, to_uint8
-from gocor_lite.matching import normalize_features
-from gocor_lite.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.warp import warp
+from gocor_lite.matching import argmax_position, soft_argmax_position
+from gocor_lite.warp import Frame, dense_flow, flow_at, sample, warp
+from gocor_lite.weights import decoder_state, gocor_module
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class CoarseToFineFlow(nn.Module):
     every level, argmax). ``extractor``: the features (default: ``config.extractor``, built by
     :func:`~gocor_lite.features.make_extractor`). The GOCor modules keep the paper's initial
     parameters unless loaded otherwise; the decoders start as the identity on the
-    training-free estimate (see :class:`~gocor_lite.flow.estimators.LevelDecoder`).
+    training-free estimate (see :class:`~gocor_lite.flow.decoder.LevelDecoder`).
     """
 
     def __init__(self, config: FlowConfig | None = None, extractor: FeatureExtractor | None = None):
@@ -128,20 +129,34 @@ class CoarseToFineFlow(nn.Module):
 
     def _gocor_module(self, search_radius: int | None) -> GlobalGOCor | LocalGOCor:
         """A level's GOCor: global (``search_radius=None``) or local, with the paper's initial
-        parameters or this project's trained ones for the extractor (``config.gocor_parameters``;
-        the learned functions depend on distance only, so they serve any radius)."""
-        iterations = self.config.gocor_iterations
-        if self.config.gocor_parameters == "trained":
-            from gocor_lite.training import load_trained_gocor
+        parameters or this project's trained ones for the extractor (``config.gocor_parameters``,
+        by :func:`gocor_lite.weights.gocor_module`; the learned functions depend on distance
+        only, so they serve any radius)."""
+        module, _ = gocor_module(
+            "global" if search_radius is None else "local",
+            self.extractor.name,
+            "trained" if self.config.gocor_parameters == "trained" else "initial",
+            num_iter=self.config.gocor_iterations,
+            search_radius=4 if search_radius is None else search_radius,
+        )
+        return module
 
-            if search_radius is None:
-                return load_trained_gocor("global", self.extractor.name, num_iter=iterations)
-            return load_trained_gocor(
-                "local", self.extractor.name, num_iter=iterations, search_radius=search_radius
-            )
-        if search_radius is None:
-            return GlobalGOCor(num_iter=iterations)
-        return LocalGOCor(search_radius=search_radius, num_iter=iterations)
+    @property
+    def decoder_key(self) -> str:
+        """The name of this pipeline's decoders in a weights file: extractor and GOCor variant."""
+        return f"{self.config.extractor}/{self.config.variant}"
+
+    def load_decoders(self, path: str | Path | None = None) -> None:
+        """Load the decoders trained for this pipeline's extractor and GOCor variant (default:
+        the shipped :data:`gocor_lite.weights.FLOW_DECODERS`)."""
+        state = decoder_state(self.decoder_key, path)
+        try:
+            self.decoders.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ValueError(
+                f"the decoders {self.decoder_key!r} do not fit this pipeline (were they trained "
+                f"with another working size or search radius?): {str(error).splitlines()[0]}"
+            ) from error
 
     # -- features -------------------------------------------------------------------------------
     def extract(self, target: Tensor, source: Tensor) -> list[LevelInputs]:

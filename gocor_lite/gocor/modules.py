@@ -13,7 +13,7 @@ local_correlation`). :meth:`GOCorBase.trace` runs the same computation and also 
 iteration as data (:class:`GOCorTrace`).
 
 Memory: an inference call holds at most three ``(h*w) x (h'*w')`` volumes of global scores
-(the output, and with the query loss its scores and gradient; see :mod:`gocor_lite.optimizer`)
+(the output, and with the query loss its scores and gradient; see :mod:`gocor_lite.gocor.optimizer`)
 plus bounded blocks; :meth:`GOCorBase.trace` keeps ``2 (K+1)`` more unless asked for a few
 cells (``cells=``). Above ``config.memory_limit`` bytes (default 8 GiB) a call raises a
 ``ValueError`` that names a map size that fits, before allocating anything.
@@ -30,8 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from gocor_lite._checks import check_feature_pair, check_radius
-from gocor_lite.initializers import INITIALIZERS, make_initializer
-from gocor_lite.optimizer import (
+from gocor_lite.gocor.initializers import INITIALIZERS, make_initializer
+from gocor_lite.gocor.optimizer import (
     Correlation,
     DistanceTables,
     GlobalScores,
@@ -44,7 +44,7 @@ from gocor_lite.optimizer import (
     evaluate,
     steepest_descent_step,
 )
-from gocor_lite.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
+from gocor_lite.gocor.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class GOCorBase(nn.Module):
 
     def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
         """The learned ``y``, ``v``, ``m`` at the distances between target cells and the
-        scores' positions, by blocks of target rows (see :mod:`gocor_lite.optimizer`)."""
+        scores' positions, by blocks of target rows (see :mod:`gocor_lite.gocor.optimizer`)."""
         raise NotImplementedError
 
     def _reg_divisor(self, channels: int) -> float:
@@ -204,7 +204,7 @@ class GOCorBase(nn.Module):
         )
 
     def _volumes_held(self, num_iter: int, grad: bool) -> float:
-        """How many score volumes one call holds at its peak (see :mod:`gocor_lite.optimizer`)."""
+        """How many score volumes one call holds at its peak (:mod:`gocor_lite.gocor.optimizer`)."""
         return 1.0  # the output; subclasses add their optimiser's working set
 
     def _check_memory(

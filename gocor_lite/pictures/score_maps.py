@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.gocor.modules import GOCorTrace
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
 from gocor_lite.matching import cells_to_pixels
-from gocor_lite.modules import GOCorTrace
 
 
 def heatmap_overlay(

@@ -30,7 +30,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from gocor_lite.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
+from gocor_lite.gocor.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
+from gocor_lite.statedict import CheckpointError, read_state_dict
 
 _INIT = "filter_initializer."
 _OPT = "filter_optimizer."
@@ -57,10 +58,6 @@ _QUERY_KEYS = {_OPT + "reg_layer.weight1", _OPT + "reg_layer.weight2"}
 # Model prefixes of the released GLU-Net-GOCor: its global and its local module.
 GLOBAL_PREFIX = "corr.corr_module."
 LOCAL_PREFIX = "local_corr."
-
-
-class CheckpointError(ValueError):
-    """A state dict or checkpoint file that is not what a loader expects; says which key."""
 
 
 class OfficialGOCor(NamedTuple):
@@ -231,74 +228,6 @@ def to_official(module: GlobalGOCor | LocalGOCor, prefix: str = "") -> dict[str,
     for name, value in module.state_dict().items():
         theirs = inverse[name]
         out[prefix + theirs] = value.view(1, -1, 1, 1) if theirs in _BIN_KEYS else value
-    return out
-
-
-def read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]:
-    """Read a weights file safely (``weights_only``) as a state dict of tensors.
-
-    The file's top level is the state dict itself or a dict holding it under ``"state_dict"``
-    (other top-level entries, such as training metadata, are ignored then). ``what`` names the
-    file's kind in messages; ``hint`` says where such a file comes from.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path}; {hint}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and unpickler errors have no common base
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(
-            f"{path} is not a PyTorch weights file that can be read safely, expected a "
-            f"{what} ({error.__class__.__name__}: {first_line})"
-        ) from error
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(
-            f"{path} holds a {type(loaded).__name__}, expected a {what}: a state dict (or a "
-            "dict with 'state_dict')"
-        )
-    state: dict[str, Tensor] = {}
-    for key, value in loaded.items():
-        if not isinstance(key, str):
-            raise CheckpointError(f"{path}: state dict keys must be strings, got {key!r}")
-        state[key] = value
-    return state
-
-
-def take_tensors(
-    state: Mapping[str, object],
-    expected: Mapping[str, tuple[int, ...]],
-    path: str | Path,
-    what: str,
-) -> dict[str, Tensor]:
-    """Check that ``state`` has exactly the ``expected`` keys, as floating tensors of the
-    expected shapes; return them as float32. Messages name the file and the keys at fault."""
-    unexpected = sorted(state.keys() - expected.keys())
-    missing = sorted(expected.keys() - state.keys())
-    if unexpected or missing:
-        parts = []
-        if missing:
-            parts.append(f"missing key(s) {', '.join(map(repr, missing[:8]))}")
-            parts.append("" if len(missing) <= 8 else f"(and {len(missing) - 8} more)")
-        if unexpected:
-            parts.append(f"unexpected key(s) {', '.join(map(repr, unexpected[:8]))}")
-            parts.append("" if len(unexpected) <= 8 else f"(and {len(unexpected) - 8} more)")
-        raise CheckpointError(f"{path} is not a {what}: {' '.join(p for p in parts if p)}")
-    out = {}
-    for key, shape in expected.items():
-        value = state[key]
-        if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise CheckpointError(
-                f"{path}: {key!r} should be a floating-point tensor of shape {shape}, got "
-                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}"
-            )
-        if tuple(value.shape) != shape:
-            raise CheckpointError(
-                f"{path}: {key!r} has shape {tuple(value.shape)}, expected {shape} (a {what})"
-            )
-        out[key] = value.detach().to(torch.float32)
     return out
 
 

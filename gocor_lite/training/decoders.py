@@ -22,19 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gocor_lite.data import TRAIN_IMAGES, batch_indices, synthetic_pairs
+from gocor_lite.data.split import TRAIN_IMAGES, batch_indices, synthetic_pairs
+from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.features import FeatureExtractor
 from gocor_lite.flow.config import VARIANTS, FlowConfig
 from gocor_lite.flow.pipeline import CoarseToFineFlow, LevelInputs
-from gocor_lite.synthetic import WarpedBatch
+from gocor_lite.weights import save_states
 
 TRAIN_SIZE = (192, 256)  # (H, W) of the synthetic training pairs
 CHECKPOINT_EVERY = 50  # training steps between two saves of the resumable state
-
-#: Where the pipeline looks for trained decoders unless told otherwise.
-DEFAULT_DECODER_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "assets" / "weights" / "flow_decoders.pt"
-)
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,13 @@ class DecoderTraining:
     batch_size: int = 4  # pairs per step, drawn from the cached pairs
     learning_rate: float = 1e-3  # Adam
     seed: int = 0  # of the batch order
+
+
+def save_decoders(models: list[CoarseToFineFlow], path: str | Path, **metadata: Any) -> None:
+    """Write the decoders of several pipelines (one per variant) to one file."""
+    save_states(
+        path, {model.decoder_key: model.decoders.state_dict() for model in models}, **metadata
+    )
 
 
 def flow_loss(levels: list[Tensor], true_flow: Tensor, valid: Tensor) -> Tensor:
@@ -131,45 +134,6 @@ def train_decoder(
     return losses, optimizer.state_dict()
 
 
-def decoder_key(config: FlowConfig) -> str:
-    """The name of a pipeline's decoders in a weights file: extractor and GOCor variant."""
-    return f"{config.extractor}/{config.variant}"
-
-
-def save_decoders(models: list[CoarseToFineFlow], path: str | Path, **metadata: Any) -> None:
-    """Write the decoders of several pipelines (one per variant) to one file."""
-    state: dict[str, Any] = {"metadata": {key: str(value) for key, value in metadata.items()}}
-    for model in models:
-        state[decoder_key(model.config)] = {
-            key: value.detach().to("cpu", torch.float32)
-            for key, value in model.decoders.state_dict().items()
-        }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-
-
-def load_decoders(model: CoarseToFineFlow, path: str | Path | None = None) -> None:
-    """Load the decoders trained for ``model``'s extractor and GOCor variant."""
-    path = Path(path) if path is not None else DEFAULT_DECODER_WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no flow decoder weights at {path}; `python -m gocor_lite.train` writes them (or "
-            "`python -m gocor_lite.flow train` for other features)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    key = decoder_key(model.config)
-    if not isinstance(state, dict) or key not in state:
-        known = sorted(k for k in state if k != "metadata") if isinstance(state, dict) else []
-        raise ValueError(f"{path} has no decoders for {key!r}; it has {known}")
-    try:
-        model.decoders.load_state_dict(state[key], strict=True)
-    except RuntimeError as error:
-        raise ValueError(
-            f"the decoders in {path} for {key!r} do not fit this pipeline (were they trained "
-            f"with another working size or search radius?): {str(error).splitlines()[0]}"
-        ) from error
-
-
 @dataclass(frozen=True)
 class TrainingRun:
     """Settings of :func:`train_flow_decoders`, the whole training of the shipped weights."""
@@ -221,7 +185,7 @@ def train_flow_decoders(
     models, all_losses = [], {}
     for variant in run.variants:
         model = CoarseToFineFlow(run.config.with_variant(variant), extractor)
-        key = decoder_key(model.config)
+        key = model.decoder_key
         models.append(model)
         if key in state["done"]:
             model.decoders.load_state_dict(state["done"][key])

@@ -5,11 +5,11 @@ Everything that learns (the ``learned`` features, GOCor's parameters, the flow d
 on :data:`TRAIN_IMAGES`; everything that measures (``python -m gocor_lite.evaluate``) uses the
 held-out images of :data:`HELD_OUT` and the real stereo pair, with seeds from
 :data:`EVAL_SEED` on. The images ship inside scikit-image (``skimage.data``; nothing is
-downloaded). Pairs are made by :mod:`gocor_lite.synthetic` (homographies, affine maps and
+downloaded). Pairs are made by :mod:`gocor_lite.data.synthetic` (homographies, affine maps and
 thin-plate splines with photometric changes), so the flow is exact.
 
 Convention:
-    Pairs are :class:`~gocor_lite.synthetic.WarpedBatch` es: target, source ``(B, 3, H, W)``
+    Pairs are :class:`~gocor_lite.data.synthetic.WarpedBatch` es: target, source ``(B, 3, H, W)``
     in ``[0, 1]``; flow ``(B, 2, H, W)`` in pixels, target pixel ``p`` matching source pixel
     ``p + flow(p)``; valid ``(B, 1, H, W)``, true where that match is known (inside the source;
     for the stereo pair, where the disparity is known).
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
 from gocor_lite.images import as_rgb_uint8, resize_images, to_tensor
-from gocor_lite.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
 
 #: skimage.data images that training may use (photographs, microscopy, textures, text).
 TRAIN_IMAGES: tuple[str, ...] = (
@@ -67,14 +67,14 @@ def check_training_images(names: Sequence[str]) -> tuple[str, ...]:
     leaked = sorted(set(names) & held_out_images())
     if leaked:
         raise ValueError(
-            f"{leaked} are held out for evaluation (gocor_lite.data.HELD_OUT); train on "
-            f"gocor_lite.data.TRAIN_IMAGES instead"
+            f"{leaked} are held out for evaluation (gocor_lite.data.split.HELD_OUT); train on "
+            f"gocor_lite.data.split.TRAIN_IMAGES instead"
         )
     from skimage import data
 
     unknown = [name for name in names if not callable(getattr(data, name, None))]
     if unknown:
-        raise ValueError(f"{unknown} are not skimage.data images; see gocor_lite.data")
+        raise ValueError(f"{unknown} are not skimage.data images; see gocor_lite.data.split")
     return names
 
 
@@ -179,7 +179,8 @@ def stereo_pair(max_side: int | None = None) -> WarpedBatch:
     """``skimage.data.stereo_motorcycle``: left image = target, right = source, flow
     ``(-disparity, 0)`` where the disparity is known (valid), zero elsewhere. ``max_side``
     resizes both images (longer side, aspect kept) and the flow with them."""
-    from gocor_lite.examples import load_example, resize_pair
+    from gocor_lite.data.examples import load_example
+    from gocor_lite.data.pairs import resize_pair
 
     pair = load_example("stereo-motorcycle")
     if max_side is not None:

@@ -49,7 +49,7 @@ from gocor_lite.correlation import (
     _local_correlation,
     _local_correlation_adjoint,
 )
-from gocor_lite.spatial import offset_distances
+from gocor_lite.gocor.spatial import offset_distances
 
 # Floor of the step length's denominator (the semantics page's 1e-8).
 _DENOMINATOR_FLOOR = 1e-8

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gocor_lite.examples import ExamplePair
+from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.images import as_rgb_uint8, to_tensor, to_uint8
 
 KINDS = ("homography", "affine", "tps")
@@ -348,7 +348,7 @@ def make_pair(
     ``photometric``); the target is the source seen through the random warp.
 
     Shapes: ``image`` uint8 ``(H, W, 3)`` (or anything :func:`~gocor_lite.images.as_rgb_uint8`
-    accepts) -> :class:`~gocor_lite.examples.ExamplePair` with target and source uint8
+    accepts) -> :class:`~gocor_lite.data.pairs.ExamplePair` with target and source uint8
     ``(H, W, 3)`` and ``flow`` float32 ``(2, H, W)`` in pixels, NaN where the target pixel's
     match falls outside the source.
     """

@@ -1,0 +1,5 @@
+# SPDX-License-Identifier: MIT
+"""The library's only drawing code (numpy pictures and matplotlib figures; the one UI leaf):
+score maps and the GOCor paper's Fig. 1 (:mod:`~gocor_lite.pictures.score_maps`), flows
+(:mod:`~gocor_lite.pictures.flow`) and notebook widgets (:mod:`~gocor_lite.pictures.widgets`).
+Nothing here computes a correlation."""

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MIT
+"""Stage 1 of the project's training: the ``learned`` extractor, self-supervised on synthetic
+warps (the GLU-Net recipe).
+
+For a batch of synthetic pairs, the global correlation of the (centred, L2-normalised) target
+and source features is read as a distribution over source cells (``softmax(scores /
+temperature)``) and pulled towards the true match by a cross-entropy
+(:func:`~gocor_lite.supervision.match_loss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gocor_lite.correlation import global_correlation
+from gocor_lite.data.split import TRAIN_IMAGES, check_training_images, training_batch
+from gocor_lite.data.synthetic import WarpedBatch
+from gocor_lite.features import FeatureExtractor, LearnedExtractor, normalize_features
+from gocor_lite.supervision import global_candidates, match_loss, true_matches
+from gocor_lite.training.loop import Progress, resumable_loop
+
+NORMALIZATION = "centered-l2"  # of feature pairs before correlating, as the app and the flow
+
+
+@dataclass(frozen=True)
+class FeatureTraining:
+    """Settings of :func:`train_features`."""
+
+    steps: int = 900  # optimiser steps
+    batch_size: int = 8  # pairs per step, each drawn afresh (a function of seed and step)
+    image_size: tuple[int, int] = (160, 160)  # (H, W) of the training pairs
+    learning_rate: float = 2e-3  # Adam
+    temperature: float = 0.05  # of the softmax over source cells (cosine scores)
+    seed: int = 0
+    images: tuple[str, ...] = TRAIN_IMAGES  # skimage.data names; held-out ones are refused
+
+
+def grid_of(features: Tensor) -> tuple[int, int]:
+    return features.shape[2], features.shape[3]
+
+
+def feature_pair(extractor: FeatureExtractor, batch: WarpedBatch) -> tuple[Tensor, Tensor]:
+    """The normalised features of a batch of pairs, as every consumer correlates them."""
+    features = extractor(torch.cat([batch.target, batch.source]))
+    target, source = features.chunk(2)
+    return normalize_features(target, source, NORMALIZATION)
+
+
+def feature_loss(extractor: FeatureExtractor, batch: WarpedBatch, temperature: float) -> Tensor:
+    """The global correlation's cross-entropy at the true matches (see the module text)."""
+    target, source = feature_pair(extractor, batch)
+    stride = extractor.stride
+    matches, known = true_matches(batch.flow, batch.valid, grid_of(target), stride)
+    volume = global_correlation(target, source)  # (B, h, w, h', w')
+    candidates = global_candidates(grid_of(source), stride, like=volume)
+    return match_loss(volume.flatten(-2), candidates, matches, known, temperature, stride / 2)
+
+
+def train_features(
+    settings: FeatureTraining | None = None,
+    extractor: LearnedExtractor | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> tuple[LearnedExtractor, list[float]]:
+    """Train the ``learned`` extractor (a fresh one, seeded, unless given); returns it and the
+    loss of every step. See :class:`FeatureTraining`."""
+    settings = settings or FeatureTraining()
+    images = check_training_images(settings.images)
+    if extractor is None:
+        torch.manual_seed(settings.seed)
+        extractor = LearnedExtractor()
+    extractor.train()
+    optimizer = torch.optim.Adam(extractor.parameters(), lr=settings.learning_rate)
+
+    def loss_at(step: int) -> Tensor:
+        seed = settings.seed * 1_000_000 + step
+        batch = training_batch(images, settings.batch_size, settings.image_size, seed)
+        return feature_loss(extractor, batch, settings.temperature)
+
+    losses = resumable_loop(
+        {"extractor": extractor},
+        optimizer,
+        loss_at,
+        settings.steps,
+        repr(settings),
+        None if checkpoint is None else Path(checkpoint),
+        resume,
+        progress,
+    )
+    return extractor.eval(), losses
