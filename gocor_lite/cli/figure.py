@@ -22,12 +22,11 @@ from gocor_lite.features import (
     default_extractor_name,
     extractor_names,
     make_extractor,
-    normalize_features,
 )
-from gocor_lite.gocor.modules import GlobalGOCor
 from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
 from gocor_lite.pictures.score_maps import draw_iterations, pixel_maps
-from gocor_lite.weights import load_trained_gocor, trained_gocor_extractors
+from gocor_lite.volumes import pair_features
+from gocor_lite.weights import gocor_module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,17 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     original_size = target.shape[:2]
     target = resize_to_fit(target, args.size, extractor.stride)
     source = resize_to_fit(source, args.size, extractor.stride)
+    gocor, trained = gocor_module(
+        "global", args.features, args.gocor_parameters, num_iter=args.iterations
+    )
+    target_features, source_features = pair_features(
+        extractor, to_tensor(target), to_tensor(source), args.normalization
+    )
     with torch.no_grad():
-        target_features, source_features = normalize_features(
-            extractor(to_tensor(target)), extractor(to_tensor(source)), args.normalization
-        )
-        trained = args.gocor_parameters == "trained"
-        trained = trained and args.features in trained_gocor_extractors()
-        gocor = (
-            load_trained_gocor("global", args.features, num_iter=args.iterations)
-            if trained
-            else GlobalGOCor(num_iter=args.iterations)
-        )
         trace = gocor.trace(target_features, source_features)
 
     height, width = target.shape[:2]

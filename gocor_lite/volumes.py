@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+"""A pair's volumes, in one call: extract the features of both images, normalise them as a
+pair, correlate them globally and locally, and run global and local GOCor with their traces.
+
+The app, the figure command and the notebooks all need this sequence; it is written once here.
+
+Convention:
+    Images ``(B, 3, H, W)`` (target) and ``(B, 3, H', W')`` (source) in ``[0, 1]``; features
+    of stride ``s`` (:mod:`gocor_lite.grid`). Local windows are centred either on the target
+    cell's own coordinates (``local_centre="same position"``) or, as GLU-Net does, on the
+    source cell that the global correlation matches it to (``"coarse flow"``): the source
+    features are then read at each target cell's coarse match (:func:`gocor_lite.matching.
+    warp_by_matches`) and window entry ``[R+dy, R+dx]`` scores the source cell matched by the
+    target cell ``(x+dx, y+dy)`` (:func:`gocor_lite.matching.window_sources`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from gocor_lite.correlation import global_correlation, local_correlation
+from gocor_lite.features import FeatureExtractor, normalize_features
+from gocor_lite.gocor.modules import GlobalGOCor, GOCorTrace, LocalGOCor
+from gocor_lite.matching import best_match, warp_by_matches
+
+LocalCentre = Literal["same position", "coarse flow"]
+LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
+
+
+@dataclass(frozen=True)
+class PairVolumes:
+    """Everything correlation and GOCor make of one pair (detached, inference).
+
+    Shapes: target, source ``(B, C, h, w)`` / ``(B, C, h', w')`` (normalised features);
+    correlation ``(B, h, w, h', w')``; self_correlation ``(B, h, w, h, w)`` (target against
+    itself: what GOCor's filters are fitted on); local ``(B, h, w, 2R+1, 2R+1)`` (a sum over
+    channels: cosine scores for unit vectors); local_source ``(B, C, h, w)`` the source
+    features the windows read; coarse_matches ``(B, 2, h, w)`` source cells (x, y) or None.
+    """
+
+    target: Tensor
+    source: Tensor
+    stride: int
+    correlation: Tensor
+    self_correlation: Tensor
+    local: Tensor
+    local_source: Tensor
+    coarse_matches: Tensor | None
+    global_trace: GOCorTrace
+    local_trace: GOCorTrace
+
+
+@torch.no_grad()
+def pair_features(
+    extractor: FeatureExtractor, target: Tensor, source: Tensor, normalization: str = "centered-l2"
+) -> tuple[Tensor, Tensor]:
+    """Both images' features, normalised as a pair (:func:`gocor_lite.features.
+    normalize_features`). Shapes: ``(B, 3, H, W), (B, 3, H', W') -> (B, C, h, w), (B, C, h',
+    w')``."""
+    return normalize_features(extractor(target), extractor(source), normalization)
+
+
+@torch.no_grad()
+def pair_volumes(
+    extractor: FeatureExtractor,
+    target: Tensor,
+    source: Tensor,
+    global_gocor: GlobalGOCor,
+    local_gocor: LocalGOCor,
+    *,
+    normalization: str = "centered-l2",
+    num_iter: int | None = None,
+    local_centre: str = "same position",
+) -> PairVolumes:
+    """The features, the plain volumes and both GOCor traces of a pair of images.
+
+    ``num_iter`` overrides the modules' number of steps (their configuration otherwise); the
+    local correlation uses ``local_gocor``'s search radius, so both local volumes share one
+    window.
+    """
+    if local_centre not in LOCAL_CENTRES:
+        raise ValueError(f"local_centre must be one of {LOCAL_CENTRES}, got {local_centre!r}")
+    target_features, source_features = pair_features(extractor, target, source, normalization)
+    correlation = global_correlation(target_features, source_features)
+    coarse_matches = None
+    local_source = source_features
+    if local_centre == "coarse flow":
+        coarse_matches = best_match(correlation)  # (B, 2, h, w) source cells
+        local_source = warp_by_matches(source_features, coarse_matches)
+    radius = local_gocor.search_radius
+    return PairVolumes(
+        target=target_features,
+        source=source_features,
+        stride=extractor.stride,
+        correlation=correlation,
+        self_correlation=global_correlation(target_features, target_features),
+        local=local_correlation(target_features, local_source, radius, "sum"),
+        local_source=local_source,
+        coarse_matches=coarse_matches,
+        global_trace=global_gocor.trace(target_features, source_features, num_iter),
+        local_trace=local_gocor.trace(target_features, local_source, num_iter),
+    )
