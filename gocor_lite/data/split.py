@@ -3,10 +3,12 @@
 
 Everything that learns (the ``learned`` features, GOCor's parameters, the flow decoders) trains
 on :data:`TRAIN_IMAGES`; everything that measures (``python -m gocor_lite.evaluate``) uses the
-held-out images of :data:`HELD_OUT` and the real stereo pair, with seeds from
-:data:`EVAL_SEED` on. The images ship inside scikit-image (``skimage.data``; nothing is
-downloaded). Pairs are made by :mod:`gocor_lite.data.synthetic` (homographies, affine maps and
-thin-plate splines with photometric changes), so the flow is exact.
+held-out images of :data:`HELD_OUT`, the real pairs of :mod:`gocor_lite.data.real` and the
+held-out real photographs of :mod:`gocor_lite.data.photos`, with seeds from :data:`EVAL_SEED`
+on. (:mod:`gocor_lite.data.photos` holds the larger set of real training photographs.) The
+images here ship inside scikit-image (``skimage.data``; nothing is downloaded). Pairs are made
+by :mod:`gocor_lite.data.synthetic` (homographies, affine maps and thin-plate splines with
+photometric changes), so the flow is exact.
 
 Convention:
     Pairs are :class:`~gocor_lite.data.synthetic.WarpedBatch` es: target, source ``(B, 3, H, W)``
@@ -24,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.data.pairs import ExamplePair, resize_pair
+from gocor_lite.data.real import load_motorcycle
 from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
 from gocor_lite.images import as_rgb_uint8, resize_images, to_tensor
 
@@ -161,28 +165,23 @@ def batch_indices(count: int, batch_size: int, seed: int, step: int) -> Tensor:
 def evaluation_pairs(
     set_name: str, pairs_per_image: int = 4, size: tuple[int, int] = (240, 320)
 ) -> WarpedBatch:
-    """A held-out evaluation set: ``"natural"``, ``"repeated"`` (synthetic warps of
-    :data:`HELD_OUT` images, seeds from :data:`EVAL_SEED`) or ``"stereo"`` (the Middlebury pair
-    of :func:`stereo_pair`, whose images may differ in size from ``size``)."""
-    if set_name == "stereo":
-        return stereo_pair(max(size))
+    """A held-out synthetic evaluation set: ``"natural"`` or ``"repeated"`` (synthetic warps of
+    :data:`HELD_OUT` images, seeds from :data:`EVAL_SEED`). Every set the evaluation measures,
+    real pairs and held-out real photographs included, is in
+    :mod:`gocor_lite.evaluation.sets`."""
     if set_name not in HELD_OUT:
-        raise ValueError(f"unknown evaluation set {set_name!r}; available: {EVALUATION_SETS}")
+        raise ValueError(f"unknown evaluation set {set_name!r}; available: {list(HELD_OUT)}")
     names = HELD_OUT[set_name]
     return synthetic_pairs(names, pairs_per_image * len(names), size, EVAL_SEED)
 
 
-EVALUATION_SETS: tuple[str, ...] = (*HELD_OUT, "stereo")
-
-
-def stereo_pair(max_side: int | None = None) -> WarpedBatch:
-    """``skimage.data.stereo_motorcycle``: left image = target, right = source, flow
-    ``(-disparity, 0)`` where the disparity is known (valid), zero elsewhere. ``max_side``
-    resizes both images (longer side, aspect kept) and the flow with them."""
-    from gocor_lite.data.examples import load_example
-    from gocor_lite.data.pairs import resize_pair
-
-    pair = load_example("stereo-motorcycle")
+def batch_of_pair(pair: ExamplePair, max_side: int | None = None) -> WarpedBatch:
+    """A pair with ground truth as a batch of one: target, source ``(1, 3, H, W)`` in
+    ``[0, 1]``, flow ``(1, 2, H, W)`` (zero where unknown), valid ``(1, 1, H, W)`` where the
+    flow is known. ``max_side`` resizes both images (longer side, aspect kept) and the flow with
+    them (:func:`~gocor_lite.data.pairs.resize_pair`)."""
+    if pair.flow is None:
+        raise ValueError(f"the pair {pair.name!r} has no ground-truth flow")
     if max_side is not None:
         pair = resize_pair(pair, max_side)
     assert pair.flow is not None
@@ -193,3 +192,10 @@ def stereo_pair(max_side: int | None = None) -> WarpedBatch:
         flow=flow.nan_to_num(0.0),
         valid=torch.isfinite(flow[:, :1]),
     )
+
+
+def stereo_pair(max_side: int | None = None) -> WarpedBatch:
+    """``skimage.data.stereo_motorcycle`` (:func:`~gocor_lite.data.real.load_motorcycle`) as a
+    batch of one: left image = target, right = source, flow ``(-disparity, 0)`` where the
+    disparity is known and the match inside the right image (valid), zero elsewhere."""
+    return batch_of_pair(load_motorcycle(), max_side)
