@@ -74,11 +74,17 @@ def opencv_file(name: str) -> Path:
     return path
 
 
-def read_image_file(path: Path) -> np.ndarray:
-    """An image file as ``uint8 (H, W, 3)`` RGB (grey images are repeated on three channels)."""
+def read_image_file(path: Path, max_side: int | None = None) -> np.ndarray:
+    """An image file as ``uint8 (H, W, 3)`` RGB (grey images are repeated on three channels).
+
+    ``max_side``: a JPEG may be decoded at a reduced scale (1/2, 1/4 or 1/8, PIL's draft mode)
+    as long as both sides stay at least ``max_side`` (faster; the caller resizes the rest).
+    """
     from PIL import Image
 
     with Image.open(path) as image:
+        if max_side is not None:
+            image.draft("RGB", (max_side, max_side))
         return as_rgb_uint8(np.asarray(image.convert("RGB")))
 
 

@@ -125,6 +125,21 @@ def synthetic_pairs(
     return WarpedBatch(*(torch.cat(field) for field in zip(*parts, strict=True)))
 
 
+def random_crop(image: Tensor, size: tuple[int, int], generator: torch.Generator) -> Tensor:
+    """A random crop of ``image (1, 3, H, W)`` in the aspect of ``size = (H, W)``, between a
+    third of the image's shorter side and all of it, resized to ``size``; three draws from
+    ``generator`` (the crop's size, top and left)."""
+    height, width = image.shape[2:]
+    aspect = size[1] / size[0]
+    largest = min(height, round(width / aspect))
+    fraction = float(torch.empty(1).uniform_(1 / 3, 1.0, generator=generator))
+    crop_height = max(size[0] // 2, round(largest * fraction))
+    crop_width = min(width, round(crop_height * aspect))
+    top = int(torch.randint(height - crop_height + 1, (1,), generator=generator))
+    left = int(torch.randint(width - crop_width + 1, (1,), generator=generator))
+    return resize_images(image[:, :, top : top + crop_height, left : left + crop_width], size)
+
+
 def training_batch(
     names: Sequence[str],
     batch_size: int,
@@ -134,22 +149,12 @@ def training_batch(
     options: WarpOptions | None = None,
 ) -> WarpedBatch:
     """A batch of training pairs, a function of ``seed`` alone: each element picks an image of
-    ``names``, a random crop (between a third of the image's shorter side and all of it, in
-    the aspect of ``size``) resized to ``size``, and a random warp of any kind."""
+    ``names``, a random crop (:func:`random_crop`) and a random warp of any kind."""
     generator = torch.Generator().manual_seed(seed)
     crops = []
     for _ in range(batch_size):
         image = _image(names[int(torch.randint(len(names), (1,), generator=generator))])
-        height, width = image.shape[2:]
-        aspect = size[1] / size[0]
-        largest = min(height, round(width / aspect))
-        fraction = float(torch.empty(1).uniform_(1 / 3, 1.0, generator=generator))
-        crop_height = max(size[0] // 2, round(largest * fraction))
-        crop_width = min(width, round(crop_height * aspect))
-        top = int(torch.randint(height - crop_height + 1, (1,), generator=generator))
-        left = int(torch.randint(width - crop_width + 1, (1,), generator=generator))
-        crop = image[:, :, top : top + crop_height, left : left + crop_width]
-        crops.append(resize_images(crop, size))
+        crops.append(random_crop(image, size, generator))
     return random_warp_batch(torch.cat(crops), generator, KINDS, options=options)
 
 
