@@ -150,3 +150,32 @@ def test_real_pairs_join_the_gallery_with_their_truth(name):
     assert pair.name == name and pair.flow is not None and pair.flow.dtype == np.float32
     assert pair.flow.shape == (2, *pair.target.shape[:2])
     assert np.isfinite(pair.flow[0]).mean() > 0.8
+
+
+@needs_opencv_doc
+def test_graffiti_homography_is_0_based_by_photometric_error():
+    """Sampling graf3 where the flow points, over graf1's grid, matches graf1 best with the
+    0-based reading of H1to3p.xml: the 1-based one (H applied to p + 1, minus 1) and the flow
+    moved by a quarter pixel either way, in x or in y, all match worse."""
+    from scipy.ndimage import map_coordinates
+
+    pair = load_graffiti()
+    assert pair.flow is not None
+    target = pair.target.mean(axis=2)
+    source = pair.source.mean(axis=2)
+    y, x = np.mgrid[0:640, 0:800].astype(np.float64)
+    homography = read_opencv_matrix(opencv_data_dir() / "H1to3p.xml")
+    shift = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    one_based = homography_flow(np.linalg.inv(shift) @ homography @ shift, (640, 800), (640, 800))
+    inner = np.isfinite(pair.flow[0]) & np.isfinite(one_based[0])
+
+    def error(flow: np.ndarray, dx: float = 0.0, dy: float = 0.0) -> float:
+        sx, sy = x + np.nan_to_num(flow[0]) + dx, y + np.nan_to_num(flow[1]) + dy
+        sampled = map_coordinates(source, [sy, sx], order=1, mode="nearest")
+        keep = inner & (sx > 4) & (sx < 795) & (sy > 4) & (sy < 635)
+        return float(np.sqrt(np.mean((sampled[keep] - target[keep]) ** 2)))
+
+    best = error(pair.flow)
+    assert best < error(one_based)
+    for dx, dy in ((0.25, 0), (-0.25, 0), (0, 0.25), (0, -0.25)):
+        assert best < error(pair.flow, dx, dy), (dx, dy)

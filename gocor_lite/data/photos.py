@@ -233,20 +233,25 @@ def _read_frame(path: Path, frame: int) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-@functools.lru_cache(maxsize=64)
 def load_photo(name: str) -> np.ndarray:
     """The photograph ``name`` as ``uint8 (H, W, 3)`` RGB, longer side at most
-    :data:`MAX_SIDE`; :class:`~gocor_lite.data.real.MissingDataError` if it is not installed.
-    Evaluation images load too (the held-out set needs them); only training refuses them."""
+    :data:`MAX_SIDE` (read once, then cached; read-only); raises
+    :class:`~gocor_lite.data.real.MissingDataError` if it is not installed. Evaluation images
+    load too (the held-out set needs them); only training refuses them."""
     reason = missing_reason(name)
     if reason is not None:
         raise MissingDataError(reason)
+    return _read_photo(name, opencv_data_dir())
+
+
+@functools.lru_cache(maxsize=64)
+def _read_photo(name: str, opencv_folder: Path) -> np.ndarray:
     source, file = _source(name)
     if source == "opencv-doc" and "@" in file:
         video, _, frame = file.partition("@")
-        image = _read_frame(opencv_data_dir() / video, int(frame))
+        image = _read_frame(opencv_folder / video, int(frame))
     elif source == "opencv-doc":
-        image = read_image_file(opencv_data_dir() / file, MAX_SIDE)
+        image = read_image_file(opencv_folder / file, MAX_SIDE)
     elif source == "mate-backgrounds":
         image = read_image_file(MATE_NATURE / file, MAX_SIDE)
     elif source == "scikit-learn":

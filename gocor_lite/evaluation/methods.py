@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -119,13 +120,15 @@ def pipeline_method(
     config: FlowConfig | None = None,
     extractor: FeatureExtractor | None = None,
     description: str = "",
+    decoder_weights: Path | None = None,
 ) -> DenseFlowMethod:
     """This project's coarse-to-fine flow (:mod:`gocor_lite.flow`) as a method; the model is
-    built once (with its trained GOCor parameters or decoders if ``config`` asks for them) and
-    reused for every pair."""
+    built once (with its trained GOCor parameters if ``config`` asks for them, and its learned
+    decoders from ``decoder_weights``, default the shipped file, if its estimator is
+    ``"decoder"``) and reused for every pair."""
     model = CoarseToFineFlow(config, extractor).eval()
     if model.config.estimator == "decoder":
-        model.load_decoders()
+        model.load_decoders(decoder_weights)
 
     def estimate(target: np.ndarray, source: np.ndarray) -> np.ndarray:
         return estimate_flow(target, source, model=model).flow[0].float().cpu().numpy()
