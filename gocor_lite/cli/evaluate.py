@@ -5,6 +5,7 @@ and written to ``docs/evaluation.md``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs_per_image < 1:
         parser.error("--pairs-per-image must be >= 1")
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     if opencv_available():
         import cv2
 
@@ -113,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m gocor_lite.evaluate", *given])
-    text = report(evaluation, command, threads=args.threads)
+    cores = os.cpu_count() or 0
+    machine = (
+        f"Load average (processes wanting a core, over 1 min) {load_before:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end, on {cores} cores: times (and the ms per pair "
+        "below) grow with it, for every method alike."
+    )
+    text = report(evaluation, command, threads=args.threads, machine=machine)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -7,7 +7,7 @@ Sources, each file looked at by eye (photographs only: no drawings, text, logos,
 synthetic test patterns):
 
 * Debian's ``opencv-doc`` (``/usr/share/doc/opencv-doc/examples/data``): 24 photographs
-  (:data:`OPENCV_PHOTOS`), and frames of two of its videos, the PETS pedestrian scene
+  (:data:`OPENCV_PHOTOS`), and frames of two of its videos, a pedestrian scene
   ``vtest.avi`` and ``tree.avi`` (read with OpenCV, the ``eval`` extra: skipped with a note
   where it is not installed). ``Megamind.avi`` is a computer-animated film: not a photograph,
   not used.

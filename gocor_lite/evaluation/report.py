@@ -393,15 +393,19 @@ def methods_table(results: dict[str, dict[str, MethodScore]]) -> str:
     return "\n".join(lines)
 
 
-def report(evaluation: Evaluation, command: str, threads: int | None = None) -> str:
-    """The markdown of ``docs/evaluation.md`` (``threads``: the thread count to state)."""
+def report(
+    evaluation: Evaluation, command: str, threads: int | None = None, machine: str = ""
+) -> str:
+    """The markdown of ``docs/evaluation.md`` (``threads``: the thread count to state;
+    ``machine``: a sentence about the machine's state, e.g. its load, to print with the time)."""
     sets = list(evaluation.sets)
     threads_note = "" if threads is None else f" with {threads} thread(s) for torch and OpenCV"
     text = [
         "# Evaluation: correlation against GOCor, and our flow against its peers, on data no "
         "training has seen",
         "",
-        f"Written by `{command}` in {evaluation.seconds:.0f} s on this machine{threads_note}. "
+        f"Written by `{command}` in {evaluation.seconds:.0f} s on this machine{threads_note}."
+        f"{' ' + machine if machine else ''} "
         "Sets (`gocor_lite.evaluation.sets`; nothing here was used for training or tuning):",
         "",
         *[f"- `{name}`: {description}" for name, description in evaluation.sets.items()],
