@@ -48,7 +48,11 @@ train: setup
 refresh-weights: setup
 	$(PY) -m gocor_lite.train --refresh-shipped
 
-# Correlation against GOCor on held-out sets, written to docs/evaluation.md (about 90 s).
+# Correlation against GOCor, and our flow against OpenCV's DIS and Farneback and zero flow, on
+# held-out synthetic sets, held-out real photographs and real pairs with ground truth, written to
+# docs/evaluation.md (about 6 min of one core). The real sets need Debian's opencv-doc and
+# mate-backgrounds (apt-get install opencv-doc mate-backgrounds; .ci/run does); the peers need
+# opencv-python-headless (the eval extra, part of .[dev]).
 evaluate: setup
 	$(PY) -m gocor_lite.evaluate
 

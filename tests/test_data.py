@@ -64,10 +64,13 @@ def test_stereo_flow_is_minus_the_disparity_on_known_pixels():
     _, _, disparity = data.stereo_motorcycle()
     pair = stereo_pair()
     known = np.isfinite(disparity) & (disparity > 0)
-    assert np.array_equal(pair.valid[0, 0].numpy(), known)
+    inside = np.arange(disparity.shape[1])[None, :] - disparity >= 0  # x - d in the right image
+    assert np.array_equal(pair.valid[0, 0].numpy(), known & inside)
+    assert 0.9 < inside[known].mean() < 1.0
     flow = pair.flow[0].numpy()
-    np.testing.assert_allclose(flow[0][known], -disparity[known], rtol=1e-6)
-    assert not flow[1].any() and not flow[0][~known].any()
+    valid = known & inside
+    np.testing.assert_allclose(flow[0][valid], -disparity[valid], rtol=1e-6)
+    assert not flow[1].any() and not flow[0][~valid].any()
     small = stereo_pair(320)
     assert max(small.target.shape[2:]) == 320
     assert 0.8 < float(small.valid.float().mean()) < 1.0

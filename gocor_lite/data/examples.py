@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Bundled example pairs, each with its ground-truth flow where one is known.
+"""The gallery: example pairs, each with its ground-truth flow where one is known.
 
-Every pair is cut from images that ship inside the scikit-image package (nothing is
-downloaded); ``assets/README.md`` lists their sources and licences.
+Shifted crops and synthetic warps are cut from images that ship inside the scikit-image package;
+the real pairs (:mod:`gocor_lite.data.real`) come from scikit-image and from Debian's
+``opencv-doc`` package, and are listed only where their files are installed. Nothing is
+downloaded; ``assets/README.md`` lists every source and licence.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gocor_lite.data.pairs import ExamplePair
+from gocor_lite.data.real import REAL_PAIRS, load_real_pair, real_pair_available
 from gocor_lite.data.synthetic import make_pair
 from gocor_lite.images import as_rgb_uint8, resize_to_fit
 
@@ -67,24 +70,6 @@ def _chelsea() -> ExamplePair:
     )
 
 
-def _stereo() -> ExamplePair:
-    from skimage import data
-
-    left, right, disparity = data.stereo_motorcycle()
-    flow = np.full((2, *disparity.shape), np.nan, dtype=np.float32)
-    valid = np.isfinite(disparity) & (disparity > 0)
-    # Left pixel (x, y) appears in the right image at (x - d, y).
-    flow[0][valid] = -disparity[valid]
-    flow[1][valid] = 0.0
-    return ExamplePair(
-        "stereo-motorcycle",
-        "Middlebury 2014 stereo pair (left = target, right = source) with ground-truth disparity.",
-        as_rgb_uint8(left),
-        as_rgb_uint8(right),
-        flow,
-    )
-
-
 def _astronaut_warp() -> ExamplePair:
     from skimage import data
 
@@ -114,7 +99,9 @@ def _gravel_warp() -> ExamplePair:
 _EXAMPLES: dict[str, Callable[[], ExamplePair]] = {
     "brick-shift": _brick,
     "chelsea-shift": _chelsea,
-    "stereo-motorcycle": _stereo,
+    "stereo-motorcycle": lambda: load_real_pair("stereo-motorcycle"),
+    "graffiti-1-3": lambda: load_real_pair("graffiti-1-3"),
+    "stereo-aloe": lambda: load_real_pair("stereo-aloe"),
     "astronaut-warp": _astronaut_warp,
     "gravel-warp": _gravel_warp,
 }
@@ -126,12 +113,13 @@ def register_example(name: str, loader: Callable[[], ExamplePair]) -> None:
 
 
 def example_names() -> list[str]:
-    """Names accepted by :func:`load_example`, the default first."""
-    return list(_EXAMPLES)
+    """Names accepted by :func:`load_example`, the default first: every pair whose files are
+    on this machine (a real pair of ``opencv-doc`` is left out where that package is not)."""
+    return [name for name in _EXAMPLES if name not in REAL_PAIRS or real_pair_available(name)]
 
 
 def load_example(name: str) -> ExamplePair:
-    """Load the bundled pair called ``name``."""
+    """Load the gallery pair called ``name``."""
     if name not in _EXAMPLES:
         raise ValueError(f"unknown example pair {name!r}; available: {example_names()}")
     return _EXAMPLES[name]()

@@ -3,10 +3,12 @@
 
 Everything that learns (the ``learned`` features, GOCor's parameters, the flow decoders) trains
 on :data:`TRAIN_IMAGES`; everything that measures (``python -m gocor_lite.evaluate``) uses the
-held-out images of :data:`HELD_OUT` and the real stereo pair, with seeds from
-:data:`EVAL_SEED` on. The images ship inside scikit-image (``skimage.data``; nothing is
-downloaded). Pairs are made by :mod:`gocor_lite.data.synthetic` (homographies, affine maps and
-thin-plate splines with photometric changes), so the flow is exact.
+held-out images of :data:`HELD_OUT`, the real pairs of :mod:`gocor_lite.data.real` and the
+held-out real photographs of :mod:`gocor_lite.data.photos`, with seeds from :data:`EVAL_SEED`
+on. (:mod:`gocor_lite.data.photos` holds the larger set of real training photographs.) The
+images here ship inside scikit-image (``skimage.data``; nothing is downloaded). Pairs are made
+by :mod:`gocor_lite.data.synthetic` (homographies, affine maps and thin-plate splines with
+photometric changes), so the flow is exact.
 
 Convention:
     Pairs are :class:`~gocor_lite.data.synthetic.WarpedBatch` es: target, source ``(B, 3, H, W)``
@@ -24,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.data.pairs import ExamplePair, resize_pair
+from gocor_lite.data.real import load_motorcycle
 from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
 from gocor_lite.images import as_rgb_uint8, resize_images, to_tensor
 
@@ -121,6 +125,21 @@ def synthetic_pairs(
     return WarpedBatch(*(torch.cat(field) for field in zip(*parts, strict=True)))
 
 
+def random_crop(image: Tensor, size: tuple[int, int], generator: torch.Generator) -> Tensor:
+    """A random crop of ``image (1, 3, H, W)`` in the aspect of ``size = (H, W)``, between a
+    third of the image's shorter side and all of it, resized to ``size``; three draws from
+    ``generator`` (the crop's size, top and left)."""
+    height, width = image.shape[2:]
+    aspect = size[1] / size[0]
+    largest = min(height, round(width / aspect))
+    fraction = float(torch.empty(1).uniform_(1 / 3, 1.0, generator=generator))
+    crop_height = max(size[0] // 2, round(largest * fraction))
+    crop_width = min(width, round(crop_height * aspect))
+    top = int(torch.randint(height - crop_height + 1, (1,), generator=generator))
+    left = int(torch.randint(width - crop_width + 1, (1,), generator=generator))
+    return resize_images(image[:, :, top : top + crop_height, left : left + crop_width], size)
+
+
 def training_batch(
     names: Sequence[str],
     batch_size: int,
@@ -130,22 +149,12 @@ def training_batch(
     options: WarpOptions | None = None,
 ) -> WarpedBatch:
     """A batch of training pairs, a function of ``seed`` alone: each element picks an image of
-    ``names``, a random crop (between a third of the image's shorter side and all of it, in
-    the aspect of ``size``) resized to ``size``, and a random warp of any kind."""
+    ``names``, a random crop (:func:`random_crop`) and a random warp of any kind."""
     generator = torch.Generator().manual_seed(seed)
     crops = []
     for _ in range(batch_size):
         image = _image(names[int(torch.randint(len(names), (1,), generator=generator))])
-        height, width = image.shape[2:]
-        aspect = size[1] / size[0]
-        largest = min(height, round(width / aspect))
-        fraction = float(torch.empty(1).uniform_(1 / 3, 1.0, generator=generator))
-        crop_height = max(size[0] // 2, round(largest * fraction))
-        crop_width = min(width, round(crop_height * aspect))
-        top = int(torch.randint(height - crop_height + 1, (1,), generator=generator))
-        left = int(torch.randint(width - crop_width + 1, (1,), generator=generator))
-        crop = image[:, :, top : top + crop_height, left : left + crop_width]
-        crops.append(resize_images(crop, size))
+        crops.append(random_crop(image, size, generator))
     return random_warp_batch(torch.cat(crops), generator, KINDS, options=options)
 
 
@@ -161,28 +170,23 @@ def batch_indices(count: int, batch_size: int, seed: int, step: int) -> Tensor:
 def evaluation_pairs(
     set_name: str, pairs_per_image: int = 4, size: tuple[int, int] = (240, 320)
 ) -> WarpedBatch:
-    """A held-out evaluation set: ``"natural"``, ``"repeated"`` (synthetic warps of
-    :data:`HELD_OUT` images, seeds from :data:`EVAL_SEED`) or ``"stereo"`` (the Middlebury pair
-    of :func:`stereo_pair`, whose images may differ in size from ``size``)."""
-    if set_name == "stereo":
-        return stereo_pair(max(size))
+    """A held-out synthetic evaluation set: ``"natural"`` or ``"repeated"`` (synthetic warps of
+    :data:`HELD_OUT` images, seeds from :data:`EVAL_SEED`). Every set the evaluation measures,
+    real pairs and held-out real photographs included, is in
+    :mod:`gocor_lite.evaluation.sets`."""
     if set_name not in HELD_OUT:
-        raise ValueError(f"unknown evaluation set {set_name!r}; available: {EVALUATION_SETS}")
+        raise ValueError(f"unknown evaluation set {set_name!r}; available: {list(HELD_OUT)}")
     names = HELD_OUT[set_name]
     return synthetic_pairs(names, pairs_per_image * len(names), size, EVAL_SEED)
 
 
-EVALUATION_SETS: tuple[str, ...] = (*HELD_OUT, "stereo")
-
-
-def stereo_pair(max_side: int | None = None) -> WarpedBatch:
-    """``skimage.data.stereo_motorcycle``: left image = target, right = source, flow
-    ``(-disparity, 0)`` where the disparity is known (valid), zero elsewhere. ``max_side``
-    resizes both images (longer side, aspect kept) and the flow with them."""
-    from gocor_lite.data.examples import load_example
-    from gocor_lite.data.pairs import resize_pair
-
-    pair = load_example("stereo-motorcycle")
+def batch_of_pair(pair: ExamplePair, max_side: int | None = None) -> WarpedBatch:
+    """A pair with ground truth as a batch of one: target, source ``(1, 3, H, W)`` in
+    ``[0, 1]``, flow ``(1, 2, H, W)`` (zero where unknown), valid ``(1, 1, H, W)`` where the
+    flow is known. ``max_side`` resizes both images (longer side, aspect kept) and the flow with
+    them (:func:`~gocor_lite.data.pairs.resize_pair`)."""
+    if pair.flow is None:
+        raise ValueError(f"the pair {pair.name!r} has no ground-truth flow")
     if max_side is not None:
         pair = resize_pair(pair, max_side)
     assert pair.flow is not None
@@ -193,3 +197,10 @@ def stereo_pair(max_side: int | None = None) -> WarpedBatch:
         flow=flow.nan_to_num(0.0),
         valid=torch.isfinite(flow[:, :1]),
     )
+
+
+def stereo_pair(max_side: int | None = None) -> WarpedBatch:
+    """``skimage.data.stereo_motorcycle`` (:func:`~gocor_lite.data.real.load_motorcycle`) as a
+    batch of one: left image = target, right = source, flow ``(-disparity, 0)`` where the
+    disparity is known and the match inside the right image (valid), zero elsewhere."""
+    return batch_of_pair(load_motorcycle(), max_side)

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.evaluate``: how well each correlation layer matches, on data no
-training has seen, written to ``docs/evaluation.md``.
+"""``python -m gocor_lite.evaluate``: how well each correlation layer matches, and how this
+project's flow compares with the methods a user would pick instead, on data no training has
+seen, written to ``docs/evaluation.md``.
 
-Sets (:mod:`gocor_lite.data.split`): ``natural`` and ``repeated``, synthetic warps of held-out
-photographs and of repeated structure (brick, gravel, a checkerboard), and ``stereo``, the
-Middlebury pair bundled with scikit-image, on the pixels whose disparity is known.
+Sets (:mod:`gocor_lite.evaluation.sets`): ``natural`` and ``repeated``, synthetic warps of
+held-out photographs and of repeated structure (brick, gravel, a checkerboard); ``photos``,
+synthetic warps of held-out real photographs; ``motorcycle``, ``aloe`` and ``graffiti``, real
+pairs with real ground truth (Middlebury stereo, the Oxford graffiti homography), on the pixels
+whose truth is known. Sets whose files are not installed are skipped, and the report says so.
 
-Two parts:
+Three parts:
 
 * **Volumes**: the best match of every target cell (argmax refined below one cell) of the
   global correlation, the local correlation after a known coarse flow (the true flow shifted
@@ -16,6 +19,10 @@ Two parts:
 * **Flow pipeline** (:mod:`gocor_lite.flow`), the GOCor paper's ablation: feature correlation
   -> + global GOCor -> + local GOCor -> both, training-free and with the learned decoders,
   the dense flow scored at every valid pixel.
+* **Peers and ours**: dense-flow methods (:class:`~gocor_lite.evaluation.methods.DenseFlowMethod`)
+  on the ``uint8`` images of every set, timed per pair: OpenCV's DIS and Farneback, zero flow
+  (:mod:`gocor_lite.evaluation.peers`) and this project's flow pipeline in a few settings
+  (:func:`default_methods`; a network is added as one more method).
 
 Metrics: the mean endpoint error (AEPE, pixels, and in feature cells for the volumes) and the
 percentage of matches within 1, 3 and 5 pixels (PCK) and within one feature cell, pooled over
@@ -34,9 +41,18 @@ import torch
 from torch import Tensor
 
 from gocor_lite.correlation import global_correlation
-from gocor_lite.data.split import EVAL_SEED, EVALUATION_SETS, HELD_OUT, evaluation_pairs
+from gocor_lite.data.split import EVAL_SEED
 from gocor_lite.data.synthetic import WarpedBatch
+from gocor_lite.evaluation.methods import (
+    DenseFlowMethod,
+    MethodScore,
+    pairs_of_batch,
+    pipeline_method,
+    score_methods,
+)
 from gocor_lite.evaluation.metrics import Metrics, score
+from gocor_lite.evaluation.peers import peer_methods
+from gocor_lite.evaluation.sets import EVAL_SIZE, EVALUATION_SETS, load_sets
 from gocor_lite.features import FeatureExtractor
 from gocor_lite.flow.config import VARIANTS, FlowConfig
 from gocor_lite.flow.pipeline import CoarseToFineFlow
@@ -47,7 +63,6 @@ from gocor_lite.training.features import feature_pair
 from gocor_lite.training.gocor import coarse_flow
 from gocor_lite.weights import decoder_keys, gocor_module
 
-EVAL_SIZE = (240, 320)  # (H, W) of the synthetic evaluation pairs; the stereo pair: 320 wide
 ITERATIONS = (0, 1, 3, 7)  # GOCor iterations reported
 PIXEL_THRESHOLDS = (1.0, 3.0, 5.0)
 SEARCH_RADIUS = 4  # of the local correlation and local GOCor
@@ -187,13 +202,47 @@ def _has_decoders(extractor: str, path: Path | None) -> bool:
 # -- the whole evaluation -------------------------------------------------------------------------
 
 
+def default_methods(decoder_weights: Path | None = None) -> list[DenseFlowMethod]:
+    """The peers (:func:`~gocor_lite.evaluation.peers.peer_methods`) and this project's flow
+    pipeline with the default (learned) features: feature correlation (``FlowConfig()``, what
+    ``estimate_flow`` does), global and local GOCor with the trained parameters, and the learned
+    decoders on feature correlation where their file has them."""
+    correlation = FlowConfig()
+    methods = [
+        *peer_methods(),
+        pipeline_method(
+            "ours: flow, feature correlation",
+            correlation,
+            description="gocor_lite.flow with FlowConfig() (estimate_flow's default), argmax",
+        ),
+        pipeline_method(
+            "ours: flow, global and local GOCor (trained)",
+            dataclasses.replace(correlation, gocor_parameters="trained").with_variant("gocor"),
+            description="the same with GOCor at every level, this project's trained parameters",
+        ),
+    ]
+    if f"{correlation.extractor}/correlation" in decoder_keys(decoder_weights):
+        methods.append(
+            pipeline_method(
+                "ours: flow, learned decoders, feature correlation",
+                dataclasses.replace(correlation, estimator="decoder"),
+                description="the same with the learned per-level decoders instead of the argmax",
+                decoder_weights=decoder_weights,
+            )
+        )
+    return methods
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Everything ``python -m gocor_lite.evaluate`` measured."""
 
     volumes: list[VolumeRow]
     flow: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]]  # extractor -> row -> set
+    methods: dict[str, dict[str, MethodScore]]  # set -> method -> score (peers and ours)
+    descriptions: dict[str, str]  # method -> one line
     sets: dict[str, str]  # set name -> description
+    skipped: dict[str, str]  # set name -> why it was not measured
     seconds: float
 
 
@@ -205,27 +254,34 @@ def run_evaluation(
     gocor_weights: Path | None = None,
     decoder_weights: Path | None = None,
     flow: bool = True,
+    volumes: bool = True,
+    methods: Sequence[DenseFlowMethod] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Measure every extractor of ``extractors`` (name -> extractor) on ``sets``."""
+    """Measure every extractor of ``extractors`` (name -> extractor) on ``sets`` (volumes and,
+    with ``flow``, the flow pipeline's ablation), and every dense-flow method of ``methods``
+    (default: :func:`default_methods`; an empty list: none) on every set. Sets whose files are
+    missing are skipped (:attr:`Evaluation.skipped`)."""
     started = time.perf_counter()
-    data = {name: evaluation_pairs(name, pairs_per_image, EVAL_SIZE) for name in sets}
-    volumes: dict[tuple[str, str, str, int | None], dict[str, Metrics]] = {}
+    loaded, skipped = load_sets(sets, pairs_per_image, EVAL_SIZE)
+    data = {name: evaluation_set.pairs for name, evaluation_set in loaded.items()}
+    found: dict[tuple[str, str, str, int | None], dict[str, Metrics]] = {}
     flows: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]] = {}
-    for extractor_name, extractor in extractors.items():
+    for extractor_name, extractor in extractors.items() if volumes or flow else ():
         modules = _gocor_modules(extractor_name, gocor_weights)
         estimators = ["argmax", "soft-argmax"]
         if _has_decoders(extractor_name, decoder_weights):
             estimators.append("decoder")
-        for set_index, set_name in enumerate(sets):
-            pairs = data[set_name]
-            if progress is not None:
-                progress(f"{extractor_name} on {set_name}: volumes")
-            seed = EVAL_SEED + 1000 * (set_index + 1)
-            predicted, truth, known, stride = volume_matches(extractor, pairs, modules, seed)
-            for (method, parameters, iteration), matches in predicted.items():
-                key = (extractor_name, method, parameters, iteration)
-                volumes.setdefault(key, {})[set_name] = score(matches, truth, known, stride)
+        for set_name, pairs in data.items():
+            if volumes:
+                if progress is not None:
+                    progress(f"{extractor_name} on {set_name}: volumes")
+                # A seed per set (not per position in this run), so a set alone gives the same.
+                seed = EVAL_SEED + 1000 * (EVALUATION_SETS.index(set_name) + 1)
+                predicted, truth, known, stride = volume_matches(extractor, pairs, modules, seed)
+                for (method, parameters, iteration), matches in predicted.items():
+                    key = (extractor_name, method, parameters, iteration)
+                    found.setdefault(key, {})[set_name] = score(matches, truth, known, stride)
             if flow:
                 if progress is not None:
                     progress(f"{extractor_name} on {set_name}: flow pipeline")
@@ -234,24 +290,26 @@ def run_evaluation(
                 )
                 for row, metrics in rows.items():
                     flows.setdefault(extractor_name, {}).setdefault(row, {})[set_name] = metrics
-    descriptions = {
-        "natural": f"synthetic warps of {', '.join(HELD_OUT['natural'])}, "
-        f"{pairs_per_image} pairs per image at {EVAL_SIZE[1]}x{EVAL_SIZE[0]}",
-        "repeated": f"synthetic warps of {', '.join(HELD_OUT['repeated'])}, "
-        f"{pairs_per_image} pairs per image at {EVAL_SIZE[1]}x{EVAL_SIZE[0]}",
-        "stereo": f"skimage stereo_motorcycle resized to {max(EVAL_SIZE)} px wide, valid "
-        "disparities only",
-    }
+    methods = default_methods(decoder_weights) if methods is None else list(methods)
+    dense: dict[str, dict[str, MethodScore]] = {}
+    if methods:
+        for set_name, pairs in data.items():
+            if progress is not None:
+                progress(f"peers and ours on {set_name}")
+            dense[set_name] = score_methods(methods, pairs_of_batch(pairs, set_name))
     order = {"global correlation": 0, "global GOCor": 1, "local correlation": 2, "local GOCor": 3}
     names = list(extractors)
     keys = sorted(
-        volumes,
+        found,
         key=lambda k: (names.index(k[0]), order[k[1]], k[2] != "paper initial", k[3] or 0),
     )
     return Evaluation(
-        volumes=[VolumeRow(*key, volumes[key]) for key in keys],
+        volumes=[VolumeRow(*key, found[key]) for key in keys],
         flow=flows,
-        sets={name: descriptions[name] for name in sets},
+        methods=dense,
+        descriptions={method.name: method.description for method in methods},
+        sets={name: evaluation_set.description for name, evaluation_set in loaded.items()},
+        skipped=skipped,
         seconds=time.perf_counter() - started,
     )
 
@@ -318,33 +376,82 @@ def flow_table(results: dict[tuple[str, str, str], dict[str, Metrics]], extracto
     return "\n".join(lines)
 
 
-def report(evaluation: Evaluation, command: str) -> str:
-    """The markdown of ``docs/evaluation.md``."""
+def methods_table(results: dict[str, dict[str, MethodScore]]) -> str:
+    """Peers and ours, every set: one row per (set, method), AEPE, PCK-1, PCK-5 and the mean
+    time per pair in milliseconds."""
+    lines = [
+        "| set | method | AEPE px | PCK-1 | PCK-5 | ms per pair |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for set_name, scores in results.items():
+        for method, result in scores.items():
+            m = result.metrics
+            lines.append(
+                f"| {set_name} | {method} | {_number(m.aepe, 2)} | {_number(m.pck1, 1)} | "
+                f"{_number(m.pck5, 1)} | {1e3 * result.seconds_per_pair:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def report(
+    evaluation: Evaluation, command: str, threads: int | None = None, machine: str = ""
+) -> str:
+    """The markdown of ``docs/evaluation.md`` (``threads``: the thread count to state;
+    ``machine``: a sentence about the machine's state, e.g. its load, to print with the time)."""
     sets = list(evaluation.sets)
+    threads_note = "" if threads is None else f" with {threads} thread(s) for torch and OpenCV"
     text = [
-        "# Evaluation: correlation against GOCor, on data no training has seen",
+        "# Evaluation: correlation against GOCor, and our flow against its peers, on data no "
+        "training has seen",
         "",
-        f"Written by `{command}` in {evaluation.seconds:.0f} s on this machine. Sets "
-        "(`gocor_lite.data.split`; nothing here was used for training or tuning):",
+        f"Written by `{command}` in {evaluation.seconds:.0f} s on this machine{threads_note}."
+        f"{' ' + machine if machine else ''} "
+        "Sets (`gocor_lite.evaluation.sets`; nothing here was used for training or tuning):",
         "",
         *[f"- `{name}`: {description}" for name, description in evaluation.sets.items()],
-        "",
-        "Features are centred and L2-normalised per pair before correlating (as the app and "
-        "the flow pipeline do). **Volumes**: the best match (argmax, refined below one cell) "
-        "of every target cell centre whose true match is known; local correlation and local "
-        f"GOCor (R = {SEARCH_RADIUS}) search around a known coarse flow: the true flow shifted "
-        f"by up to {COARSE_OFFSET:g} cells per pair. GOCor: simple initialiser, no query loss; "
-        "`paper initial` = the paper's initial parameters, `trained` = "
-        "`assets/weights/gocor_trained.pt` (`python -m gocor_lite.train`). AEPE: mean "
-        "endpoint error (lower is better); PCK-n: % of matches within n pixels, PCK-cell: "
-        "within one feature cell (8 px for these extractors); higher is better.",
-        "",
-        "## Summary (3 GOCor iterations, the paper's setting)",
-        "",
-        summary_table(evaluation.volumes, sets),
     ]
-    for name in sets:
-        text += ["", f"## Volumes: `{name}`", "", volume_table(evaluation.volumes, name)]
+    if evaluation.skipped:
+        text += [
+            "",
+            "Skipped (not installed here):",
+            "",
+            *[f"- `{name}`: {reason}" for name, reason in evaluation.skipped.items()],
+        ]
+    if evaluation.methods:
+        text += [
+            "",
+            "## Peers and ours, every set",
+            "",
+            "Every method maps the pair's `uint8` images to a dense flow "
+            "(`gocor_lite.evaluation.methods`), scored at every pixel whose truth is known; the "
+            "time is the mean wall-clock time per pair of that call, measured in this run. "
+            "Methods:",
+            "",
+            *[f"- {name}: {line}" for name, line in evaluation.descriptions.items()],
+            "",
+            methods_table(evaluation.methods),
+        ]
+    if evaluation.volumes:
+        text += [
+            "",
+            "## Volumes",
+            "",
+            "Features are centred and L2-normalised per pair before correlating (as the app and "
+            "the flow pipeline do). The best match (argmax, refined below one cell) of every "
+            "target cell centre whose true match is known; local correlation and local GOCor "
+            f"(R = {SEARCH_RADIUS}) search around a known coarse flow: the true flow shifted by "
+            f"up to {COARSE_OFFSET:g} cells per pair. GOCor: simple initialiser, no query loss; "
+            "`paper initial` = the paper's initial parameters, `trained` = "
+            "`assets/weights/gocor_trained.pt` (`python -m gocor_lite.train`). AEPE: mean "
+            "endpoint error (lower is better); PCK-n: % of matches within n pixels, PCK-cell: "
+            "within one feature cell (8 px for these extractors); higher is better.",
+            "",
+            "### Summary (3 GOCor iterations, the paper's setting)",
+            "",
+            summary_table(evaluation.volumes, sets),
+        ]
+        for name in sets:
+            text += ["", f"### Volumes: `{name}`", "", volume_table(evaluation.volumes, name)]
     if evaluation.flow:
         config = FlowConfig()
         text += [
@@ -354,7 +461,8 @@ def report(evaluation: Evaluation, command: str) -> str:
             f"`gocor_lite.flow` with `FlowConfig()` ({len(config.levels)} levels, working size "
             f"{config.working_size[1]}x{config.working_size[0]}, GOCor with "
             f"{config.gocor_iterations} iterations, `initial` or `trained` parameters), the "
-            "dense flow scored at every valid pixel. `decoder` rows use the decoders trained by "
+            "dense flow scored at every valid pixel (on the float images, before any rounding "
+            "to `uint8`). `decoder` rows use the decoders trained by "
             "`python -m gocor_lite.train` for those features (with the initial GOCor "
             "parameters; none for other extractors).",
         ]
