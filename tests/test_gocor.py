@@ -396,8 +396,17 @@ def test_bad_features_name_the_argument():
         module(torch.zeros(1, 4, 2, 2), torch.zeros(4, 2, 2))
     with pytest.raises(ValueError, match="same number of channels"):
         module(torch.zeros(1, 4, 2, 2), torch.zeros(1, 3, 2, 2))
-    with pytest.raises(ValueError, match="target contains NaN"):
-        LocalGOCor()(torch.full((1, 4, 2, 2), float("nan")), torch.zeros(1, 4, 2, 2))
+    nan, zeros = torch.full((1, 4, 2, 2), float("nan")), torch.zeros(1, 4, 2, 2)
+    for module in (GlobalGOCor(check_finite=True), LocalGOCor(check_finite=True)):
+        with pytest.raises(ValueError, match="target contains NaN"):
+            module(nan, zeros)
+        with pytest.raises(ValueError, match="source contains NaN"):
+            module(zeros, zeros.clone().fill_(float("inf")))
+    for module in (GlobalGOCor(), LocalGOCor()):
+        # Off by default in forward (no read of the values); the output says NaN, not a number.
+        assert torch.isnan(module(nan, zeros)).all()
+        with pytest.raises(ValueError, match="target contains NaN"):
+            module.trace(nan, zeros)  # the trace always checks
 
 
 def test_defaults_are_the_papers():
