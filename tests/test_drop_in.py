@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from gocor_lite import GlobalGOCor, LocalGOCor
+from gocor_lite.correlation import _local_adjoint_kernel, _local_correlation_kernel
 from gocor_lite.features import LearnedExtractor
 from gocor_lite.gocor.modules import GOCorBase
 from tests.test_gocor import randomise
@@ -48,18 +50,28 @@ def features(generator: torch.Generator, dtype: torch.dtype = torch.float32, bat
 class HostReads(TorchDispatchMode):
     """Records every operator that copies a tensor's value to the host (``.item()``,
     ``bool(tensor)``, ``.tolist()`` all end in ``aten._local_scalar_dense``): on an accelerator,
-    each one makes the host wait for the device."""
+    each one makes the host wait for the device. The project's own operators (the local
+    correlation's kernels) are opened up: their inner operators are recorded too."""
 
     READS = ("_local_scalar_dense", "item", "is_nonzero", "equal", "allclose")
+    KERNELS: ClassVar[dict[str, Callable[..., torch.Tensor]]] = {
+        "local_correlation": _local_correlation_kernel,
+        "local_correlation_adjoint": _local_adjoint_kernel,
+    }
 
     def __init__(self) -> None:
         super().__init__()
         self.reads: list[str] = []
+        self.opened: list[str] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         name = func.overloadpacket.__name__
         if name in self.READS:
             self.reads.append(name)
+        if func.namespace == "gocor_lite":
+            self.opened.append(name)
+            with self:  # the kernel's operators pass through this mode again
+                return self.KERNELS[name](*args, **(kwargs or {}))
         return func(*args, **(kwargs or {}))
 
 
@@ -73,9 +85,27 @@ def test_forward_and_backward_read_nothing_back(name, num_iter, generator):
         volume = module(target, source)
         volume.square().sum().backward()
     assert mode.reads == []
+    assert bool(mode.opened) == name.startswith("local")  # the local kernels were seen inside
     with HostReads() as mode:  # the check is real: the CPU's finiteness check reads one bool
         module.trace(target.detach(), source, num_iter=1)
     assert "_local_scalar_dense" in mode.reads
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("check_finite", [False, True])
+def test_cuda_forward_and_backward_never_synchronise(name, check_finite, generator):
+    """CUDA's own detector: any synchronising call (a copy to the host, ``.item()``) raises."""
+    module = VARIANTS[name](check_finite=check_finite).cuda()
+    target, source = (tensor.cuda() for tensor in features(generator))
+    target.requires_grad_(True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        module(target, source).square().sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert target.grad is not None and bool(torch.isfinite(target.grad).all())
 
 
 # --- torch.compile -----------------------------------------------------------------------------
