@@ -301,7 +301,9 @@ class GOCorBase(nn.Module):
         """Run the optimiser and keep every iteration: see :class:`GOCorTrace`.
 
         ``num_iter`` overrides the configured number of steps for this call only.
-        ``trace(...).volumes[-1]`` equals ``self(target, source)`` for the same ``num_iter``.
+        ``trace(...).volumes[-1]`` equals ``self(target, source)`` for the same ``num_iter``
+        (kept in the computation's dtype: float32 for 16-bit features). Refuses NaN and
+        infinite features with a ``ValueError`` on any device (an inspection call: it waits).
 
         For maps whose ``2 (K+1)`` volumes would not fit: ``cells=[(y, x), ...]`` keeps only
         those target cells' score maps (``volumes`` ``(B, P, h', w')`` / ``(B, P, 2R+1, 2R+1)``
