@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Argument checks shared by the public functions: one clear ``ValueError`` per misuse."""
+"""Argument checks shared by the public functions: one clear ``ValueError`` per misuse.
+
+Shape, dtype and device checks read only metadata. The finiteness check reads values, so it is
+written not to stall an accelerator (see :func:`check_finite`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,40 @@ import torch
 from torch import Tensor
 
 
+def check_finite(name: str, value: Tensor, *, wait: bool = False) -> None:
+    """Refuse a tensor with NaN or infinite entries.
+
+    * On the CPU (eagerly): a ``ValueError`` at once that names ``name``.
+    * On an accelerator, or while ``torch.compile`` traces, with ``wait=False``: an
+      asynchronous device assertion (``torch._assert_async``). The host does not wait for the
+      device; a failure surfaces as a ``RuntimeError`` at the next synchronisation (on CUDA a
+      device-side assertion, after which the process should be restarted). No graph break.
+    * ``wait=True``: a ``ValueError`` at once on any device (the host waits for one number;
+      for inspection code, not for training loops).
+
+    Meta tensors have no values and pass.
+    """
+    if value.device.type == "meta":
+        return
+    message = (
+        f"{name} contains NaN or infinite values (shape {tuple(value.shape)}); "
+        "check the images and the feature extractor that produced it"
+    )
+    if torch.compiler.is_compiling() or (value.device.type != "cpu" and not wait):
+        torch._assert_async(torch.isfinite(value).all(), message)
+        return
+    # A finite sum proves every entry finite (a NaN or an infinity would propagate), in one
+    # read and no allocation; only a non-finite sum (or an overflow) needs the exact test.
+    if not bool(torch.isfinite(value.sum())) and not bool(torch.isfinite(value).all()):
+        raise ValueError(message)
+
+
 def check_feature_map(name: str, value: object, *, finite: bool = True) -> Tensor:
     """Return ``value`` if it is a floating ``(B, C, h, w)`` tensor, else raise ``ValueError``.
 
     The message names the argument and the shape received, so that a caller who passed an
-    image, a volume or a channels-last map learns at once what went wrong.
+    image, a volume or a channels-last map learns at once what went wrong. ``finite``: also
+    refuse NaN and infinite values (:func:`check_finite`, without host synchronisation).
     """
     if not isinstance(value, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, h, w), got {type(value)}")
@@ -23,28 +56,20 @@ def check_feature_map(name: str, value: object, *, finite: bool = True) -> Tenso
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     if min(value.shape) == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
-    # A meta tensor has no values to check; every other device does.
-    # A finite sum proves every entry finite (a NaN or an infinity would propagate), in one
-    # read and no allocation; only a non-finite sum (or an overflow) needs the exact test.
-    if (
-        finite
-        and value.device.type != "meta"
-        and not bool(torch.isfinite(value.sum()))
-        and not bool(torch.isfinite(value).all())
-    ):
-        raise ValueError(
-            f"{name} contains NaN or infinite values (shape {tuple(value.shape)}); "
-            "check the images and the feature extractor that produced it"
-        )
+    if finite:
+        check_finite(name, value)
     return value
 
 
 def check_feature_pair(
-    target: object, source: object, *, same_size: bool = False
+    target: object, source: object, *, same_size: bool = False, finite: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """Check a target/source pair of feature maps: same batch, channels, device and dtype."""
-    target = check_feature_map("target", target)
-    source = check_feature_map("source", source)
+    """Check a target/source pair of feature maps: same batch, channels, device and dtype.
+
+    ``finite``: also refuse NaN and infinite values (:func:`check_finite`).
+    """
+    target = check_feature_map("target", target, finite=False)
+    source = check_feature_map("source", source, finite=False)
     if target.shape[0] != source.shape[0]:
         raise ValueError(
             "target and source must have the same batch size, got "
@@ -65,6 +90,9 @@ def check_feature_pair(
             "target and source must share dtype and device, got "
             f"{target.dtype} on {target.device} and {source.dtype} on {source.device}"
         )
+    if finite:
+        check_finite("target", target)
+        check_finite("source", source)
     return target, source
 
 

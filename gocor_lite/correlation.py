@@ -12,10 +12,16 @@ Convention:
       the released GOCor does; ``reduction="sum"`` drops the ``1/C``), zero where
       ``(y+dy, x+dx)`` falls outside the source map. The window is dy-major: the flattened
       channel of a displacement is ``(dy+R)*(2R+1) + (dx+R)``.
+
+Precision: a volume is computed in, and returned in, the dtype of its features; autocast
+does not lower it (a float32 pair gives a float32 volume inside ``torch.autocast``, as RAFT
+computes its correlation in float32). Argmax, soft-argmax and GOCor's step length all read
+small differences between large scores.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +36,14 @@ Reduction = Literal["mean", "sum"]
 # Width, in target cells, of the column tiles of the local correlation (see _Tiling): small
 # tiles waste fewer products ((T+2R) computed per 2R+1 needed), 8 was fastest here.
 _TILE = 8
+
+
+def _autocast_off(like: object) -> contextlib.AbstractContextManager[Any]:
+    """A context in which autocast is off on ``like``'s device (no-op where it has none)."""
+    device = getattr(like, "device", None)
+    if isinstance(device, torch.device) and torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def global_correlation(target: Tensor, source: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -61,7 +75,9 @@ def global_correlation(target: Tensor, source: Tensor, *, out: Tensor | None = N
                 f"out must be a contiguous {target.dtype} tensor of shape {expected} on "
                 f"{target.device}, got {tuple(out.shape)} {out.dtype} on {out.device}"
             )
-    return _global_correlation(target, source, out).unflatten(-1, (source_height, source_width))
+    with _autocast_off(target):
+        volume = _global_correlation(target, source, out)
+    return volume.unflatten(-1, (source_height, source_width))
 
 
 def _global_correlation(target: Tensor, source: Tensor, out: Tensor | None = None) -> Tensor:
@@ -136,16 +152,16 @@ def _source_tiles(
     element: ``padded (h+2R+1, W_p, C) -> (K, T+2R, C)``, ``K = h * (n + e)`` (a view)."""
     channels = padded.shape[-1]
     reach = tiling.tile + 2 * radius
-    start = padded.storage_offset() + row_offset * tiling.padded_width * channels
-    return padded.as_strided((tiles, reach, channels), (tiling.tile * channels, channels, 1), start)
+    # as_strided without an offset starts where its input does: row dy of the padded source
+    # (a contiguous view; no storage_offset() call, which torch.compile cannot trace).
+    start = padded[row_offset:]
+    return start.as_strided((tiles, reach, channels), (tiling.tile * channels, channels, 1))
 
 
 def _band(products: Tensor, size: int) -> Tensor:
     """``band[k, x, d] = products[k, x, x + d]`` for ``d < size``: a view of ``(K, T, T+2R)``."""
     tiles, tile, reach = products.shape
-    return products.as_strided(
-        (tiles, tile, size), (tile * reach, reach + 1, 1), products.storage_offset()
-    )
+    return products.as_strided((tiles, tile, size), (tile * reach, reach + 1, 1))
 
 
 def local_correlation(
@@ -179,12 +195,13 @@ def local_correlation(
     """
     target, source = check_feature_pair(target, source)
     radius = check_radius(radius)
-    return _local_correlation(target, source, radius, _reduce(target.shape[1], reduction))
+    with _autocast_off(target):
+        return _local_correlation(target, source, radius, _reduce(target.shape[1], reduction))
 
 
 def _local_correlation(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
     """:func:`local_correlation` without the argument checks (for inner loops)."""
-    return _LocalCorrelation.apply(target, source, radius, scale)
+    return _local_correlation_op(target, source, radius, scale)
 
 
 def _local_correlation_kernel(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
@@ -205,7 +222,7 @@ def _local_correlation_kernel(target: Tensor, source: Tensor, radius: int, scale
             torch.bmm(padded_target[b], reach.transpose(1, 2), out=products)
             out[b, :, :, :, dy] = band.view(height, tiling.tiles, tile, size)
     out = out.view(batch, height, tiling.padded_width, size, size)[:, :, :width]
-    return out * scale if scale != 1.0 else out
+    return out * scale if scale != 1.0 else out.contiguous()  # (B, h, w, S, S), contiguous
 
 
 def local_correlation_adjoint(
@@ -240,12 +257,15 @@ def local_correlation_adjoint(
         )
     if target_size is not None and tuple(volume.shape[1:3]) != tuple(target_size):
         raise ValueError(f"volume is for a {tuple(volume.shape[1:3])} grid, not {target_size}")
-    return _local_correlation_adjoint(volume, source, radius, _reduce(source.shape[1], reduction))
+    with _autocast_off(source):
+        return _local_correlation_adjoint(
+            volume, source, radius, _reduce(source.shape[1], reduction)
+        )
 
 
 def _local_correlation_adjoint(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
     """:func:`local_correlation_adjoint` without the argument checks (for inner loops)."""
-    return _LocalCorrelationAdjoint.apply(volume, source, radius, scale)
+    return _local_adjoint_op(volume, source, radius, scale)
 
 
 def _local_adjoint_kernel(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
@@ -266,8 +286,8 @@ def _local_adjoint_kernel(volume: Tensor, source: Tensor, radius: int, scale: fl
             reach = _source_tiles(padded_source[b], dy, tiles, tiling, radius)  # (K, T+2R, C)
             out[b].baddbmm_(weights, reach)
     out = out.view(batch, height, tiling.padded_width, channels)[:, :, :width]
-    out = out.permute(0, 3, 1, 2)  # (B, C, h, w)
-    return out * scale if scale != 1.0 else out
+    out = out.permute(0, 3, 1, 2)  # (B, C, h, w), channels last in memory
+    return out * scale if scale != 1.0 else out.contiguous(memory_format=torch.channels_last)
 
 
 def _window_transpose(volume: Tensor, size: tuple[int, int]) -> Tensor:
@@ -291,52 +311,70 @@ def _window_transpose(volume: Tensor, size: tuple[int, int]) -> Tensor:
     return padded.as_strided(
         (batch, other_height, other_width, window, window),
         (rows * columns * cell, columns * cell, cell, columns * cell + window, cell + 1),
-        padded.storage_offset(),
     )
 
 
-class _LocalCorrelation(torch.autograd.Function):
-    """The local correlation with its exact adjoints as gradients (twice differentiable)."""
-
-    @staticmethod
-    def forward(ctx: Any, target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
-        ctx.save_for_backward(target, source)
-        ctx.radius, ctx.scale = radius, scale
-        return _local_correlation_kernel(target, source, radius, scale)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
-        target, source = ctx.saved_tensors
-        radius, scale = ctx.radius, ctx.scale
-        grad_target = grad_source = None
-        if ctx.needs_input_grad[0]:
-            grad_target = _local_correlation_adjoint(grad, source, radius, scale)
-        if ctx.needs_input_grad[1]:
-            transposed = _window_transpose(grad, tuple(source.shape[2:]))
-            grad_source = _local_correlation_adjoint(transposed, target, radius, scale)
-        return grad_target, grad_source, None, None
+# The two kernels as PyTorch operators: torch.compile sees one opaque node each (with the shape
+# rule below), not the loops over batch and row offsets, and each one's gradient is the other
+# (so both are differentiable any number of times).
 
 
-class _LocalCorrelationAdjoint(torch.autograd.Function):
-    """The adjoint of the local correlation in its target, with its gradients."""
+@torch.library.custom_op("gocor_lite::local_correlation", mutates_args=())
+def _local_correlation_op(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    return _local_correlation_kernel(target, source, radius, scale)
 
-    @staticmethod
-    def forward(ctx: Any, volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
-        ctx.save_for_backward(volume, source)
-        ctx.radius, ctx.scale = radius, scale
-        return _local_adjoint_kernel(volume, source, radius, scale)
 
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
-        volume, source = ctx.saved_tensors
-        radius, scale = ctx.radius, ctx.scale
-        grad_volume = grad_source = None
-        if ctx.needs_input_grad[0]:
-            grad_volume = _local_correlation(grad, source, radius, scale)
-        if ctx.needs_input_grad[1]:
-            transposed = _window_transpose(volume, tuple(source.shape[2:]))
-            grad_source = _local_correlation_adjoint(transposed, grad, radius, scale)
-        return grad_volume, grad_source, None, None
+@_local_correlation_op.register_fake
+def _(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    batch, _, height, width = target.shape
+    size = 2 * radius + 1
+    return target.new_empty(batch, height, width, size, size)
+
+
+@torch.library.custom_op("gocor_lite::local_correlation_adjoint", mutates_args=())
+def _local_adjoint_op(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    return _local_adjoint_kernel(volume, source, radius, scale)
+
+
+@_local_adjoint_op.register_fake
+def _(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    batch, height, width = volume.shape[:3]
+    out = volume.new_empty(batch, source.shape[1], height, width)
+    return out.contiguous(memory_format=torch.channels_last)  # as the kernel's
+
+
+def _save_pair(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    first, second, radius, scale = inputs
+    ctx.save_for_backward(first, second)
+    ctx.radius, ctx.scale = radius, scale
+
+
+def _local_correlation_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+    target, source = ctx.saved_tensors
+    radius, scale = ctx.radius, ctx.scale
+    grad_target = grad_source = None
+    if ctx.needs_input_grad[0]:
+        grad_target = _local_correlation_adjoint(grad, source, radius, scale)
+    if ctx.needs_input_grad[1]:
+        transposed = _window_transpose(grad, (source.shape[2], source.shape[3]))
+        grad_source = _local_correlation_adjoint(transposed, target, radius, scale)
+    return grad_target, grad_source, None, None
+
+
+def _local_adjoint_backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+    volume, source = ctx.saved_tensors
+    radius, scale = ctx.radius, ctx.scale
+    grad_volume = grad_source = None
+    if ctx.needs_input_grad[0]:
+        grad_volume = _local_correlation(grad, source, radius, scale)
+    if ctx.needs_input_grad[1]:
+        transposed = _window_transpose(volume, (source.shape[2], source.shape[3]))
+        grad_source = _local_correlation_adjoint(transposed, grad, radius, scale)
+    return grad_volume, grad_source, None, None
+
+
+_local_correlation_op.register_autograd(_local_correlation_backward, setup_context=_save_pair)
+_local_adjoint_op.register_autograd(_local_adjoint_backward, setup_context=_save_pair)
 
 
 # ---------------------------------------------------------------------------------------------

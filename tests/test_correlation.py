@@ -176,8 +176,28 @@ def test_runs_on_meta_and_follows_dtype():
     assert local_correlation(target, source, 3).shape == (2, 5, 6, 7, 7)
     assert local_correlation(target, source, 3).device.type == "meta"
     assert global_correlation(target, source).shape == (2, 5, 6, 4, 7)
-    half = torch.randn(1, 4, 3, 3, dtype=torch.bfloat16)
-    assert local_correlation(half, half, 1).dtype == torch.bfloat16
+    half = torch.randn(1, 4, 3, 3, generator=torch.Generator().manual_seed(0)).bfloat16()
+    for volume, expected in (
+        (local_correlation(half, half, 1), naive_local(half.double(), half.double(), 1)),
+        (global_correlation(half, half), naive_global(half.double(), half.double())),
+    ):
+        assert volume.dtype == torch.bfloat16
+        # Computed in bf16 (the features' dtype): within two bf16 units (2^-7) of each entry.
+        torch.testing.assert_close(volume.double(), expected, rtol=2**-7, atol=0)
+
+
+@pytest.mark.parametrize("radius", [0, 2])
+def test_autocast_leaves_the_features_dtype(radius, generator):
+    """Inside bf16 autocast a float32 pair gives the float32 volume, bit for bit: the global
+    correlation is a matrix product, which autocast would otherwise run in bf16."""
+    target = torch.randn(2, 5, 4, 6, generator=generator)
+    source = torch.randn(2, 5, 3, 7, generator=generator)
+    expected = (global_correlation(target, source), local_correlation(target, source, radius))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = (global_correlation(target, source), local_correlation(target, source, radius))
+    for volume, want in zip(got, expected, strict=True):
+        assert volume.dtype == torch.float32
+        torch.testing.assert_close(volume, want, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

@@ -177,12 +177,34 @@ def test_learned_loads_a_written_file(tmp_path: Path) -> None:
     images = smooth_images(1, 37, 45, torch.float64)
     features = extractor.to(torch.float64)(images)
     assert features.shape == (1, 64, 4, 5) and features.dtype == torch.float64
+    torch.testing.assert_close(features, reference_learned(state, images))
     # save_weights -> load_weights round trip.
     extractor.save_weights(tmp_path / "again.pt")
     again = make_extractor("learned", weights=tmp_path / "again.pt")
     torch.testing.assert_close(again(images.float()), features.float(), atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="move one to the other"):
         again(images)  # float64 images, float32 extractor: never converted behind the back
+    assert {p.dtype for p in again.parameters()} == {torch.float32}
+
+
+def reference_learned(state: dict[str, torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """The documented network, literally: the image cropped to whole cells and mapped to
+    ``(x - 0.5) / 0.25``; three stages of a 4x4 stride-2 convolution (padding 1) and a 3x3
+    one, each followed by GroupNorm(8) and ReLU; a final 1x1 convolution."""
+    height, width = images.shape[2] // 8 * 8, images.shape[3] // 8 * 8
+    x = (images[:, :, :height, :width] - 0.5) / 0.25
+    index = 0
+
+    def take(name: str) -> torch.Tensor:
+        return state[f"layers.{index}.{name}"].to(images.dtype)
+
+    for _ in range(3):
+        for stride, padding in ((2, 1), (1, 1)):
+            x = F.conv2d(x, take("weight"), take("bias"), stride=stride, padding=padding)
+            index += 1
+            x = F.relu(F.group_norm(x, 8, take("weight"), take("bias")))
+            index += 2  # GroupNorm, then the ReLU (no parameters)
+    return F.conv2d(x, take("weight"), take("bias"))
 
 
 def symmetrise(module: torch.nn.Module) -> None:
@@ -329,12 +351,25 @@ def test_official_reads_the_gocor_modules(official_file: Path) -> None:
     gocor = extractor.gocor(num_iter=2)
     assert isinstance(gocor.global_gocor, GlobalGOCor)
     assert isinstance(gocor.local_gocor, LocalGOCor)
+    assert gocor.global_gocor.config.num_iter == gocor.local_gocor.config.num_iter == 2
+    stored = torch.load(official_file, weights_only=True)["state_dict"]
+    back = {
+        **to_official(gocor.global_gocor, "corr.corr_module."),
+        **to_official(gocor.local_gocor, "local_corr."),
+    }
+    gocor_keys = {k for k in stored if k.startswith(("corr.corr_module.", "local_corr."))}
+    assert back.keys() == gocor_keys
+    for key, value in back.items():
+        torch.testing.assert_close(value, stored[key], rtol=0, atol=0)
 
 
 def test_official_unwrapped_checkpoint(tmp_path: Path, vgg_state) -> None:
     path = tmp_path / "plain.pth"
     torch.save(official_checkpoint(glunet_pyramid_state(vgg_state), wrap=False), path)
-    assert make_extractor("official-glunet-gocor", weights=path, layer="pool3").stride == 8
+    extractor = make_extractor("official-glunet-gocor", weights=path, layer="pool3").double()
+    assert extractor.stride == 8
+    images = smooth_images(1, 32, 48, torch.float64)
+    torch.testing.assert_close(extractor(images), reference_vgg(vgg_state, images, "pool3"))
 
 
 def test_official_errors(tmp_path: Path, vgg_file: Path, vgg_state) -> None:

@@ -10,6 +10,8 @@ the float64 oracle of ``test_gocor`` and with whole-volume computations.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
@@ -21,6 +23,8 @@ from gocor_lite import (
     local_correlation_adjoint,
 )
 from gocor_lite.gocor import optimizer as optimizer_module
+from gocor_lite.gocor.kinds import GlobalKind
+from gocor_lite.gocor.modules import GlobalGOCorConfig, GOCorBase
 from gocor_lite.gocor.optimizer import DistanceTables, QueryLoss
 from gocor_lite.gocor.spatial import DistanceFunctions, offset_distances, pairwise_table
 from tests.test_gocor import assert_steps_match_the_oracle, randomise
@@ -86,6 +90,36 @@ def test_blocked_global_steps_match_the_oracle(options, generator, small_blocks)
     torch.testing.assert_close(module(target, source), trace.volumes[-1])
 
 
+@dataclass(frozen=True)
+class UnblockedGlobalKind(GlobalKind):
+    """A variant in a few lines: global GOCor that sweeps all target rows as one block."""
+
+    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
+        return height
+
+
+class UnblockedGlobalGOCor(GOCorBase):
+    def __init__(self, **overrides):
+        config = GlobalGOCorConfig(**overrides)
+        super().__init__(config, UnblockedGlobalKind())
+
+
+def test_a_new_kind_is_all_a_variant_needs(generator, small_blocks):
+    """GOCorBase takes everything variant-specific from its kind: the same objective swept in
+    one block (and its tables built for one block) gives the blocked module's trace."""
+    blocked, whole = GlobalGOCor(num_iter=2).double(), UnblockedGlobalGOCor(num_iter=2).double()
+    randomise(blocked, generator)
+    whole.load_state_dict(blocked.state_dict())
+    target = torch.randn(1, 3, 9, 4, generator=generator, dtype=torch.float64)
+    source = torch.randn(1, 3, 8, 5, generator=generator, dtype=torch.float64)
+    objective = whole.objective(target, source)
+    assert objective.correlation.block_rows(1, 9, 4, 36) == 9
+    assert blocked.objective(target, source).correlation.block_rows(1, 9, 4, 36) < 9
+    one, many = whole.trace(target, source), blocked.trace(target, source)
+    for got, want in zip(one.filters + one.volumes, many.filters + many.volumes, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("query", [False, True])
 def test_blocked_and_whole_sweeps_agree(dtype, query, generator, monkeypatch):
@@ -148,7 +182,9 @@ def test_iteration_zero_on_a_large_map_is_the_scaled_correlation(generator):
     trace = GlobalGOCor(num_iter=1).trace(target, target)
     energy = target.square().sum(1)[..., None, None]
     torch.testing.assert_close(trace.volumes[0], global_correlation(target, target) / energy)
-    assert trace.target_scores[1].shape == (1, 40, 33, 40, 33)
+    # After the step, the blocked sweep's target scores are those of the new filters.
+    after = torch.einsum("bci,bcj->bij", trace.filters[1].flatten(2), target.flatten(2))
+    torch.testing.assert_close(trace.target_scores[1], after.view(1, 40, 33, 40, 33))
 
 
 def test_local_gocor_float32_matches_float64(generator):
@@ -198,12 +234,18 @@ def test_trace_of_a_few_cells(generator):
             torch.testing.assert_close(some.volumes[k][:, p], full.volumes[k][:, y, x])
             torch.testing.assert_close(some.target_scores[k][:, p], full.target_scores[k][:, y, x])
     torch.testing.assert_close(some.losses.total, full.losses.total)
-    local = LocalGOCor(search_radius=2).trace(target, target, cells=[(1, 1)])
-    assert local.volumes[-1].shape == (1, 1, 5, 5)
+    whole = LocalGOCor(search_radius=2).trace(target, target)
+    local = LocalGOCor(search_radius=2).trace(target, target, cells=[(1, 1), (4, 0)])
+    for k in range(len(whole.volumes)):
+        torch.testing.assert_close(local.volumes[k], whole.volumes[k][:, [1, 4], [1, 0]])
+        torch.testing.assert_close(
+            local.target_scores[k], whole.target_scores[k][:, [1, 4], [1, 0]]
+        )
     with pytest.raises(ValueError, match="cells must be"):
         module.trace(target, source, cells=[(5, 0)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target_size,source_size,radius",
     [((3, 11), (4, 9), 1), ((2, 3), (3, 2), 4), ((3, 19), (3, 19), 2)],
@@ -247,6 +289,7 @@ def test_local_correlation_on_larger_maps_matches_shifted_products(dtype, genera
         torch.testing.assert_close(got.double(), expected, **tolerance)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "query,volumes",
     [(False, 1), (True, 2)],

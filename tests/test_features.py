@@ -7,19 +7,33 @@ import pytest
 import torch
 
 from gocor_lite.features import (
+    DaisyOptions,
     default_extractor_name,
     extractor_names,
     make_extractor,
 )
 
 
-def test_daisy_shapes_and_dtype(generator):
-    extractor = make_extractor("daisy")
-    assert extractor.stride == 8 and extractor.channels == 104
-    images = torch.rand(2, 3, 64, 80, generator=generator, dtype=torch.float64)
+def test_daisy_cells_are_scikit_images_descriptors_at_the_cell_centres(generator):
+    """Cell ``i`` holds DAISY's descriptor at pixel ``8 i + 4``: with ``radius=12`` those are
+    exactly scikit-image's own samples on the unpadded grey image (``12 + 8 k``, cell ``k+1``),
+    wherever the border (reflected here, DAISY's own handling there) is out of reach."""
+    from skimage.color import rgb2gray
+    from skimage.feature import daisy
+
+    assert make_extractor("daisy").channels == 104 and make_extractor("daisy").stride == 8
+    extractor = make_extractor("daisy", options=DaisyOptions(radius=12))
+    images = torch.rand(2, 3, 128, 136, generator=generator, dtype=torch.float64)
+    images = torch.nn.functional.avg_pool2d(images, 3, 1, 1)
     features = extractor(images)
-    assert features.shape == (2, 104, 8, 10) and features.dtype == torch.float64
-    assert torch.isfinite(features).all()
+    assert features.shape == (2, 104, 16, 17) and features.dtype == torch.float64
+    for b in range(2):
+        grey = rgb2gray(images[b].permute(1, 2, 0).numpy())
+        expected = daisy(grey, step=8, radius=12, rings=2, histograms=6, orientations=8)
+        # Samples k = 3..9 (rows) and 3..10 (columns): centres at least 3R = 36 pixels from
+        # every border.
+        want = torch.from_numpy(expected[3:10, 3:11]).permute(2, 0, 1)
+        torch.testing.assert_close(features[b, :, 4:11, 4:12], want, rtol=0, atol=1e-12)
 
 
 def test_daisy_moves_with_the_image(generator):

@@ -2,9 +2,10 @@
 """GOCor against an independent float64 re-derivation of the semantics page.
 
 The oracle below is written from the mathematics alone: the learned tables by explicit loops
-over pairs of cells, the activation with ``where``, the query projection with a naive
-convolution, the gradient by autograd of the stated objective and the Gauss-Newton step length
-from a Jacobian-vector product. None of it calls the code under test.
+over pairs of cells, the local scores by an explicit loop over the window's ``(dy, dx)``, the
+activation with ``where`` (three cases), the query projection with a naive convolution, the
+gradient by autograd of the stated objective and the Gauss-Newton step length from a
+Jacobian-vector product. None of it calls the code under test (not even the correlations).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gocor_lite import GlobalGOCor, LocalGOCor, global_correlation, local_correlation
+from gocor_lite import GlobalGOCor, LocalGOCor
 
 # ---------------------------------------------------------------------------------------------
 # The oracle.
@@ -59,6 +60,30 @@ def local_tables(module, radius: int) -> tuple[torch.Tensor, ...]:
     return tuple(tables)  # each ((2R+1)^2,)
 
 
+def local_scores_by_loop(filters: torch.Tensor, feats: torch.Tensor, radius: int) -> torch.Tensor:
+    """``(1/C) <w[:, y, x], f[:, y+dy, x+dx]>`` (zero off the map), one ``(dy, dx)`` at a time,
+    dy-major: ``(B, h, w, (2R+1)^2)``. Differentiable in ``filters``."""
+    _, channels, height, width = filters.shape
+    feats_height, feats_width = feats.shape[2:]
+    columns = []
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            shifted = torch.zeros_like(filters.detach())  # shifted[:, :, y, x] = f[:, y+dy, x+dx]
+            top, bottom = max(0, -dy), min(height, feats_height - dy)  # rows y with y+dy inside
+            left, right = max(0, -dx), min(width, feats_width - dx)
+            if top < bottom and left < right:
+                shifted[:, :, top:bottom, left:right] = feats[
+                    :, :, top + dy : bottom + dy, left + dx : right + dx
+                ]
+            columns.append((filters * shifted).sum(1) / channels)  # (B, h, w)
+    return torch.stack(columns, dim=-1)
+
+
+def global_scores(filters: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    """``<w_i, f_j>`` for every target cell ``i`` and cell ``j``: ``(B, h*w, h'*w')``."""
+    return torch.einsum("bci,bcj->bij", filters.flatten(2), feats.flatten(2))
+
+
 def naive_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Cross-correlation with zero padding k // 2, by explicit kernel offsets."""
     count, _, height, width = x.shape
@@ -99,16 +124,17 @@ def oracle_step(module, filters, target, source, local: bool):
         label, weight, slope = local_tables(module, radius)
 
         def scores_on(w, feats):
-            return local_correlation(w, feats, radius).reshape(batch, height * width, -1)
+            return local_scores_by_loop(w, feats, radius).reshape(batch, height * width, -1)
     else:
         label, weight, slope = global_tables(module, height, width)
-
-        def scores_on(w, feats):
-            return torch.einsum("bci,bcj->bij", w.flatten(2), feats.flatten(2))
+        scores_on = global_scores
 
     def residuals(w):
         s = scores_on(w, target)  # (B, hw, N)
-        act = torch.where(s >= 0, s, slope * s)
+        # The semantics page's act(s; m) = (1-m)/2 |s| + (1+m)/2 s: the identity for s > 0,
+        # slope m for s < 0 and, as the page defines act', the slope (1+m)/2 at s = 0 (scores
+        # of zero filters, or of ReLU features that do not overlap, are exactly 0).
+        act = torch.where(s > 0, s, torch.where(s < 0, slope * s, (1 + slope) / 2 * s))
         parts = [weight * act - weight * label, math.sqrt(lam) * w.flatten(2).transpose(1, 2)]
         if module.query_loss is not None:
             t = scores_on(w, source).view(batch, height, width, *source.shape[2:])
@@ -195,7 +221,7 @@ def test_global_steps_match_the_oracle(options, generator):
     source = torch.randn(2, 4, 3, 4, generator=generator, dtype=torch.float64)
     trace = module.trace(target, source)
     assert_steps_match_the_oracle(module, trace, target, source, local=False)
-    final = torch.einsum("bci,bcj->bij", trace.filters[-1].flatten(2), source.flatten(2))
+    final = global_scores(trace.filters[-1], source)
     torch.testing.assert_close(module(target, source).flatten(3).flatten(1, 2), final)
 
 
@@ -208,9 +234,8 @@ def test_local_steps_match_the_oracle(options, generator):
     trace = module.trace(target, source)
     assert_steps_match_the_oracle(module, trace, target, source, local=True)
     radius = module.config.search_radius
-    torch.testing.assert_close(
-        module(target, source), local_correlation(trace.filters[-1], source, radius)
-    )
+    final = local_scores_by_loop(trace.filters[-1], source, radius)
+    torch.testing.assert_close(module(target, source).flatten(3), final)
 
 
 def test_step_length_by_hand():
@@ -265,11 +290,18 @@ def test_iteration_zero_is_the_scaled_feature_correlation(generator):
     source = torch.randn(1, 6, 3, 5, generator=generator, dtype=torch.float64)
     trace = GlobalGOCor(num_iter=2).double().trace(target, source)
     energy = target.square().sum(1)[..., None, None]  # (B, h, w, 1, 1)
-    torch.testing.assert_close(trace.volumes[0], global_correlation(target, source) / energy)
+    correlation = global_scores(target, source).view(1, 4, 5, 3, 5)
+    torch.testing.assert_close(trace.volumes[0], correlation / energy)
+    own = global_scores(target, target).view(1, 4, 5, 4, 5)
+    torch.testing.assert_close(trace.target_scores[0], own / energy)
     assert len(trace.volumes) == len(trace.target_scores) == len(trace.filters) == 3
+    for filters, volume, scores in zip(
+        trace.filters, trace.volumes, trace.target_scores, strict=True
+    ):  # iteration k: the scores of the filters after k steps, on the source and the target
+        torch.testing.assert_close(volume, global_scores(filters, source).view(1, 4, 5, 3, 5))
+        torch.testing.assert_close(scores, global_scores(filters, target).view(1, 4, 5, 4, 5))
     assert len(trace.step_lengths) == 2
     assert trace.losses.total.shape == (3, 1)
-    assert trace.target_scores[0].shape == (1, 4, 5, 4, 5)
     torch.testing.assert_close(trace.volumes[-1], GlobalGOCor(num_iter=2).double()(target, source))
 
 
@@ -354,19 +386,33 @@ def test_runs_on_meta_without_touching_the_cpu():
     ids=["global", "global-context-query", "local", "local-R9"],
 )
 @pytest.mark.parametrize("case", ["zeros", "one-cell", "some-zero-cells"])
-def test_degenerate_input_stays_finite(module_factory, case, dtype):
+def test_degenerate_input_is_finite_and_right(module_factory, case, dtype, generator):
+    """Zero feature vectors and one-cell maps: finite, zero filters where the features are
+    zero (both initialisers), and (float64) every step as the oracle's."""
     module = module_factory().to(dtype)
     if case == "zeros":
         target = source = torch.zeros(1, 4, 5, 6, dtype=dtype)
     elif case == "one-cell":
-        target, source = torch.randn(1, 4, 1, 1, dtype=dtype), torch.randn(1, 4, 1, 1, dtype=dtype)
+        target = torch.randn(1, 4, 1, 1, generator=generator, dtype=torch.float64).to(dtype)
+        source = torch.randn(1, 4, 1, 1, generator=generator, dtype=torch.float64).to(dtype)
     else:
-        target = torch.relu(torch.randn(2, 4, 5, 6, dtype=dtype))
+        target = torch.randn(2, 4, 5, 6, generator=generator, dtype=torch.float64).relu()
+        target = target.to(dtype)
         target[:, :, :2] = 0.0  # a flat region after a ReLU
         source = target.flip(-1)
     trace = module.trace(target, source)
-    for tensor in [module(target, source), *trace.volumes, *trace.filters, trace.losses.total]:
+    out = module(target, source)
+    for tensor in [out, *trace.volumes, *trace.filters, trace.losses.total]:
         assert torch.isfinite(tensor).all()
+    if case == "zeros":  # zero filters score 0, their gradient is 0, and so is the step
+        assert all(torch.equal(f, torch.zeros_like(f)) for f in trace.filters)
+        assert torch.equal(out, torch.zeros_like(out))
+    if case == "some-zero-cells":
+        initial = trace.filters[0][:, :, :2]
+        assert torch.equal(initial, torch.zeros_like(initial))
+    if dtype == torch.float64:
+        local = isinstance(module, LocalGOCor)
+        assert_steps_match_the_oracle(module, trace, target, source, local=local)
 
 
 def test_bad_configuration_is_refused():
@@ -396,8 +442,17 @@ def test_bad_features_name_the_argument():
         module(torch.zeros(1, 4, 2, 2), torch.zeros(4, 2, 2))
     with pytest.raises(ValueError, match="same number of channels"):
         module(torch.zeros(1, 4, 2, 2), torch.zeros(1, 3, 2, 2))
-    with pytest.raises(ValueError, match="target contains NaN"):
-        LocalGOCor()(torch.full((1, 4, 2, 2), float("nan")), torch.zeros(1, 4, 2, 2))
+    nan, zeros = torch.full((1, 4, 2, 2), float("nan")), torch.zeros(1, 4, 2, 2)
+    for module in (GlobalGOCor(check_finite=True), LocalGOCor(check_finite=True)):
+        with pytest.raises(ValueError, match="target contains NaN"):
+            module(nan, zeros)
+        with pytest.raises(ValueError, match="source contains NaN"):
+            module(zeros, zeros.clone().fill_(float("inf")))
+    for module in (GlobalGOCor(), LocalGOCor()):
+        # Off by default in forward (no read of the values); the output says NaN, not a number.
+        assert torch.isnan(module(nan, zeros)).all()
+        with pytest.raises(ValueError, match="target contains NaN"):
+            module.trace(nan, zeros)  # the trace always checks
 
 
 def test_defaults_are_the_papers():
@@ -412,7 +467,17 @@ def test_defaults_are_the_papers():
     torch.testing.assert_close(module.distance.slope_coeffs.data, 4 * torch.tanh(2 - distance))
     samples = module.trace(torch.randn(1, 4, 3, 3), torch.randn(1, 4, 3, 3)).functions
     assert samples.label[0] == pytest.approx(1 - math.exp(-(4.5**2) / 2), rel=1e-5)
-    assert samples.negative_slope[-1] < 0.05 < 0.95 < samples.negative_slope[0]
+    # m(0) = sigmoid(c_0) = sigmoid(4 tanh 2); past the last bin (4.5 cells) sigmoid(c_9).
+    assert float(samples.distance[-1]) > 4.5
+    assert float(samples.negative_slope[0]) == pytest.approx(sigmoid(4 * math.tanh(2)), rel=1e-6)
+    far = sigmoid(4 * math.tanh(2 - 4.5))
+    assert float(samples.negative_slope[-1]) == pytest.approx(far, rel=1e-5)
+    assert float(samples.residual_weight[-1]) == pytest.approx(1.0)
+    assert float(samples.label[-1]) == pytest.approx(0.0, abs=1e-7)  # g_9 - min g = 0
+
+
+def sigmoid(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-value))
 
 
 @pytest.mark.gpu

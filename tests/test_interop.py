@@ -107,6 +107,10 @@ def test_initializer_is_inferred(init_keys, expected, generator):
     module = from_official(state, kind="global")
     assert (module.config.initializer, module.config.num_channels) == expected
     assert module.query_loss is None
+    back = to_official(module, prefix="corr_module.")
+    assert back.keys() == state.keys()
+    for key, value in state.items():  # every value where it came from
+        torch.testing.assert_close(back[key], value, rtol=0, atol=0)
 
 
 def test_loaded_module_computes_with_the_loaded_values(generator):

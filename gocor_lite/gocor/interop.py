@@ -156,7 +156,9 @@ def from_official(
 
     module: GlobalGOCor | LocalGOCor
     if kind == "global":
-        query_sizes: dict[str, int] = {}
+        sizes = GlobalGOCorConfig()  # the query loss's sizes when the file has none
+        kernel, hidden = sizes.query_kernel_size, sizes.query_hidden_channels
+        out_channels = sizes.query_out_channels
         if query_loss:
             source_weight = params[_OPT + "reg_layer.weight1"]
             target_weight = params[_OPT + "reg_layer.weight2"]
@@ -175,11 +177,7 @@ def from_official(
                     f"{prefix + _OPT + 'reg_layer.weight2'!r} has shape "
                     f"{tuple(target_weight.shape)}, expected (D2, {hidden}, {kernel}, {kernel})"
                 )
-            query_sizes = dict(
-                query_kernel_size=kernel,
-                query_hidden_channels=hidden,
-                query_out_channels=target_weight.shape[0],
-            )
+            out_channels = target_weight.shape[0]
         module = GlobalGOCor(
             GlobalGOCorConfig(
                 num_iter=num_iter,
@@ -187,7 +185,9 @@ def from_official(
                 num_channels=num_channels,
                 num_bins=num_bins,
                 query_loss=query_loss,
-                **query_sizes,
+                query_kernel_size=kernel,
+                query_hidden_channels=hidden,
+                query_out_channels=out_channels,
             )
         )
     else:

@@ -12,6 +12,26 @@ Calling a module returns the final volume, in the layout of the plain correlatio
 local_correlation`). :meth:`GOCorBase.trace` runs the same computation and also returns every
 iteration as data (:class:`GOCorTrace`).
 
+What differs between the two (scores, tables, regulariser, layout, memory model) is one
+strategy object per kind: :class:`~gocor_lite.gocor.kinds.GlobalKind` and
+:class:`~gocor_lite.gocor.kinds.LocalKind`.
+
+In a training loop (see the README's "Use GOCor in your network"):
+
+* ``forward`` makes no host synchronisation: shapes, dtypes and devices are checked from
+  metadata; NaN/infinity in the features is checked only with ``check_finite=True`` (then
+  without synchronising an accelerator; :func:`gocor_lite._checks.check_finite`).
+  :meth:`GOCorBase.trace` always checks.
+* Precision: GOCor computes with autocast off, in float32 at least (16-bit features are
+  promoted; float64 stays float64), so that the learned tables, the residual's coefficients
+  and the step length never run in bf16; ``forward`` returns the dtype of its features
+  (float32 features inside ``torch.autocast`` -> float32, bf16 features -> bf16), as the
+  plain correlations do. The trace keeps the computation's dtype.
+* ``num_iter=0``: the output is the initial filters' correlation and does not depend on the
+  optimiser's values; they are then kept as buffers (same state dict), not parameters, so that
+  DDP finds no unused parameter.
+* Nothing in ``forward`` changes the module.
+
 Memory: an inference call holds at most three ``(h*w) x (h'*w')`` volumes of global scores
 (the output, and with the query loss its scores and gradient; see :mod:`gocor_lite.gocor.optimizer`)
 plus bounded blocks; :meth:`GOCorBase.trace` keeps ``2 (K+1)`` more unless asked for a few
@@ -29,22 +49,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gocor_lite._checks import check_feature_pair, check_radius
-from gocor_lite.gocor.initializers import INITIALIZERS, make_initializer
+from gocor_lite._checks import check_feature_pair, check_finite, check_radius
+from gocor_lite.correlation import _autocast_off
+from gocor_lite.gocor.initializers import INITIALIZERS
+from gocor_lite.gocor.kinds import GlobalKind, Kind, LocalKind
 from gocor_lite.gocor.optimizer import (
-    Correlation,
-    DistanceTables,
-    GlobalScores,
-    LocalScores,
     Losses,
     Objective,
     QueryLoss,
-    ResidualTables,
-    WindowTables,
     evaluate,
     steepest_descent_step,
 )
-from gocor_lite.gocor.spatial import DistanceFunctions, DistanceFunctionSamples, offset_distances
+from gocor_lite.gocor.spatial import DistanceFunctions, DistanceFunctionSamples
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,10 @@ class GOCorConfig:
     # Refuse (ValueError, naming a size that fits) a call whose volumes would need more bytes
     # than this; None: no limit. Not a learned setting: interop ignores it.
     memory_limit: int | None = 8 * 2**30
+    # forward also refuses NaN/infinite features (without host synchronisation: on an
+    # accelerator or under torch.compile an asynchronous device assertion). Off: a training
+    # loop pays nothing. trace() always checks. Not a learned setting: interop ignores it.
+    check_finite: bool = False
 
     def __post_init__(self) -> None:
         if self.memory_limit is not None and self.memory_limit <= 0:
@@ -146,66 +166,74 @@ class GOCorTrace:
 
 class GOCorBase(nn.Module):
     """What global and local GOCor share: the initialiser, the learned functions, the step
-    length, the regulariser and the optimisation loop. Subclasses say how filters are scored
-    and which learned tables and regulariser scale apply."""
+    length, the regulariser, the optimisation loop, the trace and the memory check. The
+    ``kind`` (:mod:`gocor_lite.gocor.kinds`) says how filters are scored and everything else
+    that differs between variants."""
 
     config: GOCorConfig
+    kind: Kind
+    log_step_length: Tensor  # (1,): log of the step length's learned scale
+    reg: Tensor  # (1,): the regulariser parameter (lambda = max(reg^2, reg_min^2) / divisor)
 
-    def __init__(self, config: GOCorConfig, *, local: bool):
+    def __init__(self, config: GOCorConfig, kind: Kind, query_loss: QueryLoss | None = None):
         super().__init__()
         self.config = config
-        self.initializer = make_initializer(config.initializer, config.num_channels, local=local)
+        self.kind = kind
+        self.initializer = kind.initializer(config.initializer, config.num_channels)
         self.distance = DistanceFunctions(config.num_bins, config.bin_width, config.label_sigma)
         self.log_step_length = nn.Parameter(
             torch.full((1,), float(torch.log(torch.tensor(config.init_step_length))))
         )
         self.reg = nn.Parameter(torch.full((1,), config.init_reg))
-        self.query_loss: QueryLoss | None = None
+        self.query_loss = query_loss
+        if config.num_iter == 0:
+            self._keep_optimizer_as_buffers()
 
-    # -- what subclasses provide ----------------------------------------------------------------
-    def _correlation(self) -> Correlation:
-        raise NotImplementedError
+    def _keep_optimizer_as_buffers(self) -> None:
+        """Make every parameter outside the initialiser a buffer of the same name and value.
 
-    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
-        """The learned ``y``, ``v``, ``m`` at the distances between target cells and the
-        scores' positions, by blocks of target rows (see :mod:`gocor_lite.gocor.optimizer`)."""
-        raise NotImplementedError
-
-    def _reg_divisor(self, channels: int) -> float:
-        raise NotImplementedError
-
-    def _to_volume(self, scores: Tensor, features: Tensor) -> Tensor:
-        """``(B, h, w, N)`` -> the public volume layout for scores read on ``features``."""
-        raise NotImplementedError
-
-    def _check(self, target: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
-        return check_feature_pair(target, source)
+        With ``num_iter=0`` the output does not depend on them: as parameters they would get
+        no gradient, which DDP refuses (and an optimiser's weight decay would still change
+        them). As buffers they stay in the state dict, load and save as before, follow
+        ``.to()``, and serve ``trace(num_iter=k)``.
+        """
+        for name, parameter in list(self.named_parameters()):
+            if name.startswith("initializer."):
+                continue
+            owner_name, _, attribute = name.rpartition(".")
+            owner = self.get_submodule(owner_name) if owner_name else self
+            delattr(owner, attribute)
+            owner.register_buffer(attribute, parameter.detach())
 
     # -- the computation --------------------------------------------------------------------------
-    def objective(self, target: Tensor, source: Tensor) -> Objective:
-        """The objective for this pair (checked): features, learned tables and regulariser."""
-        target, source = self._check(target, source)
+    def objective(self, target: Tensor, source: Tensor, *, check_finite: bool = True) -> Objective:
+        """The objective for this pair (checked): features, learned tables and regulariser.
+
+        The features are promoted to the computation's dtype (float32 at least); the tables
+        and ``lambda`` are made in it. ``check_finite``: refuse NaN/infinite features
+        (:func:`gocor_lite._checks.check_finite`).
+        """
+        target, source = check_feature_pair(target, source, finite=False)
         if self.config.num_channels is not None and target.shape[1] != self.config.num_channels:
             raise ValueError(
                 f"this module was configured for {self.config.num_channels} channels, "
                 f"got target {tuple(target.shape)}"
             )
-        correlation = self._correlation()
-        reg = self.reg.to(target.dtype)
+        if check_finite:
+            _check_finite_pair(target, source, wait=False)
+        dtype = torch.promote_types(target.dtype, torch.float32)
+        target, source = target.to(dtype), source.to(dtype)
+        reg = self.reg.to(dtype)
         reg_weight = (reg * reg).clamp(min=self.config.reg_min**2)
-        reg_weight = reg_weight / self._reg_divisor(target.shape[1])
+        reg_weight = reg_weight / self.kind.reg_divisor(target.shape[1])
         return Objective(
             target=target,
             source=source,
-            correlation=correlation,
-            tables=self._tables(target, correlation),
+            correlation=self.kind,
+            tables=self.kind.tables(self.distance, target),
             reg_weight=reg_weight,
             query_loss=self.query_loss,
         )
-
-    def _volumes_held(self, num_iter: int, grad: bool) -> float:
-        """How many score volumes one call holds at its peak (:mod:`gocor_lite.gocor.optimizer`)."""
-        return 1.0  # the output; subclasses add their optimiser's working set
 
     def _check_memory(
         self, target: Tensor, source: Tensor, volumes: float, what: str = "this call"
@@ -214,58 +242,51 @@ class GOCorBase(nn.Module):
         limit = self.config.memory_limit
         if limit is None or target.device.type == "meta":
             return
-        cells = self._cells_per_row(target, source)
-        per_cell = target.shape[0] * cells * target.element_size()
-        needed = volumes * per_cell * target.shape[2] * target.shape[3]
+        batch, _, height, width = target.shape
+        cells = self.kind.cells_per_row((source.shape[2], source.shape[3]))
+        bytes_per_cell = volumes * batch * target.element_size()
+        needed = bytes_per_cell * cells * height * width
         if needed <= limit:
             return
         # Largest square map s x s that fits, for a square source of the same size.
         side = 1
         while (
-            volumes
-            * target.shape[0]
-            * target.element_size()
-            * self._cells_for_side(side + 1)
-            * (side + 1) ** 2
+            bytes_per_cell * self.kind.cells_per_row((side + 1, side + 1)) * (side + 1) ** 2
             <= limit
         ):
             side += 1
         gib = 2**30
         raise ValueError(
-            f"{type(self).__name__}: {what} at {target.shape[2]}x{target.shape[3]} "
-            f"(batch {target.shape[0]}, {target.dtype}) needs about {needed / gib:.2f} GiB "
+            f"{type(self).__name__}: {what} at {height}x{width} "
+            f"(batch {batch}, {target.dtype}) needs about {needed / gib:.2f} GiB "
             f"({volumes:g} score volumes), over memory_limit={limit / gib:.2f} GiB. "
             f"A feature map of at most {side}x{side} fits; or pool the features, raise "
             "memory_limit (config), or trace(..., cells=[...]) to keep a few pixels only."
         )
 
-    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
-        """Scores per target cell (``N``)."""
-        raise NotImplementedError
-
-    def _cells_for_side(self, side: int) -> int:
-        """``N`` for a ``side x side`` map."""
-        raise NotImplementedError
-
     def forward(self, target: Tensor, source: Tensor) -> Tensor:
         """The correlation volume of the optimised filters with the source features.
 
         Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` -> the layout of the plain
-        correlation this module replaces.
+        correlation this module replaces, in the features' dtype (computed in float32 at
+        least, autocast off: see the module docstring).
 
         Raises ``ValueError`` (before allocating) when the call would need more than
-        ``config.memory_limit`` bytes of score volumes.
+        ``config.memory_limit`` bytes of score volumes. Makes no host synchronisation.
         """
-        objective = self.objective(target, source)
-        grad = torch.is_grad_enabled()
-        volumes = self._volumes_held(self.config.num_iter, grad)
-        self._check_memory(objective.target, objective.source, volumes)
-        filters = self.initializer(objective.target)
-        step_scale = torch.exp(self.log_step_length.to(filters.dtype))
-        for _ in range(self.config.num_iter):
-            filters = steepest_descent_step(filters, objective, step_scale).filters
-        scores = objective.correlation.scores(filters, objective.source)
-        return self._to_volume(scores, objective.source)
+        with _autocast_off(target):
+            objective = self.objective(target, source, check_finite=self.config.check_finite)
+            volumes = self.kind.volumes_held(
+                self.config.num_iter, torch.is_grad_enabled(), self.query_loss
+            )
+            self._check_memory(objective.target, objective.source, volumes)
+            filters = self.initializer(objective.target)
+            step_scale = torch.exp(self.log_step_length.to(filters.dtype))
+            for _ in range(self.config.num_iter):
+                filters = steepest_descent_step(filters, objective, step_scale).filters
+            scores = self.kind.scores(filters, objective.source)
+            volume = self.kind.to_volume(scores, objective.source)
+        return volume.to(target.dtype)
 
     @torch.no_grad()
     def trace(
@@ -280,7 +301,9 @@ class GOCorBase(nn.Module):
         """Run the optimiser and keep every iteration: see :class:`GOCorTrace`.
 
         ``num_iter`` overrides the configured number of steps for this call only.
-        ``trace(...).volumes[-1]`` equals ``self(target, source)`` for the same ``num_iter``.
+        ``trace(...).volumes[-1]`` equals ``self(target, source)`` for the same ``num_iter``
+        (kept in the computation's dtype: float32 for 16-bit features). Refuses NaN and
+        infinite features with a ``ValueError`` on any device (an inspection call: it waits).
 
         For maps whose ``2 (K+1)`` volumes would not fit: ``cells=[(y, x), ...]`` keeps only
         those target cells' score maps (``volumes`` ``(B, P, h', w')`` / ``(B, P, 2R+1, 2R+1)``
@@ -291,10 +314,22 @@ class GOCorBase(nn.Module):
         num_iter = self.config.num_iter if num_iter is None else num_iter
         if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 0:
             raise ValueError(f"num_iter must be an integer >= 0, got {num_iter!r}")
-        objective = self.objective(target, source)
+        with _autocast_off(target):
+            return self._trace(target, source, num_iter, cells, storage)
+
+    def _trace(
+        self,
+        target: Tensor,
+        source: Tensor,
+        num_iter: int,
+        cells: Sequence[tuple[int, int]] | None,
+        storage: torch.device | str | None,
+    ) -> GOCorTrace:
+        objective = self.objective(target, source, check_finite=False)
+        _check_finite_pair(objective.target, objective.source, wait=True)
         index = self._cell_index(cells, objective.target)
         kept = 2 * (num_iter + 1) if index is None and storage is None else 0
-        volumes_needed = self._volumes_held(num_iter, grad=False) + 1 + kept
+        volumes_needed = self.kind.volumes_held(num_iter, False, self.query_loss) + 1 + kept
         self._check_memory(objective.target, objective.source, volumes_needed, "trace()")
 
         def keep(volume: Tensor) -> Tensor:
@@ -314,9 +349,9 @@ class GOCorBase(nn.Module):
                 current, next_filters = evaluate(filters, objective), filters
             all_filters.append(filters)
             assert current.target_scores is not None
-            target_scores.append(keep(self._to_volume(current.target_scores, objective.target)))
-            scores = objective.correlation.scores(filters, objective.source)
-            volumes.append(keep(self._to_volume(scores, objective.source)))
+            target_scores.append(keep(self.kind.to_volume(current.target_scores, objective.target)))
+            scores = self.kind.scores(filters, objective.source)
+            volumes.append(keep(self.kind.to_volume(scores, objective.source)))
             losses.append(current.losses)
             filters = next_filters
         stacked = Losses(
@@ -359,6 +394,11 @@ class GOCorBase(nn.Module):
         return f"config({fields})"
 
 
+def _check_finite_pair(target: Tensor, source: Tensor, *, wait: bool) -> None:
+    check_finite("target", target, wait=wait)
+    check_finite("source", source, wait=wait)
+
+
 def _config(cls: type[Any], config: Any, overrides: dict[str, Any]) -> Any:
     if config is None:
         return cls(**overrides)
@@ -385,46 +425,15 @@ class GlobalGOCor(GOCorBase):
 
     def __init__(self, config: GlobalGOCorConfig | None = None, **overrides: Any):
         config = _config(GlobalGOCorConfig, config, overrides)
-        super().__init__(config, local=False)
+        query_loss = None
         if config.query_loss:
-            self.query_loss = QueryLoss(
+            query_loss = QueryLoss(
                 config.query_kernel_size,
                 config.query_hidden_channels,
                 config.query_out_channels,
                 config.query_init_std,
             )
-
-    def _correlation(self) -> Correlation:
-        return GlobalScores()
-
-    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
-        batch, _, height, width = target.shape
-        rows = correlation.block_rows(batch, height, width, height * width)
-        return DistanceTables(self.distance, self.distance.reach, height, width, rows, target)
-
-    def _reg_divisor(self, channels: int) -> float:
-        return 1.0
-
-    def _volumes_held(self, num_iter: int, grad: bool) -> float:
-        # Without autograd: the output, plus the query loss's scores and gradient (blocks of
-        # the target-vs-target scores are small). With autograd every step's intermediates
-        # are saved for the backward pass: about 5 volumes a step, and the query loss's
-        # D1 + D2 channels of 4D convolution on top.
-        query = self.query_loss is not None
-        if not grad:
-            return 1.0 + (2.0 if query else 0.0)
-        config = self.config
-        per_step = 5.0 + (3.0 + config.query_hidden_channels + config.query_out_channels) * query
-        return 1.0 + num_iter * per_step
-
-    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
-        return source.shape[2] * source.shape[3]
-
-    def _cells_for_side(self, side: int) -> int:
-        return side * side
-
-    def _to_volume(self, scores: Tensor, features: Tensor) -> Tensor:
-        return scores.unflatten(-1, (features.shape[2], features.shape[3]))
+        super().__init__(config, GlobalKind(), query_loss)
 
 
 class LocalGOCor(GOCorBase):
@@ -444,33 +453,8 @@ class LocalGOCor(GOCorBase):
 
     def __init__(self, config: LocalGOCorConfig | None = None, **overrides: Any):
         config = _config(LocalGOCorConfig, config, overrides)
-        super().__init__(config, local=True)
+        super().__init__(config, LocalKind(config.search_radius))
 
     @property
     def search_radius(self) -> int:
         return self.config.search_radius
-
-    def _correlation(self) -> Correlation:
-        return LocalScores(self.config.search_radius)
-
-    def _tables(self, target: Tensor, correlation: Correlation) -> ResidualTables:
-        radius = self.config.search_radius
-        offsets = offset_distances(radius + 1, radius + 1, like=target)  # (2R+1, 2R+1)
-        label, weight, slope = self.distance(offsets)
-        return WindowTables(label.flatten(), weight.flatten(), slope.flatten())
-
-    def _reg_divisor(self, channels: int) -> float:
-        return float(channels * channels)
-
-    def _volumes_held(self, num_iter: int, grad: bool) -> float:
-        return 1.0 + (5.0 * num_iter if grad else 4.0)
-
-    def _cells_per_row(self, target: Tensor, source: Tensor) -> int:
-        return (2 * self.config.search_radius + 1) ** 2
-
-    def _cells_for_side(self, side: int) -> int:
-        return (2 * self.config.search_radius + 1) ** 2
-
-    def _to_volume(self, scores: Tensor, features: Tensor) -> Tensor:
-        size = 2 * self.config.search_radius + 1
-        return scores.unflatten(-1, (size, size))

@@ -2,17 +2,21 @@
 """The GOCor filter optimiser: steepest descent with a Gauss-Newton step length, written once
 and shared by the global and the local module.
 
-What differs between global and local GOCor is passed in explicitly:
+What differs between global and local GOCor arrives in the :class:`Objective`, built by the
+module from its kind (:mod:`gocor_lite.gocor.kinds`):
 
 * the :class:`Correlation` used to score filters (global: every cell; local: a window) and its
   adjoint;
 * the learned tables ``y``, ``v``, ``m`` (:class:`ResidualTables`: one row of
   ``(2R+1)^2`` values for local GOCor, a function of the distance between two target cells for
   global GOCor);
-* ``reg_divisor`` (1 for global, ``C^2`` for local: the regulariser is ``max(reg^2, reg_min^2)
-  / reg_divisor``);
+* the regulariser's weight ``lambda`` (``max(reg^2, reg_min^2)``, divided by ``C^2`` for local
+  GOCor);
 * the optional :class:`QueryLoss`; with it the step length is one number per batch element,
   without it one per filter.
+
+:func:`evaluate` computes the objective at a set of filters; :func:`steepest_descent_step`
+computes it too (from the same helpers) and takes one step.
 
 Inside the optimiser every score volume is kept as ``(B, h, w, N)``: one row of ``N`` scores
 per target cell, ``N = h'*w'`` (global) or ``(2R+1)^2`` (local, dy-major).
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,12 +47,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gocor_lite.correlation import (
-    _global_correlation,
-    _global_correlation_adjoint,
-    _local_correlation,
-    _local_correlation_adjoint,
-)
 from gocor_lite.gocor.spatial import offset_distances
 
 # Floor of the step length's denominator (the semantics page's 1e-8).
@@ -78,41 +76,11 @@ class Correlation(Protocol):
         ...
 
 
-class GlobalScores:
-    """Filters scored on every cell of the feature map (no ``1/C``).
-
-    A block of target rows is scored on its own: ``scores(filters[:, :, rows], features)`` are
-    the rows ``rows`` of the whole volume.
-    """
-
-    def scores(self, filters: Tensor, features: Tensor) -> Tensor:
-        return _global_correlation(filters, features)
-
-    def adjoint(self, weights: Tensor, features: Tensor) -> Tensor:
-        return _global_correlation_adjoint(weights, features)
-
-    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
-        rows = max(-(-_BLOCK_MIN_CELLS // width), _BLOCK_ENTRIES // (batch * width * cells))
-        return max(1, min(height, rows))
-
-
-@dataclass(frozen=True)
-class LocalScores:
-    """Filters scored on a ``(2R+1)^2`` window around their own cell (with ``1/C``)."""
-
-    radius: int
-
-    def scores(self, filters: Tensor, features: Tensor) -> Tensor:
-        volume = _local_correlation(filters, features, self.radius, 1.0 / filters.shape[1])
-        return volume.flatten(-2)  # (B, h, w, (2R+1)^2)
-
-    def adjoint(self, weights: Tensor, features: Tensor) -> Tensor:
-        size = 2 * self.radius + 1
-        volume = weights.unflatten(-1, (size, size))  # (B, h, w, 2R+1, 2R+1)
-        return _local_correlation_adjoint(volume, features, self.radius, 1.0 / features.shape[1])
-
-    def block_rows(self, batch: int, height: int, width: int, cells: int) -> int:
-        return height  # a window needs its neighbours' rows: one block
+def sweep_rows(batch: int, height: int, width: int, cells: int) -> int:
+    """Target rows per block of a sweep whose scores have ``cells`` columns: blocks of about
+    ``_BLOCK_ENTRIES`` scores, and at least ``_BLOCK_MIN_CELLS`` target cells."""
+    rows = max(-(-_BLOCK_MIN_CELLS // width), _BLOCK_ENTRIES // (batch * width * cells))
+    return max(1, min(height, rows))
 
 
 class QueryLoss(nn.Module):
@@ -418,8 +386,24 @@ class Step:
 
 
 def evaluate(filters: Tensor, objective: Objective, keep_scores: bool = True) -> Evaluation:
-    """Losses (and the target scores) for ``filters`` ``(B, C, h, w)``, without a step."""
-    return _sweep(filters, objective, None, keep_scores).before
+    """The objective's losses at ``filters`` ``(B, C, h, w)`` (and their target scores ``s``,
+    ``(B, h, w, N)``, with ``keep_scores``), without a step."""
+    batch = filters.shape[0]
+    reference = filters.new_zeros(batch)
+    kept = []
+    for rows in _blocks(objective):
+        scores = objective.correlation.scores(filters[:, :, rows], objective.target)
+        for part_residual, _ in _residual_pieces(objective, scores, rows):
+            reference = reference + _energy(part_residual)
+        if keep_scores:
+            kept.append(scores)
+    query = filters.new_zeros(batch)
+    if objective.query_loss is not None:
+        source_scores = objective.correlation.scores(filters, objective.source)
+        query = 0.5 * objective.query_loss.energy(source_scores, objective.source_size)
+    return Evaluation(
+        _losses(objective, filters, reference, query), _rows_joined(kept, keep_scores)
+    )
 
 
 def steepest_descent_step(
@@ -430,24 +414,15 @@ def steepest_descent_step(
     ``g = A^T(v act'(s) r) + lambda w [+ B^T(P^T P t)]`` with ``A``, ``B`` the correlations with
     the target and source features, and the Gauss-Newton step length
     ``alpha = |g|^2 / (|v act'(s) A g|^2 [+ |P B g|^2] + lambda |g|^2)``, per filter without a
-    query loss and per batch element with one. ``keep_scores`` keeps the target scores ``s``
-    in ``before`` (one volume more).
-    """
-    return _sweep(filters, objective, step_scale, keep_scores)
-
-
-def _sweep(
-    filters: Tensor, objective: Objective, step_scale: Tensor | None, keep_scores: bool
-) -> Step:
-    """Evaluate the objective at ``filters`` and, given ``step_scale``, take one step.
+    query loss and per batch element with one. ``before`` holds the objective at ``filters``
+    (as :func:`evaluate`); ``keep_scores`` keeps its target scores ``s`` (one volume more).
 
     The target cells are visited in blocks of whole rows: a block's scores, residual, gradient
     and curvature depend on its own filters only (the query loss, which couples them, is
     computed beforehand on the whole volume).
     """
     correlation, target, source = objective.correlation, objective.target, objective.source
-    batch, _, height, width = filters.shape
-    descend = step_scale is not None
+    batch = filters.shape[0]
 
     query = filters.new_zeros(batch)
     query_gradient = None
@@ -458,58 +433,92 @@ def _sweep(
 
     reference = filters.new_zeros(batch)
     kept, gradients, curvatures = [], [], []
-    cells = target.shape[2] * target.shape[3]
-    rows = correlation.block_rows(batch, height, width, cells)
-    for first in range(0, height, rows):
-        block = slice(first, min(first + rows, height))
-        block_filters = filters[:, :, block]
+    for rows in _blocks(objective):
+        block_filters = filters[:, :, rows]
         scores = correlation.scores(block_filters, target)  # (B, n, w, N)
         if keep_scores:
             kept.append(scores)
         slopes, weighted = [], []
-        pieces = objective.tables.pieces(block)  # in column order, covering every column
-        widths = [len(range(scores.shape[-1])[piece.columns]) for piece in pieces]
-        # split, not slicing: its gradient is one concatenation, not a zero block per piece.
-        parts = scores.split(widths, dim=-1) if len(pieces) > 1 else (scores,)
-        for piece, part in zip(pieces, parts, strict=True):
-            part_residual, slope = piece.residual(part)
-            reference = reference + part_residual.reshape(batch, -1).square().sum(1)
+        for part_residual, slope in _residual_pieces(objective, scores, rows):
+            reference = reference + _energy(part_residual)
             slopes.append(slope)
             weighted.append(slope * part_residual)
-        if not descend:
-            continue
         slope = _join(slopes)  # v act'(s): (B, n, w, N)
         gradient = correlation.adjoint(_join(weighted), target)  # (B, C, n, w)
         gradient = gradient + objective.reg_weight * block_filters
         if query_gradient is not None:
-            gradient = gradient + correlation.adjoint(query_gradient[:, block], source)
+            gradient = gradient + correlation.adjoint(query_gradient[:, rows], source)
         along = slope * correlation.scores(gradient, target)  # (B, n, w, N)
         gradients.append(gradient)
         curvatures.append(along.square().sum(-1))  # (B, n, w)
-
-    losses = Losses(
-        reference=0.5 * reference,
-        query=query,
-        regularizer=0.5 * objective.reg_weight * filters.square().reshape(batch, -1).sum(1),
+    before = Evaluation(
+        _losses(objective, filters, reference, query), _rows_joined(kept, keep_scores)
     )
-    scores_kept = None
-    if keep_scores:
-        scores_kept = kept[0] if len(kept) == 1 else torch.cat(kept, 1)  # (B, h, w, N)
-    before = Evaluation(losses, scores_kept)
-    if not descend:
-        return Step(filters, before, filters.new_ones(batch, 1, 1, 1))
-    assert step_scale is not None
 
-    query_gradient = None  # the next volume (scores of the gradient) takes its place
+    del query_gradient  # the next volume (scores of the gradient) takes its place
     gradient = gradients[0] if len(gradients) == 1 else torch.cat(gradients, 2)  # (B, C, h, w)
     curvature = curvatures[0] if len(curvatures) == 1 else torch.cat(curvatures, 1)  # (B, h, w)
+    step_length = _step_length(objective, gradient, curvature)
+    return Step(filters - step_scale * step_length * gradient, before, step_length)
+
+
+# -- what evaluate and the step share --------------------------------------------------------
+
+
+def _blocks(objective: Objective) -> Iterator[slice]:
+    """The blocks of whole target rows a sweep visits, in order (:attr:`Correlation.block_rows`)."""
+    batch, _, height, width = objective.target.shape
+    rows = objective.correlation.block_rows(batch, height, width, height * width)
+    for first in range(0, height, rows):
+        yield slice(first, min(first + rows, height))
+
+
+def _residual_pieces(
+    objective: Objective, scores: Tensor, rows: slice
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``(r, v act'(s))`` of a block's scores ``(B, n, w, N)``, piece by piece of its columns
+    (:meth:`ResidualTables.pieces`, in column order, covering every column)."""
+    pieces = objective.tables.pieces(rows)
+    widths = [len(range(scores.shape[-1])[piece.columns]) for piece in pieces]
+    # split, not slicing: its gradient is one concatenation, not a zero block per piece.
+    parts = scores.split(widths, dim=-1) if len(pieces) > 1 else (scores,)
+    for piece, part in zip(pieces, parts, strict=True):
+        yield piece.residual(part)
+
+
+def _energy(values: Tensor) -> Tensor:
+    """``sum values^2`` per batch element: ``(B, ...) -> (B,)``."""
+    return values.reshape(values.shape[0], -1).square().sum(1)
+
+
+def _losses(objective: Objective, filters: Tensor, reference: Tensor, query: Tensor) -> Losses:
+    """The objective's terms from ``sum r^2`` (``reference``) and the query loss."""
+    return Losses(
+        reference=0.5 * reference,
+        query=query,
+        regularizer=0.5 * objective.reg_weight * _energy(filters),
+    )
+
+
+def _rows_joined(blocks: list[Tensor], keep: bool) -> Tensor | None:
+    """The blocks' target scores as one ``(B, h, w, N)`` volume (``None`` unless ``keep``)."""
+    if not keep:
+        return None
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, 1)
+
+
+def _step_length(objective: Objective, gradient: Tensor, curvature: Tensor) -> Tensor:
+    """Gauss-Newton ``alpha`` for ``gradient`` ``(B, C, h, w)`` with ``|v act'(s) A g|^2``
+    per filter (``curvature``, ``(B, h, w)``): ``(B, 1, h, w)``, or ``(B, 1, 1, 1)`` with the
+    query loss."""
+    batch = gradient.shape[0]
     gradient_energy = gradient.square().sum(1, keepdim=True)  # (B, 1, h, w)
     if objective.query_loss is None:
         numerator = gradient_energy
         denominator = curvature.unsqueeze(1) + objective.reg_weight * numerator
     else:
         along_source = objective.query_loss.energy(
-            correlation.scores(gradient, source), objective.source_size
+            objective.correlation.scores(gradient, objective.source), objective.source_size
         )
         numerator = gradient_energy.reshape(batch, -1).sum(1).view(batch, 1, 1, 1)
         denominator = (
@@ -517,9 +526,7 @@ def _sweep(
             + along_source.view(batch, 1, 1, 1)
             + objective.reg_weight * numerator
         )
-    step_length = numerator / denominator.clamp(min=_DENOMINATOR_FLOOR)
-    new_filters = filters - step_scale * step_length * gradient
-    return Step(new_filters, before, step_length)
+    return numerator / denominator.clamp(min=_DENOMINATOR_FLOOR)
 
 
 def _join(parts: list[Tensor]) -> Tensor:
