@@ -1116,3 +1116,11 @@ def test_the_command_runs_the_authors_network(checkpoints, tmp_path):
     assert main([*files, "--weights", str(other), "--out", str(out)]) == 1
     with pytest.raises(SystemExit):
         main([*files, "--weights", weights, "--estimator", "argmax"])
+
+
+def test_the_time_command(capsys):
+    from gocor_lite.cli.flow import main
+
+    command = ["time", "--network", "small-correlation", "--size", "64", "48", "--repeat", "1"]
+    assert main(command) == 0
+    assert "small-correlation (random weights), 64x48, float32" in capsys.readouterr().out

@@ -10,7 +10,10 @@
 * ``python -m gocor_lite.flow train``: train the decoders of every GOCor variant on synthetic
   warps (fixed seed, progress bar, resumable) and write ``assets/weights/flow_decoders.pt``;
 * ``python -m gocor_lite.flow evaluate``: the same as ``python -m gocor_lite.evaluate`` (whose
-  tables include the pipeline's ablation), written to ``docs/evaluation.md``.
+  tables include the pipeline's ablation), written to ``docs/evaluation.md``;
+* ``python -m gocor_lite.flow time --network GLUNet_GOCor --size 640 480``: the time per pair
+  of a GLU-Net configuration (random weights unless ``--weights``; the time does not depend on
+  the weights' values), median of a few runs after a warm-up run.
 """
 
 from __future__ import annotations
@@ -206,8 +209,74 @@ def _evaluate(argv: list[str]) -> int:
     return evaluate(argv)
 
 
+_NETWORKS = ("small", "small-correlation", "GLUNet", "GLUNet_GOCor")
+
+
+def _time(argv: list[str]) -> int:
+    import os
+    import platform
+    import statistics
+
+    from gocor_lite.glunet.config import GLUNetConfig
+    from gocor_lite.glunet.network import GLUNet
+    from gocor_lite.glunet.official import load_official_glunet
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.flow time",
+        description="Time GLU-Net's estimate_flow on one pair of random images (float32).",
+    )
+    parser.add_argument("--network", choices=_NETWORKS, default="small")
+    parser.add_argument("--weights", type=Path, help="an authors' checkpoint (else random)")
+    parser.add_argument("--size", type=int, nargs=2, default=(640, 480), metavar=("W", "H"))
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs (default 5)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    configs = {
+        "small": GLUNetConfig.small(True),
+        "small-correlation": GLUNetConfig.small(False),
+        "GLUNet": GLUNetConfig.glunet(),
+        "GLUNet_GOCor": GLUNetConfig.glunet_gocor(),
+    }
+    try:
+        if args.weights is not None:
+            network = load_official_glunet(args.weights)
+            weights = str(args.weights)
+        else:
+            torch.manual_seed(0)
+            network = GLUNet(configs[args.network]).eval()
+            weights = "random weights"
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    width, height = args.size
+    generator = torch.Generator().manual_seed(0)
+    target, source = (
+        torch.randint(0, 256, (1, 3, height, width), generator=generator, dtype=torch.uint8)
+        for _ in range(2)
+    )
+    network.estimate_flow(target, source)  # warm-up
+    seconds = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        network.estimate_flow(target, source)
+        seconds.append(time.perf_counter() - start)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"{network.config.name} ({weights}), {width}x{height}, float32, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}: median {statistics.median(seconds):.2f} s per pair "
+        f"(min {min(seconds):.2f}, max {max(seconds):.2f}, {args.repeat} runs; load average "
+        f"{load} at the end)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "time":
+        return _time(argv[1:])
     if argv and argv[0] == "train":
         return _train(argv[1:])
     if argv and argv[0] == "evaluate":

@@ -87,7 +87,8 @@ class GLUNetConfig:
 
     # -- inputs ------------------------------------------------------------------------------------
     # Largest image (pixels) estimate_flow and trace accept, each of target and source (the
-    # VGG-16 pass at full resolution needs about 0.6 GB per megapixel in float32). None: any.
+    # VGG-16 pass at full resolution holds 64-channel maps of the image's size: 0.26 GB each
+    # per megapixel in float32). None: any.
     max_image_pixels: int | None = 4096 * 3072
 
     # Set by the classmethods, for messages and the trace: "GLUNet", "GLUNet_GOCor", "small", ...

@@ -293,9 +293,10 @@ class GLUNet(nn.Module):
     ) -> GLUNetOutput:
         """The network on prepared inputs (§6.2's order: target first), differentiable.
 
-        Shapes: target_pre, source_pre ``(B, 3, H', W')`` with ``H'``, ``W'`` multiples of 8,
-        at least 256 (as :meth:`prepare` makes them); target_256, source_256 ``(B, 3, L, L)``
-        -> :class:`GLUNetOutput`.
+        Shapes: target_pre, source_pre ``(B, 3, H', W')`` with ``H'``, ``W'`` multiples of 8
+        (:meth:`prepare` makes them so, and at least 256; smaller ones are accepted for
+        training); target_256, source_256 ``(B, 3, L, L)`` -> :class:`GLUNetOutput`. In
+        training mode BatchNorm uses batch statistics, as usual.
         """
         self._check_prepared(target_pre, source_pre, target_256, source_256)
         return self._run(target_pre, source_pre, target_256, source_256, None)
@@ -366,7 +367,8 @@ class GLUNet(nn.Module):
                 raise ValueError(
                     f"the {name} is {tensor.shape[3]}x{tensor.shape[2]} = {pixels:,} pixels, "
                     f"over this network's limit of {limit:,} (config.max_image_pixels; the "
-                    "VGG-16 pass needs about 0.6 GB per megapixel): resize it first"
+                    "full-resolution pass holds several 64-channel maps of that size): resize "
+                    "it first"
                 )
         self._check_extra_levels(working_size((target_images.shape[2], target_images.shape[3])))
         return target_images, source_images
@@ -399,10 +401,10 @@ class GLUNet(nn.Module):
                 f"target_pre and source_pre must have the same size, got {working} and "
                 f"{tuple(inputs[1].shape[2:])}"
             )
-        if working[0] % 8 or working[1] % 8 or min(working) < 256:
+        if working[0] % 8 or working[1] % 8 or min(working) < 8:
             raise ValueError(
-                f"target_pre must be at least 256x256 with sides multiple of 8, got {working} "
-                "(use network.prepare)"
+                f"target_pre must have sides that are multiples of 8, got {working} "
+                "(network.prepare makes them so, and at least 256)"
             )
         for name, value in zip(names[2:], inputs[2:], strict=True):
             if tuple(value.shape[2:]) != (size, size):
