@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Pictures of flows: the Middlebury colour wheel (Baker et al., "A Database and Evaluation
-Methodology for Optical Flow", IJCV 2011), and per level of a flow result the flow's colours,
-the source warped onto the target and, where the true flow is known, the per-pixel error.
+Methodology for Optical Flow", IJCV 2011), and per level of a flow result (the coarse-to-fine
+pipeline's, or a GLU-Net trace's) the flow's colours, the source warped onto the target and,
+where the true flow is known, the per-pixel error.
 
 Convention (colours):
     The wheel is a ring of 55 colours in six ramps (red -> yellow in 15 steps, yellow ->
@@ -23,7 +24,9 @@ from torch import Tensor
 
 from gocor_lite.evaluation.metrics import endpoint_error
 from gocor_lite.flow.pipeline import FlowResult
-from gocor_lite.images import to_uint8
+from gocor_lite.glunet.network import GLUNetTrace
+from gocor_lite.images import to_tensor, to_uint8
+from gocor_lite.warp import warp
 
 # (number of steps, start colour, end colour) of each ramp, RGB in [0, 1].
 _RAMPS = (
@@ -116,15 +119,46 @@ def level_pictures(
     """Every level of the first pair of ``result`` as pictures; ``true_flow`` ``(2, H, W)``
     (NaN = unknown) adds the error maps. Flow colours share one scale: ``max_magnitude``, or the
     largest length of the true flow (if given) or of the final flow."""
+    flows = [level.flow[0].detach().float().cpu() for level in result.levels]
+    titles = [_describe(result, index) for index in range(len(flows))]
+    warped = [to_uint8(result.warped_source(index)[:1]) for index in range(len(flows))]
+    return _pictures(titles, flows, warped, true_flow, max_magnitude, max_error)
+
+
+def glunet_level_pictures(
+    trace: GLUNetTrace,
+    source: np.ndarray,
+    true_flow: np.ndarray | None = None,
+    max_magnitude: float | None = None,
+    max_error: float = 10.0,
+) -> list[LevelPictures]:
+    """Every level of the first pair of a GLU-Net trace (:meth:`gocor_lite.glunet.GLUNet.trace`)
+    as pictures, coarse to fine: each level's flow on the original target pixels and the source
+    ``uint8 (H_s, W_s, 3)`` warped by it; as :func:`level_pictures` otherwise."""
+    images = to_tensor(source)
+    flows = [view.flow[0].detach().float().cpu() for view in trace.levels]
+    warped = [to_uint8(warp(images, flow[None])) for flow in flows]
+    titles = [view.title for view in trace.levels]
+    return _pictures(titles, flows, warped, true_flow, max_magnitude, max_error)
+
+
+def _pictures(
+    titles: list[str],
+    flows: list[Tensor],
+    warped: list[np.ndarray],
+    true_flow: np.ndarray | None,
+    max_magnitude: float | None,
+    max_error: float,
+) -> list[LevelPictures]:
+    """Flows ``(2, H, W)`` and warped sources as pictures on one colour scale."""
     from matplotlib import colormaps
 
-    flows = [level.flow[0].detach().float().cpu() for level in result.levels]
     if max_magnitude is None:
         lengths = (torch.from_numpy(true_flow) if true_flow is not None else flows[-1]).norm(dim=0)
         finite = lengths[torch.isfinite(lengths)]
         max_magnitude = float(finite.max()) if finite.numel() else 1.0
     pictures = []
-    for index, flow in enumerate(flows):
+    for title, flow, warped_source in zip(titles, flows, warped, strict=True):
         error_picture, mean_error = None, None
         if true_flow is not None:
             error = endpoint_error(flow[None], torch.from_numpy(true_flow)[None])[0].numpy()
@@ -134,9 +168,9 @@ def level_pictures(
             error_picture = np.round(shade[..., :3] * 255 * known[..., None]).astype(np.uint8)
         pictures.append(
             LevelPictures(
-                title=_describe(result, index),
+                title=title,
                 flow=flow_to_colour(flow, max_magnitude),
-                warped_source=to_uint8(result.warped_source(index)[:1]),
+                warped_source=warped_source,
                 error=error_picture,
                 mean_error=mean_error,
             )
@@ -166,9 +200,31 @@ def draw_flow(
     All flows share one colour scale (the largest length of the final flow, or of the true
     flow where known), so that the rows can be compared.
     """
+    return _figure(target, source, level_pictures(result, true_flow), true_flow, title)
+
+
+def draw_glunet_flow(
+    target: np.ndarray,
+    source: np.ndarray,
+    trace: GLUNetTrace,
+    true_flow: np.ndarray | None = None,
+    title: str | None = None,
+) -> Any:
+    """:func:`draw_flow` for a GLU-Net trace (:meth:`gocor_lite.glunet.GLUNet.trace`): one row
+    per level of the network, coarse to fine (its extra refinement levels included)."""
+    pictures = glunet_level_pictures(trace, source, true_flow)
+    return _figure(target, source, pictures, true_flow, title)
+
+
+def _figure(
+    target: np.ndarray,
+    source: np.ndarray,
+    pictures: list[LevelPictures],
+    true_flow: np.ndarray | None,
+    title: str | None,
+) -> Any:
     from matplotlib.figure import Figure
 
-    pictures = level_pictures(result, true_flow)
     columns = 3 if true_flow is not None else 2
     figure = Figure(figsize=(3.6 * columns, 2.9 * (len(pictures) + 1)), layout="constrained")
     axes = figure.subplots(len(pictures) + 1, columns, squeeze=False)
