@@ -321,3 +321,58 @@ def test_score_rules_by_hand():
     assert (score.pck_cell, score.accepted, score.precision) == (50.0, 50.0, 100.0)
     assert score.aepe == pytest.approx(1.0)
     assert score.count == 2
+
+
+def test_evaluate_rules_pools_pairs_as_score_rules_does(generator):
+    """Two synthetic pairs evaluated together give the pooled per-pair counts of score_rules
+    (every cell once), and the curves end at the overall error rate."""
+    from gocor_lite.data.split import synthetic_pairs
+    from gocor_lite.evaluation.rules import evaluate_rules, pair_features
+    from gocor_lite.features import make_extractor
+    from gocor_lite.supervision import true_matches
+
+    extractor = make_extractor("learned")
+    pairs = synthetic_pairs(["coins", "camera"], 2, (64, 80), seed=3)
+    evaluation = evaluate_rules(extractor, {"tiny": pairs}, rules=("argmax", "mutual"))
+    right = {"argmax": 0, "mutual": 0}
+    count = 0
+    for index in range(2):
+        target, source = pair_features(
+            extractor, pairs.target[index : index + 1], pairs.source[index : index + 1]
+        )
+        truth, known = true_matches(
+            pairs.flow[index : index + 1], pairs.valid[index : index + 1], (8, 10), 8
+        )
+        results = match_with_rules(target, source, rules=("argmax", "mutual"))
+        for name, score in score_rules(results, truth, known, 8).items():
+            right[name] += round(score.pck_cell * score.count / 100)
+        count += int(known.sum())
+    for name in ("argmax", "mutual"):
+        pooled = evaluation.scores["tiny"][name]
+        assert pooled.count == count
+        assert round(pooled.pck_cell * count / 100) == right[name]
+        # With every match kept, a curve is the error rate of the matches themselves (a refused
+        # match still has one: mutual's are the argmax's).
+        curve = evaluation.curves["tiny"][name]
+        assert curve.wrong[-1] == pytest.approx(100 - evaluation.scores["tiny"]["argmax"].pck_cell)
+    assert set(evaluation.measures["tiny"]) == {"peak ratio", "mass within 1 cell", "cycle error"}
+
+
+def test_calibration_figure_draws_every_set():
+    from gocor_lite.evaluation.rules import RulesEvaluation, RuleScore, Sparsification
+    from gocor_lite.pictures.rules import draw_calibration
+
+    fractions = np.array([0.5, 1.0])
+    curve = Sparsification(fractions, np.array([10.0, 20.0]), np.array([0.0, 20.0]))
+    score = RuleScore(80.0, 100.0, 80.0, 3.0, 10)
+    evaluation = RulesEvaluation(
+        {"a": {"argmax": score}, "b": {"argmax": score}},
+        {"a": {"argmax": curve}, "b": {"argmax": curve}},
+        {"a": {"peak ratio": curve}, "b": {"peak ratio": curve}},
+        8,
+        RuleSettings(),
+        1.0,
+    )
+    figure = draw_calibration(evaluation)
+    assert len(figure.axes) == 4
+    assert figure.axes[0].get_title().startswith("a:")

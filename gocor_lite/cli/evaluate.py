@@ -17,6 +17,25 @@ from gocor_lite.features import make_extractor
 from gocor_lite.weights import FLOW_DECODERS, TRAINED_GOCOR
 
 
+def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progress: Any) -> str:
+    """The matching rules on the held-out sets, their calibration figure beside ``--out``."""
+    from gocor_lite.evaluation.rules import held_out_rules, rules_section
+    from gocor_lite.pictures.rules import draw_calibration
+
+    name = "learned" if "learned" in extractors else next(iter(extractors))
+    progress(f"{name}: matching rules")
+    rules = held_out_rules(
+        extractors[name],
+        args.sets,
+        pairs_per_image=args.pairs_per_image,
+        gocor_weights=args.gocor_weights,
+    )
+    figure = args.out.with_name("rules_calibration.png")
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    draw_calibration(rules).savefig(figure, dpi=72)
+    return rules_section(rules, figure.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.evaluate",
@@ -60,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         help="flow decoders (default assets/weights/flow_decoders.pt)",
     )
     parser.add_argument("--no-flow", action="store_true", help="skip the flow pipeline rows")
+    parser.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="skip the matching rules' section (learned features, or the first extractor) and "
+        "its calibration figure (written beside --out as rules_calibration.png)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
     if args.pairs_per_image < 1:
@@ -77,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not extractors:
             parser.error("no extractor to evaluate: name some, or pass a weights file")
-        steps = len(extractors) * len(args.sets) * (1 if args.no_flow else 2)
+        steps = len(extractors) * len(args.sets) * (1 if args.no_flow else 2) + (not args.no_rules)
         with tqdm(total=steps, unit="part") as bar:
 
             def progress(message: str) -> None:
@@ -93,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                 flow=not args.no_flow,
                 progress=progress,
             )
+            sections = [] if args.no_rules else [_rules_section(extractors, args, progress)]
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m gocor_lite.evaluate", *given])
-    text = report(evaluation, command)
+    text = report(evaluation, command, sections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

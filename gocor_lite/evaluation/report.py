@@ -318,8 +318,9 @@ def flow_table(results: dict[tuple[str, str, str], dict[str, Metrics]], extracto
     return "\n".join(lines)
 
 
-def report(evaluation: Evaluation, command: str) -> str:
-    """The markdown of ``docs/evaluation.md``."""
+def report(evaluation: Evaluation, command: str, sections: Sequence[str] = ()) -> str:
+    """The markdown of ``docs/evaluation.md``; ``sections``: more markdown sections, appended
+    (e.g. :func:`gocor_lite.evaluation.rules.rules_section`)."""
     sets = list(evaluation.sets)
     text = [
         "# Evaluation: correlation against GOCor, on data no training has seen",
@@ -360,6 +361,8 @@ def report(evaluation: Evaluation, command: str) -> str:
         ]
         for extractor, results in evaluation.flow.items():
             text += ["", flow_table(results, extractor)]
+    for section in sections:
+        text += ["", section]
     return "\n".join(text) + "\n"
 
 

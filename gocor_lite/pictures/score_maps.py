@@ -239,6 +239,7 @@ def draw_score_map(
     vmax: float | None = None,
     colorbar: bool = True,
     mark_best: bool = True,
+    legend: bool = True,
 ):
     """Draw a per-cell map (``(h, w)``, NaN = none) over a grey ``image`` on a matplotlib axis.
 
@@ -246,7 +247,7 @@ def draw_score_map(
     cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
     a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
     magenta markers; ``mark_best`` adds a white ``+`` on the highest score. Returns the
-    ``AxesImage`` of the map.
+    ``AxesImage`` of the map. ``legend=False`` leaves the marks unlabelled on the axis.
     """
     scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
     height, width = image.shape[:2]
@@ -275,7 +276,7 @@ def draw_score_map(
     styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
     for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
         axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
-    if marks or mark_best:
+    if legend and (marks or mark_best):
         axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
     if colorbar:
         axis.figure.colorbar(shown, ax=axis, shrink=0.8)
