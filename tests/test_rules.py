@@ -359,7 +359,7 @@ def test_evaluate_rules_pools_pairs_as_score_rules_does(generator):
 
 
 def test_calibration_figure_draws_every_set():
-    from gocor_lite.evaluation.rules import RulesEvaluation, RuleScore, Sparsification
+    from gocor_lite.evaluation.rules import RuleScore, RulesEvaluation, Sparsification
     from gocor_lite.pictures.rules import draw_calibration
 
     fractions = np.array([0.5, 1.0])

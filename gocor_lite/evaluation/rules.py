@@ -292,10 +292,14 @@ def held_out_rules(
     trained parameters for ``extractor`` where the file has them (``gocor``), and the paper's
     initial ones (``gocor (initial)``)."""
     from gocor_lite.data.split import evaluation_pairs
-    from gocor_lite.weights import gocor_module
+    from gocor_lite.weights import GOCorParameters, gocor_module
 
     gocor: dict[str, GlobalGOCor] = {}
-    for parameters, name in (("trained", "gocor"), ("initial", "gocor (initial)")):
+    choices: tuple[tuple[GOCorParameters, str], ...] = (
+        ("trained", "gocor"),
+        ("initial", "gocor (initial)"),
+    )
+    for parameters, name in choices:
         module, trained = gocor_module("global", extractor.name, parameters, path=gocor_weights)
         if parameters == "initial" or trained:
             assert isinstance(module, GlobalGOCor)

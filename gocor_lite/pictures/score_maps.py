@@ -147,12 +147,16 @@ def draw_iterations(
     maps: PixelMaps,
     true_match: tuple[float, float] | None = None,
     title: str | None = None,
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ):
     """The paper's Fig. 1 for one pixel: target-vs-target (top) and target-vs-source (bottom)
     score maps of the feature correlation and of GOCor iterations ``0..K``.
 
-    Each map has its own colour scale and colour bar; ``+`` marks the best score, ``o`` the
-    clicked pixel (top) or the true match (bottom). Returns a matplotlib ``Figure``.
+    Each map has its own colour scale and colour bar unless ``vmin`` and ``vmax`` fix one
+    scale for all (to compare maps, or two figures, by colour); ``+`` marks the best score,
+    ``o`` the clicked pixel (top) or the true match (bottom). Returns a matplotlib ``Figure``.
     """
     from matplotlib.figure import Figure
 
@@ -178,7 +182,7 @@ def draw_iterations(
         for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source), strict=True):
             axis = axes[row, column]
             axis.imshow(image.mean(axis=2), cmap="gray", alpha=1.0)
-            shown = axis.imshow(score_map, cmap="inferno", alpha=0.75)
+            shown = axis.imshow(score_map, cmap="inferno", alpha=0.75, vmin=vmin, vmax=vmax)
             figure.colorbar(shown, ax=axis, shrink=0.7)
             best_y, best_x = np.unravel_index(np.nanargmax(score_map), score_map.shape)
             axis.plot([best_x], [best_y], "+", color="white", ms=12, mew=2)
