@@ -81,3 +81,17 @@ def test_map_panels_redraw_in_place():
     first = box.children[1].value
     box.children[0].children[0].value = 3
     assert box.children[1].value != first and own.maps[0].get_clim() == (0.0, 6.0)
+
+
+def test_cell_sliders_step_one_cell_from_a_reachable_value():
+    import pytest
+
+    from gocor_lite.pictures.widgets import cell_pixel, cell_sliders
+
+    sliders = cell_sliders(cell_pixel((19, 12), 8), (240, 320), 8)
+    x, y = sliders["x"], sliders["y"]
+    assert (x.value, y.value) == (156, 100) and x.step == y.step == 8
+    assert (x.min, x.max, y.max) == (4, 316, 236)
+    assert (x.value - x.min) % x.step == 0 and not x.continuous_update
+    with pytest.raises(ValueError, match="not a slider position"):
+        cell_sliders((150, 100), (240, 320), 8)  # 150 is not 4 + 8 k: the slider would snap

@@ -146,6 +146,17 @@ def test_sinkhorn_meets_its_marginals_dustbins_included(generator, dustbin_score
     )
 
 
+def test_sinkhorn_at_a_tiny_temperature_stays_finite(generator):
+    """Couplings spanning thousands (T = 1e-3) underflow exp even in float64: the direct
+    log-sum-exp takes over, the plan stays finite and the column masses hold."""
+    volume = random_volume(generator, (1, 3, 3, 3, 3))
+    plan = sinkhorn(volume, 0.0, temperature=1e-3, iterations=20)
+    assert torch.isfinite(plan).all()
+    column_mass = torch.ones(10, dtype=volume.dtype)
+    column_mass[-1] = 9
+    torch.testing.assert_close(plan.exp().sum(1)[0], column_mass)
+
+
 def test_sinkhorn_equals_plain_matrix_scaling(generator):
     """The log-domain iterations against the textbook Sinkhorn-Knopp scaling of exp(couplings)
     (safe at this temperature), the same number of iterations, rows first."""
@@ -376,3 +387,13 @@ def test_calibration_figure_draws_every_set():
     figure = draw_calibration(evaluation)
     assert len(figure.axes) == 4
     assert figure.axes[0].get_title().startswith("a:")
+
+
+def test_central_cell():
+    from gocor_lite.evaluation.rules import central_cell
+
+    mask = torch.zeros(5, 7, dtype=torch.bool)
+    mask[0, 0] = mask[4, 6] = mask[1, 3] = True
+    assert central_cell(mask) == (3, 1)  # (x, y): the one nearest the centre (3, 2)
+    with pytest.raises(ValueError, match="at least one"):
+        central_cell(torch.zeros(3, 3, dtype=torch.bool))

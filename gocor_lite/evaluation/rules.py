@@ -128,8 +128,10 @@ def sparsification(
     )
 
 
-def _errors(result: RuleResult, truth: Tensor, stride: float) -> Tensor:
-    """Endpoint error in pixels of every target cell's match: ``(B, h, w)``."""
+def endpoint_errors(result: RuleResult, truth: Tensor, stride: float) -> Tensor:
+    """Endpoint error in pixels of every target cell's match, float64 ``(B, h, w)``: the
+    distance from its source cell's centre to the true match ``truth`` ``(B, 2, h, w)``
+    (:func:`pair_truth`)."""
     return (cell_to_pixel(result.matches, stride) - truth).to(torch.float64).norm(dim=1)
 
 
@@ -159,7 +161,7 @@ def score_rules(
     (target and source alike).
     """
     return {
-        name: _score(_errors(result, truth, stride)[known], result.accepted[known], stride)
+        name: _score(endpoint_errors(result, truth, stride)[known], result.accepted[known], stride)
         for name, result in results.items()
     }
 
@@ -182,6 +184,19 @@ def pair_truth(
     flow = flow[None] if flow.dim() == 3 else flow
     valid = torch.isfinite(flow).all(dim=1, keepdim=True)
     return true_matches(flow.nan_to_num(0.0), valid, grid, stride)
+
+
+def central_cell(mask: Tensor) -> tuple[int, int]:
+    """The cell ``(x, y)`` of a bool map ``(h, w)`` nearest the map's centre (the first in
+    row-major order among equals): how the notebooks pick an example cell by a property (a
+    wrong match, one GOCor fixes) instead of by hand. ``ValueError`` if no cell is set."""
+    if mask.dim() != 2 or not bool(mask.any()):
+        raise ValueError(f"need a (h, w) bool map with at least one cell set, got {mask.shape}")
+    ys, xs = torch.nonzero(mask, as_tuple=True)
+    height, width = mask.shape
+    distance = (ys - (height - 1) / 2) ** 2 + (xs - (width - 1) / 2) ** 2
+    index = int(distance.argmin())
+    return int(xs[index]), int(ys[index])
 
 
 def pair_rule_scores(
@@ -256,7 +271,7 @@ def evaluate_rules(
             truth, known = true_matches(batch.flow[one], batch.valid[one], grid, stride)
             results = match_with_rules(target, source, gocor=gocor, rules=rules, settings=settings)
             for name, result in results.items():
-                errors.setdefault(name, []).append(_errors(result, truth, stride)[known])
+                errors.setdefault(name, []).append(endpoint_errors(result, truth, stride)[known])
                 accepted.setdefault(name, []).append(result.accepted[known])
                 confidences.setdefault(name, []).append(result.confidence[known])
             for name, value in _measures(global_correlation(target, source), settings).items():

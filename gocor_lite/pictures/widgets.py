@@ -197,3 +197,41 @@ class MapPanels:
     def png(self) -> bytes:
         """The panels as PNG bytes."""
         return figure_png(self.figure, self.dpi)
+
+
+def cell_sliders(
+    pixel: tuple[int, int], image_size: tuple[int, int], stride: int
+) -> dict[str, Any]:
+    """Two sliders ``{"x": ..., "y": ...}`` over a target image's pixels, one feature cell per
+    step, on the pixels ``stride // 2 + k * stride`` (inside cell ``k``, next to its centre),
+    redrawing on release (``continuous_update=False``).
+
+    ``pixel`` must be one of those pixels (so that the first move of a slider does not jump
+    silently): :func:`cell_pixel` gives the one of a cell. ``image_size`` is ``(H, W)``.
+    """
+    import ipywidgets as widgets
+
+    sliders = {}
+    for name, value, size in (("x", pixel[0], image_size[1]), ("y", pixel[1], image_size[0])):
+        first = stride // 2
+        last = first + stride * ((size - 1 - first) // stride)
+        if value < first or value > last or (value - first) % stride:
+            raise ValueError(
+                f"{name} = {value} is not a slider position ({first}, {first + stride}, ..., "
+                f"{last}); use cell_pixel(cell, stride)"
+            )
+        sliders[name] = widgets.IntSlider(
+            value=value,
+            min=first,
+            max=last,
+            step=stride,
+            description=name,
+            continuous_update=False,
+        )
+    return sliders
+
+
+def cell_pixel(cell: tuple[int, int], stride: int) -> tuple[int, int]:
+    """The slider pixel of target cell ``(x, y)`` (:func:`cell_sliders`): ``k * stride +
+    stride // 2`` per axis."""
+    return (cell[0] * stride + stride // 2, cell[1] * stride + stride // 2)
