@@ -154,13 +154,19 @@ class MapPanels:
         marks: Sequence[dict[str, tuple[float, float]] | None] | None = None,
         titles: Sequence[str] | None = None,
         title: str | None = None,
+        scale: tuple[float, float] | None = None,
     ) -> None:
         """New maps (``(h, w)`` per panel, numpy or torch), marks (per panel, label -> pixel
-        ``(x, y)``, at most three), titles and figure title (``None``: keep)."""
+        ``(x, y)``, at most three), titles, figure title and shared colour scale (``None``:
+        keep)."""
         import numpy as np
 
         if len(maps) != len(self.maps):
             raise ValueError(f"expected {len(self.maps)} maps, got {len(maps)}")
+        if scale is not None:
+            self.scale = scale
+            for artist in self.maps:
+                artist.set_clim(*scale)
         for index, score_map in enumerate(maps):
             values = score_map.detach().cpu().numpy() if hasattr(score_map, "detach") else score_map
             values = np.asarray(values, dtype=np.float64)
