@@ -59,7 +59,13 @@ def _window_mask(volume: Tensor, centre: Tensor, radius: int) -> Tensor:
 
 
 def best_cells(volume: Tensor) -> Tensor:
-    """The source cell ``(x, y)`` of each target cell's highest score: ``(B, 2, h, w)``."""
+    """The source cell of each target cell's highest score.
+
+    Shapes: ``(B, h, w, h', w') -> (B, 2, h, w)``, channel 0 = x, integer-valued.
+
+    Convention:
+        Ties go to the first source cell in row-major order (``torch.argmax``).
+    """
     volume = _check_volume(volume)
     source_width = volume.shape[-1]
     index = volume.flatten(-2).argmax(-1)  # (B, h, w)
@@ -95,9 +101,13 @@ def peak_ratio(volume: Tensor, exclusion_radius: int = 1, eps: float = 1e-6) -> 
 def mass_within(probability: Tensor, radius: int = 1, centre: Tensor | None = None) -> Tensor:
     """Probability mass within ``radius`` cells of each target cell's match.
 
-    Shapes: probability ``(B, h, w, h', w')`` (each target cell's map sums to at most 1),
-    centre ``(B, 2, h, w)`` source cells (default: the most probable cell) -> ``(B, h, w)``
-    in ``[0, 1]``.
+    Shapes: probability ``(B, h, w, h', w')``, centre ``(B, 2, h, w)`` source cells (default:
+    the most probable cell) -> ``(B, h, w)`` in ``[0, 1]``.
+
+    Convention:
+        Each target cell's map is a distribution over the source cells (sums to at most 1,
+        e.g. :func:`gocor_lite.rules.softmax_probability`); the window is the square
+        ``|dx|, |dy| <= radius`` around ``centre``, cut at the grid's border.
     """
     probability = _check_volume(probability)
     radius = _check_radius(radius, "radius")
@@ -112,10 +122,13 @@ def mass_within(probability: Tensor, radius: int = 1, centre: Tensor | None = No
 
 
 def backward_best_cells(volume: Tensor) -> Tensor:
-    """The target cell ``(x, y)`` of each source cell's highest score: ``(B, 2, h', w')``.
+    """The target cell of each source cell's highest score: the volume read the other way.
 
-    The same volume read the other way: for source cell ``j``, the best over target cells of
-    ``volume[b, :, :, j_y, j_x]``.
+    Shapes: ``(B, h, w, h', w') -> (B, 2, h', w')``, channel 0 = x, on the source grid.
+
+    Convention:
+        For source cell ``j``, the best over target cells of ``volume[b, :, :, j_y, j_x]``;
+        ties go to the first target cell in row-major order.
     """
     volume = _check_volume(volume)
     target_width = volume.shape[2]
@@ -126,10 +139,12 @@ def backward_best_cells(volume: Tensor) -> Tensor:
 def cycle_error(volume: Tensor) -> Tensor:
     """Forward-backward consistency error of each target cell, in target cells.
 
-    Target cell ``i`` -> its best source cell ``j`` -> ``j``'s best target cell ``i'``;
-    returns ``|i' - i|`` (Euclidean). Zero exactly for mutual nearest neighbours.
+    Shapes: ``(B, h, w, h', w') -> (B, h, w)``, in target cells.
 
-    Shapes: ``(B, h, w, h', w') -> (B, h, w)``.
+    Convention:
+        Target cell ``i`` -> its best source cell ``j`` (:func:`best_cells`) -> ``j``'s best
+        target cell ``i'`` (:func:`backward_best_cells`); returns the Euclidean ``|i' - i|``.
+        Zero exactly for mutual nearest neighbours; lower is surer.
     """
     volume = _check_volume(volume)
     forward = best_cells(volume).long()  # (B, 2, h, w) source cells
@@ -145,13 +160,14 @@ def cycle_error(volume: Tensor) -> Tensor:
 def flow_cycle_error(forward: Tensor, backward: Tensor) -> Tensor:
     """Forward-backward consistency error of a dense flow, in pixels.
 
-    ``forward`` is the flow on the target grid (target pixel ``p`` -> source pixel
-    ``p + forward(p)``), ``backward`` the flow on the source grid (source -> target). The error
-    at ``p`` is ``|forward(p) + backward(p + forward(p))|`` (``backward`` read bilinearly):
-    zero where going there and back returns to ``p``. NaN where ``p + forward(p)`` leaves the
-    source (nothing to come back from).
+    Shapes: forward ``(B, 2, H, W)``, backward ``(B, 2, H', W')`` -> ``(B, H, W)``, pixels.
 
-    Shapes: forward ``(B, 2, H, W)``, backward ``(B, 2, H', W')`` -> ``(B, H, W)``.
+    Convention:
+        ``forward`` is the flow on the target grid (target pixel ``p`` -> source pixel
+        ``p + forward(p)``), ``backward`` the flow on the source grid (source -> target). The
+        error at ``p`` is ``|forward(p) + backward(p + forward(p))|`` (``backward`` read
+        bilinearly, :func:`gocor_lite.warp.warp`): zero where going there and back returns to
+        ``p``. NaN where ``p + forward(p)`` leaves the source (nothing to come back from).
     """
     forward, backward = check_flow(forward), check_flow(backward)
     if forward.shape[0] != backward.shape[0]:

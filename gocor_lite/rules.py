@@ -106,8 +106,11 @@ def softmax_probability(volume: Tensor, temperature: float = 0.05) -> Tensor:
     """Each target cell's scores as a distribution over the source cells.
 
     Shapes: ``(B, h, w, h', w') -> (B, h, w, h', w')``; every target cell's map sums to 1.
-    ``softmax(volume / temperature)`` over the last two axes: a small temperature puts all the
-    mass on the best score, a large one spreads it evenly.
+
+    Convention:
+        ``softmax(volume / temperature)`` over the last two axes (the ``h' w'`` source cells of
+        one target cell), never over the target cells: entry ``[b, i, j]`` is ``P(j | i)``. A
+        small temperature puts all the mass on the best score, a large one spreads it evenly.
     """
     volume = _check_volume(volume)
     temperature = _check_temperature(temperature)
@@ -137,9 +140,12 @@ def dual_softmax(volume: Tensor, temperature: float = 0.05) -> Tensor:
 def mutual_nearest_neighbours(volume: Tensor) -> Tensor:
     """Whether each target cell and its best source cell are each other's best.
 
-    Shapes: ``(B, h, w, h', w') -> (B, h, w)`` bool. Target cell ``i`` with best source cell
-    ``j = argmax_j volume[i, j]`` is a mutual nearest neighbour when
-    ``argmax_i' volume[i', j] == i``.
+    Shapes: ``(B, h, w, h', w') -> (B, h, w)`` bool.
+
+    Convention:
+        Target cell ``i`` with best source cell ``j = argmax_j volume[i, j]`` is a mutual
+        nearest neighbour when ``argmax_i' volume[i', j] == i``. Ties go to the first cell in
+        row-major order on both sides (``torch.argmax``), so exactly one best cell each way.
     """
     return cycle_error(_check_volume(volume)) == 0
 
@@ -244,8 +250,12 @@ def sinkhorn_assignment(
     """:func:`sinkhorn`'s plan as maps: each target cell's mass over the source cells, and the
     mass it sends to the dustbin (its "no match" share).
 
-    Shapes: ``(B, h, w, h', w') -> ((B, h, w, h', w'), (B, h, w))``; per target cell the two
-    sum to 1 (to the convergence reached).
+    Shapes: ``(B, h, w, h', w') -> ((B, h, w, h', w'), (B, h, w))``.
+
+    Convention:
+        The rows of :func:`sinkhorn`'s plan for the target cells, exponentiated: per target
+        cell the map and its dustbin share sum to 1 (to the convergence reached); the source
+        dustbin's column is left out.
     """
     plan = sinkhorn(volume, dustbin_score, temperature, iterations).exp()
     batch, height, width = volume.shape[:3]
@@ -304,9 +314,19 @@ def _argmax_result(name: str, scores: Tensor, settings: RuleSettings) -> RuleRes
 
 
 def read_rule(name: str, volume: Tensor, settings: RuleSettings | None = None) -> RuleResult:
-    """Apply the rule called ``name`` (one of :data:`RULES`) to ``volume``; see
-    :class:`RuleResult`. ``volume`` ``(B, h, w, h', w')``: a global correlation (or any volume
-    of scores where higher means more alike, such as GOCor's).
+    """Apply the rule called ``name`` (one of :data:`RULES`, or ``"gocor"`` for a GOCor
+    volume read by its argmax) to ``volume``; see :class:`RuleResult`.
+
+    Shapes: ``(B, h, w, h', w')`` -> a :class:`RuleResult` of ``(B, h, w, h', w')`` scores and
+    ``(B, 2, h, w)`` / ``(B, h, w)`` per-cell fields.
+
+    Convention:
+        ``volume`` is a global correlation, or any volume where higher means more alike (such
+        as GOCor's). Each rule's confidence: argmax and GOCor, :func:`~gocor_lite.confidence.
+        peak_ratio`; soft-argmax, the probability within ``mass_radius`` cells of the mode;
+        softmax and dual-softmax, the probability of the match; mutual, the peak ratio where
+        mutual and 0 where refused; cyclic, the filtered score of the match; Sinkhorn, the
+        transported mass of the match, 0 where the dustbin wins (refused).
 
     >>> volume = torch.zeros(1, 1, 2, 1, 2); volume[0, 0, :, 0, 0] = 1.0  # both pick cell 0
     >>> read_rule("mutual", volume).accepted.tolist()  # source cell 0 picks target cell 0 back
@@ -373,9 +393,13 @@ def match_with_rules(
     """Every rule on the global correlation of ``target`` and ``source`` features, and each
     GOCor module of ``gocor`` (name -> module, e.g. ``{"gocor": trained}``) read by its argmax.
 
-    Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` (normalised as the features are
-    correlated elsewhere, e.g. :func:`gocor_lite.features.normalize_features`) -> name ->
-    :class:`RuleResult` with ``(B, h, w, h', w')`` maps.
+    Shapes: target ``(B, C, h, w)``, source ``(B, C, h', w')`` -> name -> :class:`RuleResult`
+    with ``(B, h, w, h', w')`` maps.
+
+    Convention:
+        The features are given as they are correlated elsewhere (centred and L2-normalised by
+        :func:`gocor_lite.features.normalize_features`, so scores are cosines); the volume is
+        computed once and shared by every rule; GOCor modules get the same features.
     """
     volume = global_correlation(target, source)
     results = read_rules(volume, rules, settings)
@@ -390,10 +414,15 @@ def match_with_rules(
 def rule_maps(
     results: Mapping[str, RuleResult], cell: tuple[int, int], batch_index: int = 0
 ) -> dict[str, Tensor]:
-    """Every rule's map over the source for one target ``cell = (x, y)``: name -> ``(h', w')``.
+    """Every rule's map over the source for one target ``cell = (x, y)``: what the app shows
+    for a clicked pixel.
 
-    Each map is on its rule's own scale (scores, probabilities, transport mass); draw each with
-    its own colour bar, or normalise by its maximum to compare shapes.
+    Shapes: results' scores ``(B, h, w, h', w')`` -> name -> ``(h', w')``.
+
+    Convention:
+        ``cell`` is ``(x, y)`` (column first, as everywhere in the library). Each map is on its
+        rule's own scale (scores, probabilities, transport mass): draw each with its own colour
+        bar, or normalise by its maximum to compare shapes.
     """
     x, y = cell
     return {name: result.scores[batch_index, y, x] for name, result in results.items()}

