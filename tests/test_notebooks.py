@@ -87,3 +87,26 @@ def test_notebook_runs(path: Path, tmp_path: Path):
                 assert not any(word in text for word in BAD_STDERR), (
                     f"{path.name}, cell {index} wrote to stderr:\n{text}"
                 )
+
+
+@pytest.mark.slow
+def test_the_timing_tool_times_each_cell(tmp_path: Path):
+    """``python -m tests.notebook_timing`` (which made the README's table) reads the kernel's
+    timestamps per code cell: a cell that sleeps 0.5 s takes at least that."""
+    import nbformat
+
+    from tests.notebook_timing import cell_times
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# learn"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(0.5)"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    path = tmp_path / "t.ipynb"
+    nbformat.write(notebook, path)
+    times, wall = cell_times(path)
+    assert [index for index, _, _ in times] == [1, 2]
+    assert times[1][1] >= 0.5 > times[0][1] and wall >= times[1][1]
+    assert times[1][2] == "import time"
