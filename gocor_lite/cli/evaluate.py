@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.evaluate",
         description="Measure global and local correlation, GOCor (paper-initial and trained "
-        "parameters, iterations 0/1/3/7) and the flow pipeline on held-out synthetic warps "
-        "and the Middlebury stereo pair; print the tables and write them to --out.",
+        "parameters, iterations 0/1/3/7), the flow pipeline and the matching rules (with their "
+        "calibration curves) on held-out synthetic warps and the Middlebury stereo pair; print "
+        "the tables and write them to --out.",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("docs/evaluation.md"), help="markdown file to write"
