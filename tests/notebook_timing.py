@@ -52,6 +52,41 @@ def cell_times(path: Path, timeout: int = 600) -> tuple[list[tuple[int, float, s
     return times, wall
 
 
+#: The widgets' pictures as the notebooks build them: (what, panels, columns, width, dpi, bars).
+WIDGETS = (
+    ("notebooks 1 and 2 (2 panels)", 2, None, 3.0, 60, True),
+    ("notebooks 4 and 5 (3 panels)", 3, None, 3.0, 60, True),
+    ("notebook 3 (8 panels, no colour bars)", 8, 4, 2.6, 50, False),
+)
+
+
+def widget_times(repeats: int = 7) -> list[tuple[str, float]]:
+    """Median seconds of one redraw (:meth:`MapPanels.update` and :meth:`MapPanels.png`) of
+    each widget picture of :data:`WIDGETS`, on 256x320 images and 32x40 maps."""
+    import statistics
+
+    import numpy as np
+
+    from gocor_lite.pictures.widgets import MapPanels
+
+    generator = np.random.default_rng(0)
+    image = generator.integers(0, 256, (256, 320, 3), dtype=np.uint8)
+    results = []
+    for name, count, columns, width, dpi, bars in WIDGETS:
+        panels = MapPanels(
+            [image] * count, ["t"] * count, columns=columns, width=width, dpi=dpi, colorbar=bars
+        )
+        times = []
+        for _ in range(repeats):
+            maps = [generator.random((32, 40)) for _ in range(count)]
+            start = time.perf_counter()
+            panels.update(maps, marks=[{"pixel": (100.0, 80.0)}] * count, titles=["x"] * count)
+            panels.png()
+            times.append(time.perf_counter() - start)
+        results.append((name, statistics.median(times)))
+    return results
+
+
 def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
@@ -60,7 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.notebook_timing", description=__doc__)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every NN_*.ipynb")
     parser.add_argument("--top", type=int, default=3, help="slowest cells listed per notebook")
+    parser.add_argument(
+        "--widgets", action="store_true", help="time one redraw of each widget picture instead"
+    )
     args = parser.parse_args(argv)
+    if args.widgets:
+        import torch
+
+        torch.set_num_threads(1)  # as the notebooks
+        print("| widget picture | redraw, median (s) |\n|---|---:|")
+        for name, seconds in widget_times():
+            print(f"| {name} | {seconds:.2f} |")
+        return 0
     paths = args.notebooks or sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     print("| notebook | run (s) | cells (s) | slowest cells (index: s) |")
     print("|---|---:|---:|---|")
