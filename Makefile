@@ -48,7 +48,8 @@ train: setup
 refresh-weights: setup
 	$(PY) -m gocor_lite.train --refresh-shipped
 
-# Correlation against GOCor on held-out sets, written to docs/evaluation.md (about 90 s).
+# Correlation against GOCor on held-out sets, and the matching rules with their calibration,
+# written to docs/evaluation.md (about 90 s, and about 40 s more for the rules).
 evaluate: setup
 	$(PY) -m gocor_lite.evaluate
 
