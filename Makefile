@@ -48,11 +48,12 @@ train: setup
 refresh-weights: setup
 	$(PY) -m gocor_lite.train --refresh-shipped
 
-# Correlation against GOCor, and our flow against OpenCV's DIS and Farneback and zero flow, on
-# held-out synthetic sets, held-out real photographs and real pairs with ground truth, written to
-# docs/evaluation.md (about 6 min of one core). The real sets need Debian's opencv-doc and
-# mate-backgrounds (apt-get install opencv-doc mate-backgrounds; .ci/run does); the peers need
-# opencv-python-headless (the eval extra, part of .[dev]).
+# Correlation against GOCor, the matching rules with their calibration, and our flow against
+# OpenCV's DIS and Farneback and zero flow, on held-out synthetic sets, held-out real photographs
+# and real pairs with ground truth, written to docs/evaluation.md (several minutes of one core).
+# The real sets need Debian's opencv-doc and mate-backgrounds (apt-get install opencv-doc
+# mate-backgrounds; .ci/run does); the peers need opencv-python-headless (the eval extra, part
+# of .[dev]).
 evaluate: setup
 	$(PY) -m gocor_lite.evaluate
 

@@ -86,6 +86,8 @@ def test_the_command_writes_its_tables(tmp_path, capsys):
     text = out.read_text()
     assert "### Volumes: `motorcycle`" in text and "| daisy | local GOCor | trained | 7 |" in text
     assert "| motorcycle | zero flow |" in text and "| motorcycle | ours: flow, feature" in text
+    assert "| motorcycle | sinkhorn |" in text and "| motorcycle | gocor (initial) |" in text
+    assert (tmp_path / "rules_calibration.png").stat().st_size > 1000
     assert main(["--out", str(out), "--vgg16", str(tmp_path / "missing.pth")]) == 1
     assert "missing.pth" in capsys.readouterr().err
 
@@ -97,7 +99,7 @@ def test_a_vgg16_file_adds_its_rows(tmp_path):
     torch.save(random_vgg_state(torch.Generator().manual_seed(0)), path)
     out = tmp_path / "evaluation.md"
     args = ["--out", str(out), "--extractors", "--vgg16", str(path), "--sets", "motorcycle"]
-    assert main([*args, "--no-flow", "--no-methods"]) == 0
+    assert main([*args, "--no-flow", "--no-methods", "--no-rules"]) == 0
     text = out.read_text()
     assert "| vgg16 | global correlation |" in text
     assert "| vgg16 | global GOCor | trained |" not in text  # none trained for these features

@@ -402,3 +402,24 @@ def test_level_pictures_for_an_app(texture):
         assert picture.error is not None and not picture.error[:5].any()  # unknown: black
         assert picture.mean_error is not None and np.isfinite(picture.mean_error)
     assert level_pictures(result)[0].error is None
+
+
+def test_flow_strip_png_lays_out_the_final_level(texture):
+    import io
+
+    from PIL import Image
+
+    from gocor_lite.pictures.flow import flow_strip_png
+
+    target = to_uint8(texture[:, :, :64, :80].float())
+    source = to_uint8(texture[:, :, 4:68, 6:86].float())
+    result = estimate_flow(target, source, SMALL)
+    truth = np.full((2, 64, 80), np.nan, dtype=np.float32)
+    truth[:, 10:50, 10:60] = 3.0
+    with_truth = Image.open(io.BytesIO(flow_strip_png(result, truth, title="t")))
+    assert with_truth.size == (3 * 80 + 2 * 4, 64 + 18)  # flow | warped | error, a title band
+    without = Image.open(io.BytesIO(flow_strip_png(result)))
+    assert without.size == (2 * 80 + 4, 64)
+    strip = np.asarray(with_truth.convert("RGB"))[18:]
+    warped = result.to_numpy()[1]
+    np.testing.assert_array_equal(strip[:, 84:164], warped)  # the middle panel is the warp

@@ -50,3 +50,48 @@ def test_draw_score_map_marks_and_colour_bar():
     assert len(figure.axes) == 2  # the map and its colour bar
     labels = [text.get_text() for text in axis.get_legend().get_texts()]
     assert labels == ["best score", "pixel", "match"]
+
+
+def test_map_panels_redraw_in_place():
+    from gocor_lite.pictures.widgets import MapPanels, figure_widget
+
+    image = np.zeros((32, 48, 3), np.uint8)
+    panels = MapPanels([image, image], ["a", "b"], scale=(0.0, 2.0))
+    before = len(panels.figure.axes)
+    scores = np.zeros((4, 6))
+    scores[1, 5] = 2.0  # the best cell: column 5, row 1 -> pixel centre (5.5 * 8 - 0.5, ...)
+    panels.update([scores, torch.full((4, 6), float("nan"))], marks=[{"p": (3.0, 4.0)}, None])
+    assert len(panels.figure.axes) == before  # nothing was added
+    best_x, best_y = panels.best[0].get_data()
+    assert (float(best_x[0]), float(best_y[0])) == (43.5, 11.5)
+    assert panels.best[1].get_data()[0] == []  # no score at all: no best mark
+    assert panels.maps[0].get_clim() == (0.0, 2.0)  # the shared scale holds
+    assert panels.png()[:4] == b"\x89PNG"
+    own = MapPanels([image], ["c"])  # each map on its own range
+    own.update([scores + 1.0])
+    assert own.maps[0].get_clim() == (1.0, 3.0)
+
+    def draw(k):
+        own.update([scores * k])
+        return own.png()
+
+    import ipywidgets as widgets
+
+    box = figure_widget(draw, {"k": widgets.IntSlider(value=1, min=1, max=3)})
+    first = box.children[1].value
+    box.children[0].children[0].value = 3
+    assert box.children[1].value != first and own.maps[0].get_clim() == (0.0, 6.0)
+
+
+def test_cell_sliders_step_one_cell_from_a_reachable_value():
+    import pytest
+
+    from gocor_lite.pictures.widgets import cell_pixel, cell_sliders
+
+    sliders = cell_sliders(cell_pixel((19, 12), 8), (240, 320), 8)
+    x, y = sliders["x"], sliders["y"]
+    assert (x.value, y.value) == (156, 100) and x.step == y.step == 8
+    assert (x.min, x.max, y.max) == (4, 316, 236)
+    assert (x.value - x.min) % x.step == 0 and not x.continuous_update
+    with pytest.raises(ValueError, match="not a slider position"):
+        cell_sliders((150, 100), (240, 320), 8)  # 150 is not 4 + 8 k: the slider would snap

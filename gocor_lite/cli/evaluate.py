@@ -19,14 +19,34 @@ from gocor_lite.features import make_extractor
 from gocor_lite.weights import FLOW_DECODERS, TRAINED_GOCOR
 
 
+def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progress: Any) -> str:
+    """The matching rules on the held-out sets, their calibration figure beside ``--out``."""
+    from gocor_lite.evaluation.rules import held_out_rules, rules_section
+    from gocor_lite.pictures.rules import draw_calibration
+
+    name = "learned" if "learned" in extractors else next(iter(extractors))
+    progress(f"{name}: matching rules")
+    rules = held_out_rules(
+        extractors[name],
+        args.sets,
+        pairs_per_image=args.pairs_per_image,
+        gocor_weights=args.gocor_weights,
+    )
+    figure = args.out.with_name("rules_calibration.png")
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    draw_calibration(rules).savefig(figure, dpi=72)
+    return rules_section(rules, figure.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.evaluate",
         description="Measure global and local correlation, GOCor (paper-initial and trained "
-        "parameters, iterations 0/1/3/7), the flow pipeline, and the flow against its peers "
-        "(OpenCV's DIS and Farneback, zero flow), on held-out synthetic warps, held-out real "
-        "photographs and real pairs with ground truth (Middlebury motorcycle and aloe, Oxford "
-        "graffiti); print the tables and write them to --out.",
+        "parameters, iterations 0/1/3/7), the flow pipeline, the matching rules (with their "
+        "calibration curves), and the flow against its peers (OpenCV's DIS and Farneback, zero "
+        "flow), on held-out synthetic warps, held-out real photographs and real pairs with ground "
+        "truth (Middlebury motorcycle and aloe, Oxford graffiti); print the tables and write them "
+        "to --out.",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("docs/evaluation.md"), help="markdown file to write"
@@ -68,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-methods", action="store_true", help="skip the table of peers and ours"
     )
     parser.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="skip the matching rules' section (learned features, or the first extractor) and "
+        "its calibration figure (written beside --out as rules_calibration.png)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch and OpenCV threads (default 1)"
     )
     args = parser.parse_args(argv)
@@ -93,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no extractor to evaluate: name some, or pass a weights file")
         steps = len(args.sets) * (
             len(extractors) * (1 if args.no_flow else 2) + (0 if args.no_methods else 1)
-        )
+        ) + (not args.no_rules)
         with tqdm(total=steps, unit="part") as bar:
 
             def progress(message: str) -> None:
@@ -110,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 methods=[] if args.no_methods else None,
                 progress=progress,
             )
+            sections = [] if args.no_rules else [_rules_section(extractors, args, progress)]
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -121,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.getloadavg()[0]:.1f} at the end, on {cores} cores: times (and the ms per pair "
         "below) grow with it, for every method alike."
     )
-    text = report(evaluation, command, threads=args.threads, machine=machine)
+    text = report(evaluation, command, sections, threads=args.threads, machine=machine)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -3,7 +3,8 @@
 
 * ``python -m gocor_lite.flow TARGET SOURCE --out flow.png``: the flow between two images of
   any sizes, drawn per level (``--example NAME`` uses a bundled pair instead, with its true
-  flow when known);
+  flow when known); ``--out flow.flo`` writes the flow itself as Middlebury ``.flo``,
+  ``--out flow.npy`` as a ``(2, H, W)`` float32 array (:mod:`gocor_lite.export`);
 * ``python -m gocor_lite.flow TARGET SOURCE --weights GLUNet_GOCor_static.pth``: the same with
   the authors' GLU-Net or GLU-Net-GOCor, from their released checkpoint, on the CPU
   (:func:`gocor_lite.glunet.load_official_glunet`);
@@ -45,7 +46,13 @@ def _estimate(argv: list[str]) -> int:
     parser.add_argument("target", nargs="?", help="target image file (the flow's grid)")
     parser.add_argument("source", nargs="?", help="source image file")
     parser.add_argument("--example", help="a bundled pair instead of two files")
-    parser.add_argument("--out", default="flow.png", help="picture to write (default flow.png)")
+    parser.add_argument(
+        "--out",
+        default="flow.png",
+        help="what to write, by its suffix: .flo (Middlebury) or .npy ((2, H, W) float32, x "
+        "then y) for the flow itself, an image suffix such as .png for the picture (default "
+        "flow.png)",
+    )
     parser.add_argument(
         "--variant", choices=VARIANTS, default=None, help="where GOCor is used (default: gocor)"
     )
@@ -74,10 +81,11 @@ def _estimate(argv: list[str]) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's choice)"
     )
-    parser.add_argument("--save-flow", type=Path, help="also save the flow as .npy (2, H, W)")
+    parser.add_argument("--save-flow", type=Path, help="also save the flow (.flo or .npy)")
     parser.add_argument("--dpi", type=int, default=80, help="resolution of the picture")
     args = parser.parse_args(argv)
 
+    from gocor_lite.export import FLOW_SUFFIXES, write_flow
     from gocor_lite.images import read_image
     from gocor_lite.pictures.flow import draw_flow
 
@@ -94,6 +102,8 @@ def _estimate(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     args.variant = args.variant or "gocor"
     args.estimator = args.estimator or "argmax"
+    if args.save_flow and args.save_flow.suffix.lower() not in FLOW_SUFFIXES:
+        parser.error(f"--save-flow must end in .flo or .npy, got {args.save_flow}")
     try:
         if args.example:
             from gocor_lite.data.examples import load_example
@@ -115,12 +125,12 @@ def _estimate(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     title = f"GOCor variant '{args.variant}', estimator '{args.estimator}'"
-    figure = draw_flow(target, source, result, true_flow, title=title)
-    figure.savefig(args.out, dpi=args.dpi)
+    if Path(args.out).suffix.lower() in FLOW_SUFFIXES:
+        write_flow(args.out, result.flow)  # the flow itself, not a picture
+    else:
+        draw_flow(target, source, result, true_flow, title=title).savefig(args.out, dpi=args.dpi)
     if args.save_flow:
-        import numpy as np
-
-        np.save(args.save_flow, result.to_numpy()[0])
+        write_flow(args.save_flow, result.flow)
     print(f"wrote {args.out} ({title}; the flow took {seconds:.1f} s)")
     return 0
 
@@ -138,12 +148,15 @@ def _estimate_authors(args: Any, target: Any, source: Any, true_flow: Any) -> in
     trace = network.trace(target, source)
     seconds = time.perf_counter() - start
     title = f"the authors' {network.config.name} ({args.weights.name})"
-    figure = draw_glunet_flow(target, source, trace, true_flow, title=title)
-    figure.savefig(args.out, dpi=args.dpi)
-    if args.save_flow:
-        import numpy as np
+    from gocor_lite.export import FLOW_SUFFIXES, write_flow
 
-        np.save(args.save_flow, trace.estimated_flow[0].float().numpy())
+    if Path(args.out).suffix.lower() in FLOW_SUFFIXES:
+        write_flow(args.out, trace.estimated_flow)  # the flow itself, not a picture
+    else:
+        figure = draw_glunet_flow(target, source, trace, true_flow, title=title)
+        figure.savefig(args.out, dpi=args.dpi)
+    if args.save_flow:
+        write_flow(args.save_flow, trace.estimated_flow)
     print(f"wrote {args.out} ({title}; the network took {seconds:.1f} s)")
     return 0
 

@@ -394,10 +394,16 @@ def methods_table(results: dict[str, dict[str, MethodScore]]) -> str:
 
 
 def report(
-    evaluation: Evaluation, command: str, threads: int | None = None, machine: str = ""
+    evaluation: Evaluation,
+    command: str,
+    sections: Sequence[str] = (),
+    threads: int | None = None,
+    machine: str = "",
 ) -> str:
-    """The markdown of ``docs/evaluation.md`` (``threads``: the thread count to state;
-    ``machine``: a sentence about the machine's state, e.g. its load, to print with the time)."""
+    """The markdown of ``docs/evaluation.md`` (``sections``: more markdown sections, appended,
+    e.g. :func:`gocor_lite.evaluation.rules.rules_section`; ``threads``: the thread count to
+    state; ``machine``: a sentence about the machine's state, e.g. its load, to print with the
+    time)."""
     sets = list(evaluation.sets)
     threads_note = "" if threads is None else f" with {threads} thread(s) for torch and OpenCV"
     text = [
@@ -468,6 +474,8 @@ def report(
         ]
         for extractor, results in evaluation.flow.items():
             text += ["", flow_table(results, extractor)]
+    for section in sections:
+        text += ["", section]
     return "\n".join(text) + "\n"
 
 

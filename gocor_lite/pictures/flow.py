@@ -255,3 +255,32 @@ def _figure(
     if title:
         figure.suptitle(title)
     return figure
+
+
+def flow_strip_png(
+    result: FlowResult, true_flow: np.ndarray | None = None, title: str | None = None
+) -> bytes:
+    """The final level of ``result`` as one PNG strip, fast (numpy and PIL, no matplotlib):
+    the flow's colours (with the colour wheel in its corner), the source warped onto the
+    target, and the endpoint error (0 black .. 10 px white; black also where unknown) when
+    ``true_flow`` ``(2, H, W)`` is given; ``title`` on a band above."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = level_pictures(result, true_flow)[-1]
+    flow = picture.flow.copy()
+    wheel = colour_wheel(max(16, min(flow.shape[:2]) // 5))
+    flow[-wheel.shape[0] :, -wheel.shape[1] :] = wheel
+    parts = [flow, picture.warped_source]
+    if picture.error is not None:
+        parts.append(picture.error)
+    gap = np.full((flow.shape[0], 4, 3), 255, dtype=np.uint8)
+    strip = np.concatenate([part for item in parts for part in (item, gap)][:-1], axis=1)
+    band = np.full((18 if title else 0, strip.shape[1], 3), 255, dtype=np.uint8)
+    image = Image.fromarray(np.concatenate([band, strip], axis=0))
+    if title:
+        ImageDraw.Draw(image).text((4, 3), title, fill=(0, 0, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    return buffer.getvalue()

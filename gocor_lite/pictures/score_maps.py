@@ -147,12 +147,16 @@ def draw_iterations(
     maps: PixelMaps,
     true_match: tuple[float, float] | None = None,
     title: str | None = None,
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ):
     """The paper's Fig. 1 for one pixel: target-vs-target (top) and target-vs-source (bottom)
     score maps of the feature correlation and of GOCor iterations ``0..K``.
 
-    Each map has its own colour scale and colour bar; ``+`` marks the best score, ``o`` the
-    clicked pixel (top) or the true match (bottom). Returns a matplotlib ``Figure``.
+    Each map has its own colour scale and colour bar unless ``vmin`` and ``vmax`` fix one
+    scale for all (to compare maps, or two figures, by colour); ``+`` marks the best score,
+    ``o`` the clicked pixel (top) or the true match (bottom). Returns a matplotlib ``Figure``.
     """
     from matplotlib.figure import Figure
 
@@ -178,7 +182,7 @@ def draw_iterations(
         for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source), strict=True):
             axis = axes[row, column]
             axis.imshow(image.mean(axis=2), cmap="gray", alpha=1.0)
-            shown = axis.imshow(score_map, cmap="inferno", alpha=0.75)
+            shown = axis.imshow(score_map, cmap="inferno", alpha=0.75, vmin=vmin, vmax=vmax)
             figure.colorbar(shown, ax=axis, shrink=0.7)
             best_y, best_x = np.unravel_index(np.nanargmax(score_map), score_map.shape)
             axis.plot([best_x], [best_y], "+", color="white", ms=12, mew=2)
@@ -239,6 +243,7 @@ def draw_score_map(
     vmax: float | None = None,
     colorbar: bool = True,
     mark_best: bool = True,
+    legend: bool = True,
 ):
     """Draw a per-cell map (``(h, w)``, NaN = none) over a grey ``image`` on a matplotlib axis.
 
@@ -246,7 +251,7 @@ def draw_score_map(
     cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
     a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
     magenta markers; ``mark_best`` adds a white ``+`` on the highest score. Returns the
-    ``AxesImage`` of the map.
+    ``AxesImage`` of the map. ``legend=False`` leaves the marks unlabelled on the axis.
     """
     scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
     height, width = image.shape[:2]
@@ -275,7 +280,7 @@ def draw_score_map(
     styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
     for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
         axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
-    if marks or mark_best:
+    if legend and (marks or mark_best):
         axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
     if colorbar:
         axis.figure.colorbar(shown, ax=axis, shrink=0.8)
