@@ -42,12 +42,14 @@ from gocor_lite.confidence import cycle_error, mass_within, peak_ratio
 from gocor_lite.correlation import global_correlation
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.data.synthetic import WarpedBatch
+from gocor_lite.evaluation.sets import load_sets
 from gocor_lite.features import FeatureExtractor, normalize_features
 from gocor_lite.gocor.modules import GlobalGOCor
 from gocor_lite.grid import cell_to_pixel
 from gocor_lite.images import to_tensor
 from gocor_lite.rules import RULES, RuleResult, RuleSettings, match_with_rules, softmax_probability
 from gocor_lite.supervision import true_matches
+from gocor_lite.weights import GOCorParameters, gocor_module
 
 #: Kept fractions of the sparsification curves: 5 %, 10 %, ..., 100 %.
 FRACTIONS = np.linspace(0.05, 1.0, 20)
@@ -302,13 +304,10 @@ def held_out_rules(
     gocor_weights: str | Path | None = None,
     settings: RuleSettings | None = None,
 ) -> RulesEvaluation:
-    """:func:`evaluate_rules` on the held-out sets of :mod:`gocor_lite.data.split` (the pairs of
-    ``python -m gocor_lite.evaluate``), with global GOCor (3 iterations) twice: this project's
-    trained parameters for ``extractor`` where the file has them (``gocor``), and the paper's
-    initial ones (``gocor (initial)``)."""
-    from gocor_lite.data.split import evaluation_pairs
-    from gocor_lite.weights import GOCorParameters, gocor_module
-
+    """:func:`evaluate_rules` on the evaluation sets of :mod:`gocor_lite.evaluation.sets` (the
+    pairs of ``python -m gocor_lite.evaluate``; sets whose files are missing are skipped), with
+    global GOCor (3 iterations) twice: this project's trained parameters for ``extractor``
+    where the file has them (``gocor``), and the paper's initial ones (``gocor (initial)``)."""
     gocor: dict[str, GlobalGOCor] = {}
     choices: tuple[tuple[GOCorParameters, str], ...] = (
         ("trained", "gocor"),
@@ -319,7 +318,8 @@ def held_out_rules(
         if parameters == "initial" or trained:
             assert isinstance(module, GlobalGOCor)
             gocor[name] = module
-    data = {name: evaluation_pairs(name, pairs_per_image, size) for name in sets}
+    loaded, _ = load_sets(sets, pairs_per_image, size)
+    data = {name: evaluation.pairs for name, evaluation in loaded.items()}
     return evaluate_rules(extractor, data, gocor=gocor, settings=settings)
 
 
