@@ -212,8 +212,9 @@ def draw_flow(
 
         scale = ScalarMappable(Normalize(0, 10), ERROR_COLORMAP)
         bar = figure.colorbar(scale, ax=axes[1:, 2], shrink=0.6, label="endpoint error (px)")
+        unknown = (UNKNOWN_COLOUR[0] / 255, UNKNOWN_COLOUR[1] / 255, UNKNOWN_COLOUR[2] / 255)
         bar.ax.legend(
-            handles=[Patch(color=np.asarray(UNKNOWN_COLOUR) / 255, label="unknown")],
+            handles=[Patch(color=unknown, label="unknown")],
             loc="upper center",
             bbox_to_anchor=(0.5, -0.02),
             fontsize=8,
