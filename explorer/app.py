@@ -653,7 +653,9 @@ class _Wiring:
         ) -> dict[Any, Any]:
             def act(session: Session) -> Screen:
                 screen = action(session, *values)
-                if screen.compute:
+                # What it asked for, or what another call of this session is computing (a
+                # click during a recomputation answers when that is done, on its result).
+                if screen.compute or explorer.pending(session):
                     screen = screen.merged(explorer.fulfil(session, _reporter(progress)))
                 return screen
 

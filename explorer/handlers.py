@@ -465,6 +465,11 @@ class Explorer:
         return self._screen(session, dataclasses.replace(view, flow=choice, flow_open=True))
 
     # -- the computation ------------------------------------------------------------------------
+    def pending(self, session: Session) -> bool:
+        """Whether the session's view shows something still to be computed."""
+        with session.lock:
+            return self._target(session, session.view) is not None
+
     def fulfil(self, session: Session, progress: Progress | None = None) -> Screen:
         """Compute what the session's current view needs (volumes, and the flow if its section
         is open), then draw every output that waited for it. Gives up (all outputs kept) when a

@@ -281,16 +281,20 @@ class Cost:
     bytes: int
 
 
-# The time model of estimate_cost, in seconds on 2 cores: a fixed part and features per cell,
-# volume entries held (every GOCor iteration makes a few element-wise passes over them), and the
-# query loss's 16-channel 4D convolution per iteration and target x source entry. Set from
-# `python -m explorer.bench --cost` (CPU seconds / 2 on a loaded machine, then x 1.5 so that
-# the heaviest allowed settings keep a margin under TIME_BUDGET when other work shares the
-# cores); `python -m explorer.bench --heaviest` times what the budget then allows.
-BASE_SECONDS = 0.4
-SECONDS_PER_CELL = 5e-4
-SECONDS_PER_ENTRY = 3e-8
-QUERY_SECONDS_PER_ENTRY = 1.65e-6
+# The time model of estimate_cost: a fixed part, the volume entries held (every GOCor iteration
+# makes a few element-wise passes over them) and the query loss's 16-channel 4D convolution per
+# iteration and target x source entry. The estimate is the CPU time of the computation (both
+# cores' seconds, from `python -m explorer.bench --cost`), so what TIME_BUDGET allows takes
+# about half of it on 2 idle cores: the margin for other work on them (`python -m
+# explorer.bench --heaviest` times it).
+BASE_SECONDS = 1.0
+SECONDS_PER_ENTRY = 9e-8
+QUERY_SECONDS_PER_ENTRY = 2.4e-6
+# The flow view (coarse to fine, 4 levels): a fixed part and, per pixel of the working
+# resolution, the feature correlation, plus each GOCor iteration where GOCor replaces it.
+FLOW_BASE_SECONDS = 1.0
+FLOW_SECONDS_PER_PIXEL = 2.4e-5
+FLOW_GOCOR_SECONDS_PER_PIXEL = 2.9e-6
 
 
 def estimate_cost(
@@ -309,13 +313,18 @@ def estimate_cost(
     window = (2 * settings.search_radius + 1) ** 2
     entries = (settings.num_iter + 2) * cells * (sources + cells + window)
     query = settings.num_iter * cells * sources if settings.query_loss else 0
-    seconds = (
-        BASE_SECONDS
-        + SECONDS_PER_CELL * (cells + sources) / 2
-        + SECONDS_PER_ENTRY * entries
-        + QUERY_SECONDS_PER_ENTRY * query
-    )
+    seconds = BASE_SECONDS + SECONDS_PER_ENTRY * entries + QUERY_SECONDS_PER_ENTRY * query
     return Cost(seconds=seconds, bytes=4 * entries)
+
+
+def estimate_flow_seconds(pair: ExamplePair, settings: Settings, choice: FlowChoice) -> float:
+    """The time of :meth:`Pipeline.compute_flow` for a pair at the working resolution (CPU
+    seconds, as :func:`estimate_cost`)."""
+    pixels = pair.target.shape[0] * pair.target.shape[1]
+    gocor = settings.num_iter if choice.variant != "correlation" else 0
+    return FLOW_BASE_SECONDS + pixels * (
+        FLOW_SECONDS_PER_PIXEL + FLOW_GOCOR_SECONDS_PER_PIXEL * gocor
+    )
 
 
 @dataclass(frozen=True)
@@ -656,6 +665,15 @@ class Pipeline:
         differs from how the model was trained; raises :class:`InputError` when the choice
         cannot apply (e.g. no learned decoders for these features)."""
         working = self.working_pair(pair_id, settings)
+        seconds = estimate_flow_seconds(working.pair, settings, choice)
+        if seconds > TIME_BUDGET:
+            height, width = working.pair.target.shape[:2]
+            raise InputError(
+                f"the flow view with GOCor at {width}×{height} px and {settings.num_iter} "
+                f"iterations would take about {seconds:.0f} s on 2 cores, more than the "
+                f"{TIME_BUDGET:g} s the explorer allows: choose fewer GOCor iterations, a "
+                "smaller working resolution, or the feature correlation variant"
+            )
         extractor = self._extractor(settings.features, settings.feature_weights)
         trained = _has_trained_parameters(settings)
         config = FlowConfig(
@@ -963,7 +981,7 @@ def _too_heavy(working: WorkingPair, settings: Settings, cost: Cost) -> str:
     """Why settings are refused as too slow or too large, and what would fit."""
     height, width = working.target_grid
     what = (
-        f"about {cost.seconds:.0f} s on 2 cores"
+        f"about {cost.seconds:.0f} s of computing on the 2 cores"
         if cost.seconds > TIME_BUDGET
         else f"about {cost.bytes / 1e6:.0f} MB of volumes"
     )
@@ -986,7 +1004,7 @@ def _too_heavy(working: WorkingPair, settings: Settings, cost: Cost) -> str:
             dataclasses.replace(settings, num_iter=iterations),
         )
         if fewer.seconds <= TIME_BUDGET and fewer.bytes <= RESULT_BUDGET:
-            choices.append(f"at most {iterations} GOCor iterations")
+            choices.append(f"at most {iterations} GOCor iteration{'s' if iterations > 1 else ''}")
             break
     if settings.query_loss:
         choices.append("no query loss")
@@ -995,7 +1013,7 @@ def _too_heavy(working: WorkingPair, settings: Settings, cost: Cost) -> str:
     return (
         f"these settings would take {what} for this pair ({width}×{height} target cells, "
         f"{settings.num_iter} GOCor iterations{query}), more than the {limit} the explorer "
-        f"allows: choose {hint}"
+        f"allows (it serves everyone on these cores): choose {hint}"
     )
 
 
