@@ -69,7 +69,7 @@ QUEUE_SIZE = 64  # waiting events beyond this are refused ("queue is full")
 ACTIONS = "actions"  # the concurrency group of the actions (cheap: slicing and drawing)
 ACTIONS_AT_ONCE = 4  # actions of different sessions served at the same time
 COMPUTE = "compute"  # the concurrency group of the computations (one at a time: 2 cores)
-JPEG_QUALITY = 90
+JPEG_QUALITY = 85  # sharp enough for the text bands
 SESSION_LIFETIME = 4 * 3600  # s: an idle API session's state is dropped after this
 
 INTRO = """# GOCor explorer: where does this pixel match?

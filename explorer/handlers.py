@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial, wraps
 from pathlib import Path
@@ -92,6 +93,7 @@ class _Keep:
 
 
 KEEP = _Keep()  # a Screen field that leaves its output as it is
+ACTIVE_SECONDS = 10.0  # a session that acted this recently shares the cores (Explorer.threads_for)
 _CLEARED = ("cleared",)  # the key of an empty output
 
 
@@ -214,6 +216,7 @@ def action(
 
     @wraps(method)
     def run(explorer: Explorer, session: Session, *args: Params.args, **kwargs: Params.kwargs):
+        explorer.seen(session)
         with session.lock:
             try:
                 return method(explorer, session, *args, **kwargs)
@@ -239,6 +242,30 @@ class Explorer:
         self._plots: list[tuple[Computed, render.Plots]] = []  # the last few results' plots
         self._plots_lock = threading.Lock()
         self._first: tuple[View, dict[str, Hashable]] | None = None
+        self._seen: dict[int, float] = {}  # id of a session -> when it last acted
+        self._seen_lock = threading.Lock()
+
+    # -- sharing the cores ------------------------------------------------------------------------
+    def seen(self, session: Session) -> None:
+        """A session acted now (a computation for another session then leaves it a core)."""
+        now = time.monotonic()
+        with self._seen_lock:
+            self._seen[id(session)] = now
+            for known, when in list(self._seen.items()):
+                if now - when > 10 * ACTIVE_SECONDS:
+                    del self._seen[known]
+
+    def threads_for(self, session: Session) -> int:
+        """Torch threads for a computation of ``session``: the pipeline's (both cores) while no
+        other session acted in the last :data:`ACTIVE_SECONDS`, else one, so that the others'
+        clicks are served on the other core meanwhile."""
+        now = time.monotonic()
+        with self._seen_lock:
+            others = any(
+                known != id(session) and now - when < ACTIVE_SECONDS
+                for known, when in self._seen.items()
+            )
+        return 1 if others else self.pipeline.threads
 
     # -- sessions -------------------------------------------------------------------------------
     def initial_view(self) -> View:
@@ -493,9 +520,10 @@ class Explorer:
             if target is not None:
                 flow_needed = target[1] is not None
                 split = 0.6 if flow_needed else 1.0
-                self.pipeline.compute(view.pair_id, view.settings, step(0.0, split))
+                threads = self.threads_for(session)
+                self.pipeline.compute(view.pair_id, view.settings, step(0.0, split), threads)
                 if flow_needed:
-                    self._compute_flow(session, view, step(split, 1.0))
+                    self._compute_flow(session, view, step(split, 1.0), threads)
         except Superseded:
             with session.lock:
                 session.fulfilling = False
@@ -508,9 +536,9 @@ class Explorer:
                 session.requested = None
             return self._screen(session, session.view)
 
-    def _compute_flow(self, session: Session, view: View, progress: Progress) -> None:
+    def _compute_flow(self, session: Session, view: View, progress: Progress, threads: int) -> None:
         try:
-            self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress)
+            self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress, threads)
         except InputError as error:  # the volumes are fine: only the flow view says why
             with session.lock:
                 session.refused_flows[self._flow_key(view)] = str(error)
@@ -592,13 +620,19 @@ class Explorer:
         shown = dict(session.shown)
         values: dict[str, Any] = {}
 
+        drawings: dict[str, Callable[[], Any]] = {}
+
         def output(name: str, key: Hashable, draw: Callable[[], Any] | None) -> None:
-            """Keep, draw or clear one output (``draw`` is None when it cannot be drawn)."""
+            """Keep, draw or clear one output (``draw`` is None when it cannot be drawn); the
+            drawings are made together at the end, in parallel."""
             if draw is None:
                 key = _CLEARED
             if shown.get(name) == key:
                 return
-            values[name] = None if draw is None else draw()
+            if draw is None:
+                values[name] = None
+            else:
+                drawings[name] = draw
             shown[name] = key
 
         def with_volumes(draw: Callable[[Computed, Probe], Any]) -> Callable[[], Any] | None:
@@ -661,11 +695,13 @@ class Explorer:
 
         # The flow view: drawn while its section is open, cleared when what it shows is stale.
         drawn: list[render.FlowPictures] = []
+        drawing_flow = threading.Lock()
 
         def flow_picture(name: str) -> Any:
-            if not drawn:
-                assert flow is not None
-                drawn.append(render.flow_pictures(flow))
+            with drawing_flow:  # one drawing of the flow view for its four outputs
+                if not drawn:
+                    assert flow is not None
+                    drawn.append(render.flow_pictures(flow))
             return getattr(drawn[0], _FLOW[name])
 
         for name in _FLOW:
@@ -700,6 +736,7 @@ class Explorer:
         if computed is not None and not warning:
             message = message or session.message
             session.message = ""
+        values.update(_draw(drawings))
         status = _status(
             self._title(view),
             self.pipeline.pair(view.pair_id).description,
@@ -753,6 +790,19 @@ class Explorer:
 # when in memory; None when nothing is needed.
 Target = tuple[Hashable, Hashable] | None
 _FLOW = {"flow": "flow", "warped": "warped", "flow_error": "error", "flow_levels": "levels"}
+
+
+_DRAWERS = ThreadPoolExecutor(max_workers=3, thread_name_prefix="draw")  # Pillow frees the GIL
+
+
+def _draw(drawings: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Every drawing made, several at a time (a click's seven pictures in about the time of
+    the largest two); the biggest first."""
+    if len(drawings) <= 1:
+        return {name: draw() for name, draw in drawings.items()}
+    order = sorted(drawings, key=lambda name: name != "strip")  # the strip takes longest
+    futures = {name: _DRAWERS.submit(drawings[name]) for name in order}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _panel(computed: Computed, probe: Probe, attribute: str, colour_scale: str) -> np.ndarray:

@@ -585,13 +585,26 @@ class Pipeline:
         return self._lookup(self._results, (self.content(pair_id), settings))
 
     def compute(
-        self, pair_id: str, settings: Settings, progress: Progress | None = None
+        self,
+        pair_id: str,
+        settings: Settings,
+        progress: Progress | None = None,
+        threads: int | None = None,
     ) -> Computed:
-        """Volumes and traces for a pair at a setting (cached: the second call is free)."""
+        """Volumes and traces for a pair at a setting (cached: the second call is free), with
+        ``threads`` torch threads (default: the pipeline's)."""
         key = (self.content(pair_id), settings)
-        return self._once(self._results, key, lambda: self._compute(pair_id, settings, progress))
+        return self._once(
+            self._results, key, lambda: self._compute(pair_id, settings, progress, threads)
+        )
 
-    def _compute(self, pair_id: str, settings: Settings, progress: Progress | None) -> Computed:
+    def _compute(
+        self,
+        pair_id: str,
+        settings: Settings,
+        progress: Progress | None,
+        threads: int | None = None,
+    ) -> Computed:
         report = progress or _silent
         start = time.perf_counter()
         report(0.05, "checking the settings")
@@ -607,7 +620,7 @@ class Pipeline:
                 "(`python -m gocor_lite.train` trains the simple initialiser without the "
                 "query loss): the paper's initial values are used",
             )
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(threads or self.threads)
         report(0.15, f"extracting {settings.features} features")
         with torch.no_grad():
             target, source = normalize_features(
@@ -717,13 +730,16 @@ class Pipeline:
         settings: Settings,
         choice: FlowChoice,
         progress: Progress | None = None,
+        threads: int | None = None,
     ) -> FlowComputed:
         """The coarse-to-fine flow (GLU-Net in miniature) of a pair at the working resolution,
         with the features, normalisation, GOCor iterations and GOCor parameters of ``settings``
-        (cached)."""
+        (cached), with ``threads`` torch threads (default: the pipeline's)."""
         key = (self.content(pair_id), settings, choice)
         return self._once(
-            self._flows, key, lambda: self._compute_flow(pair_id, settings, choice, progress)
+            self._flows,
+            key,
+            lambda: self._compute_flow(pair_id, settings, choice, progress, threads),
         )
 
     def _compute_flow(
@@ -732,13 +748,14 @@ class Pipeline:
         settings: Settings,
         choice: FlowChoice,
         progress: Progress | None,
+        threads: int | None = None,
     ) -> FlowComputed:
         report = progress or _silent
         start = time.perf_counter()
         report(0.05, "checking the settings")
         working, model, notes = self.prepare_flow(pair_id, settings, choice)
         pair = working.pair
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(threads or self.threads)
         report(
             0.15, f"extracting {settings.features} features for {len(model.config.levels)} levels"
         )

@@ -213,10 +213,10 @@ def test_a_failed_computation_restores_the_last_view_that_worked(
     broken = dataclasses.replace(SMALL, num_iter=5)
     original = explorer.pipeline._compute
 
-    def compute(pair_id: str, settings: Settings, progress: Any) -> Any:
+    def compute(pair_id: str, settings: Settings, *options: Any) -> Any:
         if settings == broken:
             raise InputError("GOCor cannot run on these features: a test")
-        return original(pair_id, settings, progress)
+        return original(pair_id, settings, *options)
 
     monkeypatch.setattr(explorer.pipeline, "_compute", compute)
     assert page.apply(explorer.apply_settings(session, dataclasses.asdict(broken))).compute
