@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAX_FILE_SIZE = "150mb"  # uploads: photos and the authors' checkpoint (~60 MB)
 QUEUE_SIZE = 64  # waiting events beyond this are refused ("queue is full")
 ACTIONS = "actions"  # the concurrency group of the actions (cheap: slicing and drawing)
-ACTIONS_AT_ONCE = 4  # actions of different sessions served at the same time
+ACTIONS_AT_ONCE = 2  # actions of different sessions served at the same time (2 cores)
 COMPUTE = "compute"  # the concurrency group of the computations (one at a time: 2 cores)
 JPEG_QUALITY = 85  # sharp enough for the text bands
 SESSION_LIFETIME = 4 * 3600  # s: an idle API session's state is dropped after this
@@ -197,8 +198,9 @@ class Page:
         names); a changed output out of reach is forgotten by the session, so that a later
         event sends it. Pictures are written as files named after their pair
         (``<pair>.<output>.jpeg``); a warning also shows as a toast."""
-        if screen.warning and isinstance(screen.status, str):
-            gr.Warning(screen.status.removeprefix("⚠️").split("\n")[0].strip(" *"))
+        if screen.warning and isinstance(screen.status, str):  # a toast: plain text
+            first = screen.status.removeprefix("⚠️").split("\n")[0].strip(" *")
+            gr.Warning(re.sub(r"\\(.)", r"\1", first))
         updates: dict[Any, Any] = {self.session: session}
         if screen.status is not KEEP:
             updates[self.status] = screen.status
@@ -232,10 +234,10 @@ class Page:
             updates[self.flow_estimator] = estimator
         return updates
 
-    def components(self, reach: frozenset[str]) -> list[Any]:
-        """The components of the outputs in ``reach`` (and the session, its ticket, the
-        status: every event writes those)."""
-        chosen = [self.session, self.ticket, self.status]
+    def components(self, reach: frozenset[str], ticket: bool = True) -> list[Any]:
+        """The components of the outputs in ``reach`` (and the session, the status and, for the
+        page's events, the ticket: every event writes those)."""
+        chosen = [self.session, self.ticket, self.status] if ticket else [self.session, self.status]
         for name in SHOWN:
             if name not in reach:
                 continue
@@ -664,7 +666,7 @@ class _Wiring:
         gr.Button(visible=False).click(
             handler,
             [self.page.session, *inputs],
-            self.page.components(reach),
+            self.page.components(reach, ticket=False),  # an API call computes in itself
             concurrency_id=COMPUTE if heavy else ACTIONS,
             concurrency_limit=1 if heavy else ACTIONS_AT_ONCE,
             api_name=name,

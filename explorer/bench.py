@@ -111,17 +111,18 @@ def browser_clicks(repeat: int, url: str | None = None) -> list[float]:
     loaded picture, for ``repeat`` clicks at random places of the first pair. Timed in the
     page (from the pointer going down to the frame in which the last picture is loaded), so
     that Playwright's own round trips do not count. ``url``: a running explorer (default:
-    one started in this process)."""
+    one started in a process of its own, as ``make run`` does)."""
     from contextlib import nullcontext
 
-    from explorer.screenshot import PANELS, browser_page, click_target, serve
+    from explorer.load import serve_elsewhere
+    from explorer.screenshot import PANELS, browser_page, click_target
 
     rng = np.random.default_rng(0)
     every = ["target", *PANELS]
     times = []
     # A window tall enough to show every panel at once (so that all of them load).
     with (
-        nullcontext(url) if url else serve() as address,
+        nullcontext(url) if url else serve_elsewhere() as address,
         browser_page(address, height=2200) as page,
     ):
         click_target(page, 0.5, 0.5, loaded=tuple(every))  # warm up

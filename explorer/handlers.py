@@ -29,9 +29,12 @@ computation that another request of the same session superseded gives up at its 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -257,8 +260,8 @@ class Explorer:
 
     def threads_for(self, session: Session) -> int:
         """Torch threads for a computation of ``session``: the pipeline's (both cores) while no
-        other session acted in the last :data:`ACTIVE_SECONDS`, else one, so that the others'
-        clicks are served on the other core meanwhile."""
+        other session acted in the last :data:`ACTIVE_SECONDS`, else one, on a thread of lower
+        priority, so that the others' clicks are served first meanwhile."""
         now = time.monotonic()
         with self._seen_lock:
             others = any(
@@ -516,14 +519,22 @@ class Explorer:
 
             return forward
 
+        threads = self.threads_for(session)
+
+        def compute() -> None:
+            if target is None:
+                return
+            flow_needed = target[1] is not None
+            split = 0.6 if flow_needed else 1.0
+            self.pipeline.compute(view.pair_id, view.settings, step(0.0, split), threads)
+            if flow_needed:
+                self._compute_flow(session, view, step(split, 1.0), threads)
+
         try:
-            if target is not None:
-                flow_needed = target[1] is not None
-                split = 0.6 if flow_needed else 1.0
-                threads = self.threads_for(session)
-                self.pipeline.compute(view.pair_id, view.settings, step(0.0, split), threads)
-                if flow_needed:
-                    self._compute_flow(session, view, step(split, 1.0), threads)
+            if threads < self.pipeline.threads:  # others are acting: their clicks go first
+                _SHARED.submit(contextvars.copy_context().run, compute).result()
+            else:
+                compute()
         except Superseded:
             with session.lock:
                 session.fulfilling = False
@@ -795,6 +806,19 @@ _FLOW = {"flow": "flow", "warped": "warped", "flow_error": "error", "flow_levels
 _DRAWERS = ThreadPoolExecutor(max_workers=3, thread_name_prefix="draw")  # Pillow frees the GIL
 
 
+def _second_in_line() -> None:
+    """Give this thread a lower priority than the server's others (Linux schedules threads
+    one by one): a computation on it uses what the others' clicks leave of a core."""
+    with contextlib.suppress(AttributeError, OSError):  # else (not Linux): the same priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+# Computations while other sessions act run here (with one torch thread): after their clicks.
+_SHARED = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="compute-shared", initializer=_second_in_line
+)
+
+
 def _draw(drawings: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     """Every drawing made, several at a time (a click's seven pictures in about the time of
     the largest two); the biggest first."""
@@ -826,6 +850,9 @@ def _escape(text: str) -> str:
 
 
 def _warning(message: str) -> str:
+    """A message in bold; what it quotes (file names: ``my_model.pth``) shown as it is."""
+    for character in "\\*_[]<>#|~":
+        message = message.replace(character, "\\" + character)
     return f"⚠️ **{message}**" if message else ""
 
 

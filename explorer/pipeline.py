@@ -283,18 +283,18 @@ class Cost:
 
 # The time model of estimate_cost: a fixed part, the volume entries held (every GOCor iteration
 # makes a few element-wise passes over them) and the query loss's 16-channel 4D convolution per
-# iteration and target x source entry. The estimate is the CPU time of the computation (both
-# cores' seconds, from `python -m explorer.bench --cost`), so what TIME_BUDGET allows takes
-# about half of it on 2 idle cores: the margin for other work on them (`python -m
+# iteration and target x source entry. Set to 1.5 x the CPU time of the computation (both
+# cores' seconds, from `python -m explorer.bench --cost`), so that what TIME_BUDGET allows takes
+# about a third of it on 2 idle cores: the margin for other work on them (`python -m
 # explorer.bench --heaviest` times it).
 BASE_SECONDS = 1.0
-SECONDS_PER_ENTRY = 9e-8
-QUERY_SECONDS_PER_ENTRY = 2.4e-6
+SECONDS_PER_ENTRY = 1.35e-7
+QUERY_SECONDS_PER_ENTRY = 3.6e-6
 # The flow view (coarse to fine, 4 levels): a fixed part and, per pixel of the working
 # resolution, the feature correlation, plus each GOCor iteration where GOCor replaces it.
 FLOW_BASE_SECONDS = 1.0
-FLOW_SECONDS_PER_PIXEL = 2.4e-5
-FLOW_GOCOR_SECONDS_PER_PIXEL = 2.9e-6
+FLOW_SECONDS_PER_PIXEL = 3.6e-5
+FLOW_GOCOR_SECONDS_PER_PIXEL = 4.4e-6
 
 
 def estimate_cost(
