@@ -104,6 +104,7 @@ def test_a_new_pair_clears_its_maps_until_they_are_computed(explorer: Explorer) 
     assert "**stereo-motorcycle**" in page.shown["table"][1]
 
 
+@pytest.mark.slow
 def test_every_output_belongs_to_the_current_pair_along_a_walk(
     explorer: Explorer, tmp_path: Path
 ) -> None:
@@ -178,6 +179,7 @@ def test_a_click_during_a_computation_is_applied_when_it_finishes(explorer: Expl
     assert done.view.settings == dataclasses.replace(SMALL, num_iter=1, search_radius=2)
 
 
+@pytest.mark.slow
 def test_a_newer_request_supersedes_a_running_computation(explorer: Explorer) -> None:
     """A computation stops at its next step when the session asked for something else; the
     newer one is then computed and shown."""
@@ -254,6 +256,7 @@ def test_concurrent_requests_for_one_result_compute_it_once(monkeypatch: pytest.
     assert all(result is results[0] for result in results)
 
 
+@pytest.mark.slow
 def test_the_pipeline_is_safe_under_concurrent_use() -> None:
     """Threads computing, looking up, probing and adding pairs at once get what one thread
     alone gets (compared with results computed one at a time)."""
