@@ -9,6 +9,29 @@ python -m explorer --host 0.0.0.0      # reachable from the network: only if you
 from __future__ import annotations
 
 import argparse
+import socket
+import sys
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (checked before the slow start)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _busy(host: str, port: int) -> int:
+    print(
+        f"gocor-explorer: port {port} on {host} is already in use (another explorer?). "
+        f"Choose another one: python -m explorer --port {port + 1} "
+        f"(make run PORT={port + 1}).",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         "--share", action="store_true", help="also open a public gradio.live link (off by default)"
     )
     args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be between 1 and 65535, not {args.port}")
+    if port_in_use(args.host, args.port):
+        return _busy(args.host, args.port)
 
     import torch
 
@@ -31,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     print(f"Preparing the first example pair; then open http://{args.host}:{args.port}")
     demo = build()
+    if port_in_use(args.host, args.port):  # taken while the first pair was computed
+        return _busy(args.host, args.port)
     demo.launch(**launch_options(args.host, args.port, args.share))
     return 0
 

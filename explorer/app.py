@@ -1,21 +1,50 @@
 # SPDX-License-Identifier: MIT
 """The explorer's page: Gradio layout and event wiring only.
 
-Every event calls one action of :class:`explorer.handlers.Explorer` and shows the
-:class:`~explorer.handlers.Screen` it returns. Run it with ``python -m explorer``.
+:func:`build` lays the page out (:func:`_layout`), then wires each group of controls
+(``_wire_*``): every event calls one action of :class:`explorer.handlers.Explorer` and shows the
+:class:`~explorer.handlers.Screen` it returns (:meth:`Page.updates`: only the outputs that
+change). Run it with ``python -m explorer``.
+
+Concurrency (the queue):
+
+* every action runs in the ``"actions"`` group, several at a time across sessions: a click on
+  a computed pair never waits behind another session's computation;
+* an action that needs a computation changes the session's *ticket* (a ``gr.State``), whose
+  change event runs :meth:`~explorer.handlers.Explorer.fulfil` in the ``"compute"`` group, one
+  at a time (they use both cores). ``trigger_mode="always_last"`` keeps at most one waiting
+  per session, and a computation that a newer request superseded stops at its next step;
+* each session's actions change its state one at a time (the session's lock).
+
+The API (``gradio_client``): the same actions, each one call that also computes what it needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from explorer import render
-from explorer.handlers import Explorer, FlowScreen, Screen, View
+from explorer.handlers import (
+    KEEP,
+    PICTURES,
+    SETTING_CONTROLS,
+    Explorer,
+    IterationControl,
+    Screen,
+    Session,
+)
 from explorer.pipeline import (
     FLOW_ESTIMATORS,
     FLOW_VARIANTS,
@@ -23,7 +52,10 @@ from explorer.pipeline import (
     LOCAL_CENTRES,
     MAX_ITERATIONS,
     MAX_RADIUS,
+    SETTING_LABELS,
     WORKING_SIZES,
+    FlowChoice,
+    Settings,
     synthetic_kinds,
 )
 from gocor_lite.data.examples import example_names, load_example
@@ -31,9 +63,15 @@ from gocor_lite.features import NORMALIZATIONS, extractor_names
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.images import resize_to_fit
 
+log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MAX_FILE_SIZE = "150mb"  # uploads: photos and the authors' checkpoint (~60 MB)
-QUEUE_SIZE = 16  # waiting events beyond this are refused ("queue is full")
+QUEUE_SIZE = 64  # waiting events beyond this are refused ("queue is full")
+ACTIONS = "actions"  # the concurrency group of the actions (cheap: slicing and drawing)
+ACTIONS_AT_ONCE = 2  # actions of different sessions served at the same time (2 cores)
+COMPUTE = "compute"  # the concurrency group of the computations (one at a time: 2 cores)
+JPEG_QUALITY = 85  # sharp enough for the text bands
+SESSION_LIFETIME = 4 * 3600  # s: an idle API session's state is dropped after this
 
 INTRO = """# GOCor explorer: where does this pixel match?
 **Click a pixel of the target image** (left). The four panels show, over the source image, how
@@ -47,43 +85,66 @@ learned. With the paper's initial values it lowers every score and often finds a
 with this project's trained ones (the default) global GOCor matches better than global
 correlation on held-out pairs, by a few points (see the README's evaluation)."""
 
+FLOW_INTRO = """The whole pair at once, as GLU-Net does it: a **global** correlation of both
+images shrunk to a fixed working size (so its volume stays small for any input size, and the flow
+is scaled back), then **local** correlations at finer levels, each after warping the source by the
+flow of the level above. Choose where **GOCor** replaces the feature correlation and how each
+level reads its flow from the volume. Colours: direction (see the wheel), saturation: length."""
+
+WEIGHTS_NOTE = """**Weights files you have** (nothing is downloaded). Put a file in “weights
+file”, then: **GOCor from this file** for the authors' GLU-Net-GOCor checkpoint (trained GOCor
+for 512-channel VGG-16 features: choose the `official-glunet-gocor` features first, with the
+same file); choose `vgg16` or `official-glunet-gocor` above with the file in place to use it
+for the features; **Features from this file** gives the current features other weights."""
+
+# The fullscreen button sits above each picture, not over its corner (where markers can be).
 CSS = """
 #status, #table {font-size: 0.95rem}
 footer {display: none !important}
+.picture .icon-button-wrapper {position: static !important; justify-content: flex-end;
+  background: none !important; box-shadow: none !important; margin: 0 0 2px auto;}
+.picture .image-container, .picture .image-frame {height: auto !important}
 #gallery .thumbnail-item {aspect-ratio: 2.1 / 1 !important; height: auto !important}
 #gallery .grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important}
 """
 
+_ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jpeg")  # Pillow frees the GIL
+
+
+# The Screen fields an event may change, besides the status (the session forgets an output an
+# event cannot reach, so that a later one sends it).
+SHOWN = (
+    *PICTURES,
+    "table",
+    "iteration",
+    "settings",
+    "example",
+    "flow_status",
+    "flow_choice",
+)
+# What a click changes: the marker, the maps of the clicked cell, the table.
+PROBE = frozenset(
+    (
+        "target",
+        "source",
+        "local_correlation",
+        "global_correlation",
+        "gocor_global",
+        "gocor_local",
+        "strip",
+        "table",
+    )
+)
+EVERYTHING = frozenset(SHOWN)
+
 
 @dataclass
-class _Filled:
-    """Components named as the fields of the screen they show; subclasses list them."""
+class Page:
+    """Every component an event reads or writes, named as the :class:`Screen` fields they show
+    (``settings``: the setting controls, by :data:`~explorer.handlers.SETTING_CONTROLS`)."""
 
-    def outputs(self) -> list[Any]:
-        return [getattr(self, item.name) for item in fields(self)]
-
-    def unchanged(self) -> dict[Any, Any]:
-        """Updates that leave every component as it is."""
-        return {component: gr.skip() for component in self.outputs()}
-
-    def _updates(self, screen: Screen | FlowScreen, status: str) -> dict[Any, Any]:
-        """The screen's non-``None`` fields, by component; a warning status is also a toast,
-        seen wherever the user is on the page."""
-        if status.startswith("⚠️"):
-            gr.Warning(status.removeprefix("⚠️").strip(" *"))
-        updates: dict[Any, Any] = {}
-        for item in fields(screen):
-            value = getattr(screen, item.name)
-            if value is not None and hasattr(self, item.name):
-                updates[getattr(self, item.name)] = value
-        return updates
-
-
-@dataclass
-class Components(_Filled):
-    """The components a :class:`Screen` fills, by the same names."""
-
-    view: gr.State
+    session: gr.State
+    ticket: gr.State  # changes when a computation is asked for; its change event computes
     status: gr.Markdown
     target: gr.Image
     source: gr.Image
@@ -97,43 +158,118 @@ class Components(_Filled):
     losses: gr.Image
     functions: gr.Image
     iteration: gr.Slider
-    example: gr.Dropdown
-
-    def show(self, screen: Screen) -> dict[Any, Any]:
-        """The updates for a screen: its non-``None`` fields, and the iteration control."""
-        updates = self._updates(screen, screen.status)
-        if screen.num_iter is not None and screen.view.pair_id.startswith("example:"):
-            updates[self.example] = screen.view.pair_id.removeprefix("example:")
-        if screen.num_iter is not None:
-            updates[self.iteration] = gr.Slider(
-                maximum=max(screen.num_iter, 1),
-                value=screen.view.iteration,
-                interactive=screen.num_iter > 0,
-            )
-        return updates
-
-
-FLOW_INTRO = """The whole pair at once, as GLU-Net does it: a **global** correlation of both
-images shrunk to a fixed working size (so its volume stays small for any input size, and the flow
-is scaled back), then **local** correlations at finer levels, each after warping the source by the
-flow of the level above. Choose where **GOCor** replaces the feature correlation and how each
-level reads its flow from the volume. Colours: direction (see the wheel), saturation: length."""
-
-
-@dataclass
-class FlowComponents(_Filled):
-    """The components a :class:`~explorer.handlers.FlowScreen` fills, by the same names."""
-
-    view: gr.State
+    colour_scale: gr.Radio
+    example: gr.Radio
+    gallery: gr.Gallery
+    settings: dict[str, Any]  # setting name -> its control
+    target_file: gr.File
+    source_file: gr.File
+    upload_button: gr.Button
+    synthetic_file: gr.File
+    seed: gr.Number
+    kind: gr.Radio
+    synthetic_button: gr.Button
+    weights_file: gr.File
+    weights_button: gr.Button
+    feature_weights_button: gr.Button
+    initial_button: gr.Button
+    flow_section: gr.Accordion
+    flow_variant: gr.Radio
+    flow_estimator: gr.Radio
     flow_status: gr.Markdown
     flow: gr.Image
-    flow_legend: gr.Image
     warped: gr.Image
     flow_error: gr.Image
     flow_levels: gr.Image
 
-    def show(self, screen: FlowScreen) -> dict[Any, Any]:
-        return self._updates(screen, screen.flow_status)
+    def progress_targets(self) -> list[Any]:
+        """Where a computation's progress shows: what it will fill."""
+        names = [name for name in PICTURES if name not in ("target", "source", "colour_bar")]
+        return [self.status, *(getattr(self, name) for name in names), self.flow_status]
+
+    def updates(
+        self,
+        screen: Screen,
+        session: Session,
+        reach: frozenset[str] = EVERYTHING,
+        ticket: bool = True,
+    ) -> dict[Any, Any]:
+        """The changed outputs of a screen among those the event can ``reach`` (Screen field
+        names); a changed output out of reach is forgotten by the session, so that a later
+        event sends it. Pictures are written as files named after their pair
+        (``<pair>.<output>.jpeg``); a warning also shows as a toast."""
+        if screen.warning and isinstance(screen.status, str):  # a toast: plain text
+            first = screen.status.removeprefix("⚠️").split("\n")[0].strip(" *")
+            gr.Warning(re.sub(r"\\(.)", r"\1", first))
+        updates: dict[Any, Any] = {self.session: session}
+        if screen.status is not KEEP:
+            updates[self.status] = screen.status
+        if ticket and screen.compute:
+            updates[self.ticket] = session.generation
+        changed = {name for name in SHOWN if getattr(screen, name) is not KEEP}
+        session.forget(changed - reach)
+        changed &= reach
+        pictures = {name: getattr(screen, name) for name in PICTURES if name in changed}
+        published = _publish(
+            {name: value for name, value in pictures.items() if isinstance(value, np.ndarray)},
+            screen.label,
+            self.target.GRADIO_CACHE,
+        )
+        for name in pictures:
+            updates[getattr(self, name)] = published.get(name)
+        for name in ("table", "example", "flow_status"):
+            if name in changed:
+                updates[getattr(self, name)] = getattr(screen, name)
+        if "iteration" in changed and isinstance(screen.iteration, IterationControl):
+            control = screen.iteration
+            updates[self.iteration] = gr.Slider(
+                maximum=control.maximum, value=control.value, interactive=control.interactive
+            )
+        if "settings" in changed and isinstance(screen.settings, Settings):
+            for name, component in self.settings.items():
+                updates[component] = getattr(screen.settings, name)
+        if "flow_choice" in changed and isinstance(screen.flow_choice, FlowChoice):
+            variant, estimator = screen.flow_choice.labels
+            updates[self.flow_variant] = variant
+            updates[self.flow_estimator] = estimator
+        return updates
+
+    def components(self, reach: frozenset[str], ticket: bool = True) -> list[Any]:
+        """The components of the outputs in ``reach`` (and the session, the status and, for the
+        page's events, the ticket: every event writes those)."""
+        chosen = [self.session, self.ticket, self.status] if ticket else [self.session, self.status]
+        for name in SHOWN:
+            if name not in reach:
+                continue
+            if name == "settings":
+                chosen += list(self.settings.values())
+            elif name == "flow_choice":
+                chosen += [self.flow_variant, self.flow_estimator]
+            else:
+                chosen.append(getattr(self, name))
+        return chosen
+
+
+def _publish(pictures: dict[str, np.ndarray], label: str, cache: str) -> dict[str, str]:
+    """Encode pictures (in parallel) into files in Gradio's cache, named
+    ``<label>.<output>.jpeg`` under a folder named by their content: what the browser loads
+    names the pair it shows."""
+
+    def write(item: tuple[str, np.ndarray]) -> tuple[str, str]:
+        name, picture = item
+        kind = "png" if name == "colour_bar" else "jpeg"
+        buffer = io.BytesIO()
+        options = {"quality": JPEG_QUALITY} if kind == "jpeg" else {}
+        Image.fromarray(picture).save(buffer, format=kind, **options)
+        data = buffer.getvalue()
+        folder = Path(cache) / "explorer" / hashlib.sha256(data).hexdigest()[:24]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{label or 'pair'}.{name.replace('_', '-')}.{kind}"
+        if not path.exists():
+            path.write_bytes(data)
+        return name, str(path)
+
+    return dict(_ENCODERS.map(write, pictures.items()))
 
 
 def _thumbnail(name: str) -> np.ndarray:
@@ -148,13 +284,14 @@ def _thumbnail(name: str) -> np.ndarray:
     return np.concatenate([padded[0], gap, padded[1]], axis=1)
 
 
-def _image(label: str, elem_id: str, value: np.ndarray | None) -> gr.Image:
-    """A picture the server draws; its title is drawn in it or written above it."""
+def _image(label: str, elem_id: str, value: Any) -> gr.Image:
+    """A picture the server draws (a file it wrote); its title is drawn in it or above it."""
     return gr.Image(
         value=value,
         label=label,
         show_label=False,
         elem_id=elem_id,
+        elem_classes=["picture"],
         format="jpeg",
         type="numpy",
         interactive=False,
@@ -162,481 +299,545 @@ def _image(label: str, elem_id: str, value: np.ndarray | None) -> gr.Image:
     )
 
 
+def _layout(first: Screen, files: dict[str, str]) -> Page:
+    """The page's components, showing the first screen (called inside ``gr.Blocks``)."""
+    view, settings, kinds = first.view, first.view.settings, synthetic_kinds()
+    names = example_names()
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            with gr.Row():
+                with gr.Column(min_width=240):
+                    gr.Markdown("### Target image: click a pixel")
+                    target = _image("target image", "target", files.get("target"))
+                with gr.Column(min_width=240):
+                    gr.Markdown("### Source image (◯ true match)")
+                    source = _image("source image", "source", files.get("source"))
+            status = gr.Markdown(first.status, elem_id="status")
+            with gr.Row(equal_height=True):
+                iteration = gr.Slider(
+                    0,
+                    max(settings.num_iter, 1),
+                    step=1,
+                    value=view.iteration,
+                    elem_id="iteration",
+                    label="GOCor iteration shown in the panels",
+                    scale=2,
+                )
+                colour_scale = gr.Radio(
+                    list(render.COLOUR_SCALES),
+                    value=view.colour_scale,
+                    label="colour scale",
+                    scale=1,
+                    elem_id="colour-scale",
+                )
+            colour_bar = gr.Image(
+                files.get("colour_bar"),
+                show_label=False,
+                interactive=False,
+                format="png",
+                height=70,
+                container=False,
+                buttons=[],
+                elem_id="colour-bar",
+            )
+        with gr.Column(scale=1, min_width=380):
+            with gr.Tab("Pairs"):
+                gr.Markdown(f"**{len(names)} bundled pairs** (target | source): click one.")
+                gallery = gr.Gallery(
+                    value=[(_thumbnail(name), name) for name in names],
+                    label=f"{len(names)} bundled pairs",
+                    show_label=False,
+                    columns=2,
+                    allow_preview=False,
+                    height="auto",
+                    object_fit="contain",
+                    elem_id="gallery",
+                )
+                example = gr.Radio(
+                    names, value=names[0], label="or choose by name", elem_id="example"
+                )
+            with gr.Tab("Upload"):
+                gr.Markdown(
+                    "Any size (scaled to the working resolution), PNG, JPEG, TIFF, grey, RGBA or "
+                    "16-bit; each side at least 32 px, at most 4 times the other."
+                )
+                target_file = gr.File(
+                    label="target image", file_types=["image"], elem_id="target-file"
+                )
+                source_file = gr.File(
+                    label="source image", file_types=["image"], elem_id="source-file"
+                )
+                upload_button = gr.Button(
+                    "Use these images", variant="primary", elem_id="upload-button"
+                )
+            with gr.Tab("Synthetic"):
+                gr.Markdown(
+                    "Warp one image with a random transformation: the ground truth is then "
+                    "known. Leave the file empty to warp the current target."
+                )
+                synthetic_file = gr.File(
+                    label="image (optional)", file_types=["image"], elem_id="synthetic-file"
+                )
+                seed = gr.Number(value=0, label="random seed (a whole number)", elem_id="seed")
+                kind = gr.Radio(kinds, value=kinds[0], label="kind of warp", elem_id="kind")
+                synthetic_button = gr.Button(
+                    "Make a synthetic pair", variant="primary", elem_id="synthetic-button"
+                )
+            with gr.Accordion(
+                "Settings: features, resolution, iterations, GOCor variant, weights",
+                open=False,
+                elem_id="settings",
+            ):
+                controls = _setting_controls(settings)
+                gr.Markdown(WEIGHTS_NOTE)
+                weights_file = gr.File(
+                    label="weights file (.pth, .pt)",
+                    file_types=[".pth", ".pt", ".tar"],
+                    elem_id="weights-file",
+                )
+                with gr.Row():
+                    weights_button = gr.Button("GOCor from this file", elem_id="gocor-weights")
+                    feature_weights_button = gr.Button(
+                        "Features from this file", elem_id="feature-weights"
+                    )
+                    initial_button = gr.Button("No weights files", elem_id="no-weights")
+    gr.Markdown("### Where each method puts the match of the clicked pixel, over the source image")
+    with gr.Row():
+        local_correlation = _image(
+            "local correlation", "local-correlation", files.get("local_correlation")
+        )
+        global_correlation = _image(
+            "global correlation", "global-correlation", files.get("global_correlation")
+        )
+        gocor_global = _image("GOCor global", "gocor-global", files.get("gocor_global"))
+        gocor_local = _image("GOCor local", "gocor-local", files.get("gocor_local"))
+    table = gr.Markdown(first.table if isinstance(first.table, str) else "", elem_id="table")
+    gr.Markdown(
+        "### Why GOCor works: the paper's Fig. 1 for this pixel\n"
+        "Top: the pixel's filter scored on the **target** image itself, which GOCor fits to a "
+        "single peak at the pixel. Bottom: the same filter on the **source** image. Columns: "
+        "plain correlation, then GOCor iterations 0..K (framed: the iteration above)."
+    )
+    strip = _image("iterations", "strip", files.get("strip"))
+    with gr.Row():
+        losses = _image("GOCor losses per iteration", "losses", files.get("losses"))
+        functions = _image("learned y, v, m", "functions", files.get("functions"))
+    with gr.Accordion(
+        "The flow of the whole pair: GLU-Net in miniature, coarse to fine (open to compute)",
+        open=False,
+        elem_id="flow-view",
+    ) as flow_section:
+        gr.Markdown(FLOW_INTRO)
+        with gr.Row():
+            variant, estimator = view.flow.labels
+            flow_variant = gr.Radio(
+                list(FLOW_VARIANTS),
+                value=variant,
+                label="GOCor variant (where GOCor replaces the feature correlation)",
+                elem_id="flow-variant",
+            )
+            flow_estimator = gr.Radio(
+                list(FLOW_ESTIMATORS),
+                value=estimator,
+                label="estimator (learned decoders: when trained for these features)",
+                elem_id="flow-estimator",
+            )
+        flow_status = gr.Markdown(
+            first.flow_status if isinstance(first.flow_status, str) else "",
+            elem_id="flow-status",
+        )
+        with gr.Row(equal_height=False):
+            flow = _image("flow", "flow", None)
+            with gr.Column(scale=0, min_width=200):
+                gr.Image(
+                    render.flow_legend(),
+                    show_label=False,
+                    interactive=False,
+                    format="png",
+                    container=False,
+                    buttons=[],
+                    elem_id="flow-legend",
+                )
+            warped = _image("source warped onto the target", "warped", None)
+            flow_error = _image("endpoint error", "flow-error", None)
+        flow_levels = _image("every level", "flow-levels", None)
+    return Page(
+        session=gr.State(None, time_to_live=SESSION_LIFETIME),
+        ticket=gr.State(0),
+        status=status,
+        target=target,
+        source=source,
+        local_correlation=local_correlation,
+        global_correlation=global_correlation,
+        gocor_global=gocor_global,
+        gocor_local=gocor_local,
+        strip=strip,
+        table=table,
+        colour_bar=colour_bar,
+        losses=losses,
+        functions=functions,
+        iteration=iteration,
+        colour_scale=colour_scale,
+        example=example,
+        gallery=gallery,
+        settings=controls,
+        target_file=target_file,
+        source_file=source_file,
+        upload_button=upload_button,
+        synthetic_file=synthetic_file,
+        seed=seed,
+        kind=kind,
+        synthetic_button=synthetic_button,
+        weights_file=weights_file,
+        weights_button=weights_button,
+        feature_weights_button=feature_weights_button,
+        initial_button=initial_button,
+        flow_section=flow_section,
+        flow_variant=flow_variant,
+        flow_estimator=flow_estimator,
+        flow_status=flow_status,
+        flow=flow,
+        warped=warped,
+        flow_error=flow_error,
+        flow_levels=flow_levels,
+    )
+
+
+def _setting_controls(settings: Settings) -> dict[str, Any]:
+    """One control per setting, labelled with :data:`~explorer.pipeline.SETTING_LABELS`, in
+    the order of :data:`~explorer.handlers.SETTING_CONTROLS`. Radio buttons, not dropdowns:
+    every choice is in view, and Gradio 6's dropdown sends its ``input`` event twice per
+    choice (once on the choice, once on the blur it then causes)."""
+    labels = SETTING_LABELS
+
+    def radio(name: str, choices: Any, **options: Any) -> gr.Radio:
+        return gr.Radio(
+            list(choices),
+            value=getattr(settings, name),
+            label=labels[name],
+            elem_id=f"setting-{name.replace('_', '-')}",
+            **options,
+        )
+
+    controls = {
+        "features": radio("features", extractor_names()),
+        "normalization": radio(
+            "normalization",
+            NORMALIZATIONS,
+            info="centered-l2 removes what all cells share: GOCor needs it",
+        ),
+        "working_size": radio("working_size", WORKING_SIZES, info="longer side of both images, px"),
+        "search_radius": gr.Slider(
+            1,
+            MAX_RADIUS,
+            step=1,
+            value=settings.search_radius,
+            label=f"{labels['search_radius']} (cells)",
+            elem_id="setting-search-radius",
+        ),
+        "num_iter": gr.Slider(
+            0,
+            MAX_ITERATIONS,
+            step=1,
+            value=settings.num_iter,
+            label=labels["num_iter"],
+            elem_id="setting-num-iter",
+        ),
+        "initializer": radio("initializer", INITIALIZERS),
+        "gocor_parameters": radio(
+            "gocor_parameters", GOCOR_PARAMETERS, info="without a checkpoint file"
+        ),
+        "query_loss": gr.Checkbox(
+            value=settings.query_loss,
+            label=f"global GOCor: {labels['query_loss']} (slow: working resolution 240 px or "
+            "less, few iterations)",
+            elem_id="setting-query-loss",
+        ),
+        "local_centre": radio("local_centre", LOCAL_CENTRES),
+    }
+    assert tuple(controls) == SETTING_CONTROLS
+    return controls
+
+
+# -- wiring: one function per group of controls ------------------------------------------------
+class _Wiring:
+    """How every event is wired: an action in the ``"actions"`` group, its screen shown, and
+    a computation through the ticket when one is needed; API endpoints do both in one call.
+    ``reach``: the outputs an event may change (a click: only what the clicked cell shows;
+    fewer outputs, less work for Gradio: it rebuilds each output it leaves unchanged)."""
+
+    def __init__(self, explorer: Explorer, page: Page):
+        self.explorer = explorer
+        self.page = page
+
+    def session(self, session: Session | None) -> Session:
+        return session if isinstance(session, Session) else self.explorer.new_session()
+
+    def on(
+        self,
+        trigger: Any,
+        action: Callable[..., Screen],
+        inputs: list[Any],
+        reach: frozenset[str] = EVERYTHING,
+    ) -> None:
+        """A control's event: the action, quick, in the actions group (nothing to wait for)."""
+
+        def handler(session: Session | None, *values: Any) -> dict[Any, Any]:
+            return self.show(session, lambda session: action(session, *values), reach)
+
+        self._wire(trigger, handler, inputs, reach)
+
+    def on_select(
+        self,
+        trigger: Any,
+        action: Callable[[Session, Any], Screen],
+        reach: frozenset[str] = EVERYTHING,
+    ) -> None:
+        """A select event (a click on an image or a gallery): the action gets its index."""
+
+        def handler(session: Session | None, event: gr.SelectData) -> dict[Any, Any]:
+            return self.show(session, lambda session: action(session, event.index), reach)
+
+        self._wire(trigger, handler, [], reach)
+
+    def show(
+        self,
+        session: Session | None,
+        act: Callable[[Session], Screen],
+        reach: frozenset[str] = EVERYTHING,
+        ticket: bool = True,
+    ) -> dict[Any, Any]:
+        """The updates of an action's screen; an error here is logged, never shown as a
+        stack trace (the actions themselves turn errors into messages)."""
+        session = self.session(session)
+        try:
+            return self.page.updates(act(session), session, reach, ticket)
+        except Exception:
+            log.exception("unexpected error while showing a screen")
+            message = "⚠️ **something went wrong on the server (the error is in its log)**"
+            return {self.page.session: session, self.page.status: message}
+
+    def _wire(
+        self,
+        trigger: Any,
+        handler: Callable[..., dict[Any, Any]],
+        inputs: list[Any],
+        reach: frozenset[str],
+    ) -> None:
+        trigger(
+            handler,
+            [self.page.session, *inputs],
+            self.page.components(reach),
+            concurrency_id=ACTIONS,
+            concurrency_limit=ACTIONS_AT_ONCE,
+            trigger_mode="always_last",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+
+    def api(
+        self,
+        name: str,
+        action: Callable[..., Screen],
+        inputs: list[Any],
+        heavy: bool = True,
+        reach: frozenset[str] = EVERYTHING,
+    ) -> None:
+        """An API endpoint: the action and the computation it asks for, in one call (heavy
+        actions in the compute group; a click computes only if its volumes left memory)."""
+        explorer = self.explorer
+
+        def handler(
+            session: Session | None,
+            *values: Any,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008
+        ) -> dict[Any, Any]:
+            def act(session: Session) -> Screen:
+                screen = action(session, *values)
+                # What it asked for, or what another call of this session is computing (a
+                # click during a recomputation answers when that is done, on its result).
+                if screen.compute or explorer.pending(session):
+                    screen = screen.merged(explorer.fulfil(session, _reporter(progress)))
+                return screen
+
+            return self.show(session, act, reach, ticket=False)
+
+        gr.Button(visible=False).click(
+            handler,
+            [self.page.session, *inputs],
+            self.page.components(reach, ticket=False),  # an API call computes in itself
+            concurrency_id=COMPUTE if heavy else ACTIONS,
+            concurrency_limit=1 if heavy else ACTIONS_AT_ONCE,
+            api_name=name,
+            api_visibility="public",
+        )
+
+
+def _wire_computation(wiring: _Wiring) -> None:
+    """The ticket: each change computes what the session's view needs, one at a time."""
+    explorer, page = wiring.explorer, wiring.page
+
+    def fulfil(
+        session: Session | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> dict[Any, Any]:
+        return wiring.show(session, lambda session: explorer.fulfil(session, _reporter(progress)))
+
+    page.ticket.change(
+        fulfil,
+        [page.session],
+        page.components(EVERYTHING),
+        concurrency_id=COMPUTE,
+        concurrency_limit=1,
+        trigger_mode="always_last",
+        show_progress="full",
+        show_progress_on=page.progress_targets(),
+        api_visibility="private",
+    )
+
+
+def _wire_clicks(wiring: _Wiring) -> None:
+    """The target image: a click selects a pixel (and a plain endpoint for scripts: the
+    API cannot send select events)."""
+    explorer, page = wiring.explorer, wiring.page
+
+    def click(session: Session, index: Any) -> Screen:
+        x, y = index if isinstance(index, list | tuple) and len(index) == 2 else (None, None)
+        return explorer.click_displayed(session, x, y)
+
+    wiring.on_select(page.target.select, click, PROBE)
+    api_x, api_y = gr.Number(visible=False), gr.Number(visible=False)
+    wiring.api("select_pixel", explorer.click, [api_x, api_y], heavy=False, reach=PROBE)
+
+
+def _wire_view(wiring: _Wiring) -> None:
+    """The iteration slider and the colour scale: how the computed maps are shown."""
+    explorer, page = wiring.explorer, wiring.page
+    wiring.on(
+        page.iteration.release, explorer.set_iteration, [page.iteration], PROBE | {"iteration"}
+    )
+    wiring.on(
+        page.colour_scale.input,
+        explorer.set_colour_scale,
+        [page.colour_scale],
+        PROBE | {"colour_bar"},
+    )
+    wiring.api(
+        "set_iteration",
+        explorer.set_iteration,
+        [page.iteration],
+        heavy=False,
+        reach=PROBE | {"iteration"},
+    )
+    wiring.api(
+        "set_colour_scale",
+        explorer.set_colour_scale,
+        [page.colour_scale],
+        heavy=False,
+        reach=PROBE | {"colour_bar"},
+    )
+
+
+def _wire_pairs(wiring: _Wiring) -> None:
+    """The bundled pairs (gallery and names), uploads and synthetic warps."""
+    explorer, page = wiring.explorer, wiring.page
+    names = example_names()
+
+    def gallery(session: Session, index: Any) -> Screen:
+        name = names[index] if isinstance(index, int) and 0 <= index < len(names) else ""
+        return explorer.choose_example(session, name)
+
+    wiring.on_select(page.gallery.select, gallery)
+    wiring.on(page.example.input, explorer.choose_example, [page.example])
+    upload = [page.target_file, page.source_file]
+    wiring.on(page.upload_button.click, explorer.upload_pair, upload)
+    synthetic = [page.synthetic_file, page.seed, page.kind]
+    wiring.on(page.synthetic_button.click, explorer.make_synthetic, synthetic)
+    wiring.api("choose_example", explorer.choose_example, [page.example])
+    wiring.api("upload_pair", explorer.upload_pair, upload)
+    wiring.api("make_synthetic", explorer.make_synthetic, synthetic)
+
+
+def _wire_settings(wiring: _Wiring) -> None:
+    """The setting controls: any change applies all of them (a refused one is set back)."""
+    explorer, page = wiring.explorer, wiring.page
+    controls = list(page.settings.values())
+
+    def apply(session: Session, *values: Any) -> Screen:
+        *settings, weights = values
+        return explorer.apply_settings(
+            session, dict(zip(SETTING_CONTROLS, settings, strict=True)), weights
+        )
+
+    inputs = [*controls, page.weights_file]
+    for control in controls:
+        trigger = control.release if isinstance(control, gr.Slider) else control.input
+        wiring.on(trigger, apply, inputs)
+    wiring.api("apply_settings", apply, inputs)
+
+
+def _wire_weights(wiring: _Wiring) -> None:
+    """The weights-file buttons: GOCor's checkpoint, the features' weights, or neither."""
+    explorer, page = wiring.explorer, wiring.page
+    wiring.on(page.weights_button.click, explorer.use_weights, [page.weights_file])
+    wiring.on(page.feature_weights_button.click, explorer.use_feature_weights, [page.weights_file])
+    wiring.on(page.initial_button.click, explorer.reset_weights, [])
+    wiring.api("use_weights", explorer.use_weights, [page.weights_file])
+    wiring.api("use_feature_weights", explorer.use_feature_weights, [page.weights_file])
+    wiring.api("reset_weights", explorer.reset_weights, [])
+
+
+def _wire_flow(wiring: _Wiring) -> None:
+    """The flow view: computed while its section is open; its variant and estimator."""
+    explorer, page = wiring.explorer, wiring.page
+    wiring.on(page.flow_section.expand, explorer.open_flow, [])
+    wiring.on(page.flow_section.collapse, explorer.close_flow, [])
+    choice = [page.flow_variant, page.flow_estimator]
+    for control in choice:
+        wiring.on(control.input, explorer.choose_flow, choice)
+    wiring.api("choose_flow", explorer.choose_flow, choice)
+    wiring.api("show_flow", explorer.open_flow, [])
+
+
 def build(explorer: Explorer | None = None) -> gr.Blocks:
     """The page, with the first bundled pair computed and a pixel selected."""
     explorer = explorer or Explorer()
     first = explorer.start()
-    settings = first.view.settings
-    kinds = synthetic_kinds()
-
-    # Uploaded files are deleted after a day (checked hourly).
+    # Uploaded files and drawn pictures are deleted after two hours (checked every 30 min).
     with gr.Blocks(
-        title="GOCor explorer", analytics_enabled=False, delete_cache=(3600, 86400)
+        title="GOCor explorer", analytics_enabled=False, delete_cache=(1800, 7200)
     ) as demo:
-        gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                with gr.Row():
-                    with gr.Column(min_width=240):
-                        gr.Markdown("### Target image: click a pixel")
-                        target = _image("target image", "target", first.target)
-                    with gr.Column(min_width=240):
-                        gr.Markdown("### Source image (◯ true match)")
-                        source = _image("source image", "source", first.source)
-                status = gr.Markdown(first.status, elem_id="status")
-                with gr.Row(equal_height=True):
-                    iteration = gr.Slider(
-                        0,
-                        max(settings.num_iter, 1),
-                        step=1,
-                        value=first.view.iteration,
-                        elem_id="iteration",
-                        label="GOCor iteration shown in the panels",
-                        scale=2,
-                    )
-                    colour_scale = gr.Radio(
-                        list(render.COLOUR_SCALES),
-                        value=first.view.colour_scale,
-                        label="colour scale",
-                        scale=1,
-                        elem_id="colour-scale",
-                    )
-                colour_bar = gr.Image(
-                    first.colour_bar,
-                    show_label=False,
-                    interactive=False,
-                    format="png",
-                    height=70,
-                    container=False,
-                    buttons=[],
-                    elem_id="colour-bar",
-                )
-            with gr.Column(scale=1, min_width=380):
-                with gr.Tab("Pairs"):
-                    gr.Markdown("Bundled pairs (target | source): click one.")
-                    gallery = gr.Gallery(
-                        value=[(_thumbnail(name), name) for name in example_names()],
-                        label="Bundled pairs (target | source): click one",
-                        show_label=False,
-                        columns=1,
-                        allow_preview=False,
-                        height="auto",
-                        object_fit="contain",
-                        elem_id="gallery",
-                    )
-                    example = gr.Dropdown(
-                        example_names(),
-                        value=example_names()[0],
-                        label="or choose by name",
-                        elem_id="example",
-                    )
-                with gr.Tab("Upload"):
-                    gr.Markdown(
-                        "Any size (scaled to the working resolution), PNG, JPEG, TIFF, "
-                        "grey, RGBA or 16-bit."
-                    )
-                    target_file = gr.File(
-                        label="target image", file_types=["image"], elem_id="target-file"
-                    )
-                    source_file = gr.File(
-                        label="source image", file_types=["image"], elem_id="source-file"
-                    )
-                    upload_button = gr.Button("Use these images", variant="primary")
-                with gr.Tab("Synthetic"):
-                    gr.Markdown(
-                        "Warp one image with a random transformation: the ground truth "
-                        "is then known. Leave the file empty to warp the current target."
-                    )
-                    synthetic_file = gr.File(label="image (optional)", file_types=["image"])
-                    seed = gr.Number(value=0, precision=0, label="random seed")
-                    kind = gr.Dropdown(
-                        kinds,
-                        value=kinds[0] if kinds else None,
-                        label="kind of warp",
-                        visible=bool(kinds),
-                    )
-                    synthetic_button = gr.Button("Make a synthetic pair", variant="primary")
-                with gr.Accordion(
-                    "Settings: features, resolution, iterations, GOCor variant, weights",
-                    open=False,
-                    elem_id="settings",
-                ):
-                    features = gr.Dropdown(
-                        extractor_names(), value=settings.features, label="features"
-                    )
-                    normalization = gr.Dropdown(
-                        list(NORMALIZATIONS),
-                        value=settings.normalization,
-                        label="feature normalisation",
-                        info="centered-l2 removes what all cells share: GOCor needs it",
-                    )
-                    working_size = gr.Dropdown(
-                        list(WORKING_SIZES),
-                        value=settings.working_size,
-                        label="working resolution (longer side, px)",
-                    )
-                    search_radius = gr.Slider(
-                        1,
-                        MAX_RADIUS,
-                        step=1,
-                        value=settings.search_radius,
-                        label="local search radius R (cells)",
-                    )
-                    num_iter = gr.Slider(
-                        0,
-                        MAX_ITERATIONS,
-                        step=1,
-                        value=settings.num_iter,
-                        label="GOCor iterations K",
-                    )
-                    initializer = gr.Dropdown(
-                        list(INITIALIZERS), value=settings.initializer, label="GOCor initialiser"
-                    )
-                    gocor_parameters = gr.Radio(
-                        list(GOCOR_PARAMETERS),
-                        value=settings.gocor_parameters,
-                        label="GOCor parameters (without a checkpoint file)",
-                    )
-                    query_loss = gr.Checkbox(
-                        value=settings.query_loss, label="global GOCor: query loss (slow, ~10 s)"
-                    )
-                    local_centre = gr.Radio(
-                        list(LOCAL_CENTRES),
-                        value=settings.local_centre,
-                        label="local windows centred on",
-                    )
-                    recompute = gr.Button("Recompute", variant="primary")
-                    gr.Markdown(
-                        "**Weights files you have.** The authors' GLU-Net-GOCor checkpoint holds "
-                        "GOCor's trained parameters (for 512-channel VGG-16 features: choose the "
-                        "`official-glunet-gocor` features and use the same file for them); a "
-                        "VGG-16 file serves the `vgg16` features."
-                    )
-                    weights_file = gr.File(
-                        label="weights file (.pth, .pt)", file_types=[".pth", ".pt", ".tar"]
-                    )
-                    with gr.Row():
-                        weights_button = gr.Button("GOCor from this file")
-                        feature_weights_button = gr.Button("Features from this file")
-                        initial_button = gr.Button("No weights files")
-        gr.Markdown(
-            "### Where each method puts the match of the clicked pixel, over the source image"
+        cache = gr.Image(render=False).GRADIO_CACHE  # where Gradio serves files from
+        pictures = {name: getattr(first, name) for name in PICTURES}
+        files = _publish(
+            {name: value for name, value in pictures.items() if isinstance(value, np.ndarray)},
+            first.label,
+            cache,
         )
-        with gr.Row():
-            local_correlation = _image(
-                "local correlation", "local-correlation", first.local_correlation
-            )
-            global_correlation = _image(
-                "global correlation", "global-correlation", first.global_correlation
-            )
-            gocor_global = _image("GOCor global", "gocor-global", first.gocor_global)
-            gocor_local = _image("GOCor local", "gocor-local", first.gocor_local)
-        table = gr.Markdown(first.table, elem_id="table")
-        gr.Markdown(
-            "### Why GOCor works: the paper's Fig. 1 for this pixel\n"
-            "Top: the pixel's filter scored on the **target** image itself, which GOCor fits to a "
-            "single peak at the pixel. Bottom: the same filter on the **source** image. Columns: "
-            "plain correlation, then GOCor iterations 0..K (framed: the iteration above)."
+        page = _layout(first, files)
+        page.session.value = explorer.new_session
+        wiring = _Wiring(explorer, page)
+        _wire_computation(wiring)
+        _wire_clicks(wiring)
+        _wire_view(wiring)
+        _wire_pairs(wiring)
+        _wire_settings(wiring)
+        _wire_weights(wiring)
+        _wire_flow(wiring)
+
+        def opened(session: Session | None) -> dict[Any, Any]:
+            return wiring.show(session, explorer.opened, frozenset())
+
+        demo.load(
+            opened,
+            [page.session],
+            page.components(frozenset()),
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_id=ACTIONS,
+            concurrency_limit=ACTIONS_AT_ONCE,
         )
-        strip = _image("iterations", "strip", first.strip)
-        with gr.Row():
-            losses = _image("GOCor losses per iteration", "losses", first.losses)
-            functions = _image("learned y, v, m", "functions", first.functions)
-        with gr.Accordion(
-            "The flow of the whole pair: GLU-Net in miniature, coarse to fine (open to compute)",
-            open=False,
-            elem_id="flow-view",
-        ) as flow_section:
-            gr.Markdown(FLOW_INTRO)
-            with gr.Row():
-                flow_variant = gr.Radio(
-                    list(FLOW_VARIANTS),
-                    value=next(iter(FLOW_VARIANTS)),
-                    label="GOCor variant (where GOCor replaces the feature correlation)",
-                    elem_id="flow-variant",
-                )
-                flow_estimator = gr.Radio(
-                    list(FLOW_ESTIMATORS),
-                    value=next(iter(FLOW_ESTIMATORS)),
-                    label="estimator (learned decoders: when trained for these features)",
-                    elem_id="flow-estimator",
-                )
-            flow_status = gr.Markdown(
-                "Open this section to compute the flow.", elem_id="flow-status"
-            )
-            with gr.Row(equal_height=False):
-                flow_image = _image("flow", "flow", None)
-                with gr.Column(scale=0, min_width=200):
-                    flow_legend = gr.Image(
-                        render.flow_legend(),
-                        show_label=False,
-                        interactive=False,
-                        format="png",
-                        container=False,
-                        buttons=[],
-                        elem_id="flow-legend",
-                    )
-                warped = _image("source warped onto the target", "warped", None)
-                flow_error = _image("endpoint error", "flow-error", None)
-            flow_levels = _image("every level", "flow-levels", None)
-        # A plain endpoint for scripts and tests: gradio_client cannot send select events.
-        api_x = gr.Number(visible=False)
-        api_y = gr.Number(visible=False)
-        api_button = gr.Button(visible=False)
-
-        ui = Components(
-            view=gr.State(first.view),
-            status=status,
-            target=target,
-            source=source,
-            local_correlation=local_correlation,
-            global_correlation=global_correlation,
-            gocor_global=gocor_global,
-            gocor_local=gocor_local,
-            strip=strip,
-            table=table,
-            colour_bar=colour_bar,
-            losses=losses,
-            functions=functions,
-            iteration=iteration,
-            example=example,
-        )
-        outputs = ui.outputs()
-        flow_ui = FlowComponents(
-            view=ui.view,
-            flow_status=flow_status,
-            flow=flow_image,
-            flow_legend=flow_legend,
-            warped=warped,
-            flow_error=flow_error,
-            flow_levels=flow_levels,
-        )
-        flow_open = gr.State(False)  # whether this session's flow section is open
-        setting_controls = [
-            features,
-            normalization,
-            working_size,
-            search_radius,
-            num_iter,
-            initializer,
-            query_loss,
-            local_centre,
-            gocor_parameters,
-        ]
-
-        # -- handlers: unpack the event, call one action, show its screen ---------------------
-        def on_select(view: View | None, event: gr.SelectData) -> dict[Any, Any]:
-            x, y = event.index if isinstance(event.index, list | tuple) else (None, None)
-            return ui.show(explorer.click_displayed(view, x, y))
-
-        def on_pixel(x: float, y: float, view: View | None) -> dict[Any, Any]:
-            return ui.show(explorer.click(view, x, y))
-
-        def on_iteration(view: View | None, value: float) -> dict[Any, Any]:
-            return ui.show(explorer.set_iteration(view, value))
-
-        def on_colour_scale(view: View | None, value: str) -> dict[Any, Any]:
-            return ui.show(explorer.set_colour_scale(view, value))
-
-        def on_example(
-            view: View | None,
-            name: str,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return ui.show(explorer.choose_example(view, name, _reporter(progress)))
-
-        def on_gallery(
-            view: View | None,
-            event: gr.SelectData,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            names, index = example_names(), event.index
-            name = names[index] if isinstance(index, int) and 0 <= index < len(names) else ""
-            return ui.show(explorer.choose_example(view, name, _reporter(progress)))
-
-        def on_upload(
-            view: View | None,
-            target_path: str | None,
-            source_path: str | None,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return ui.show(
-                explorer.upload_pair(view, target_path, source_path, _reporter(progress))
-            )
-
-        def on_synthetic(
-            view: View | None,
-            image_path: str | None,
-            seed_value: float,
-            kind_value: str | None,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return ui.show(
-                explorer.make_synthetic(
-                    view, image_path, seed_value or 0, kind_value, _reporter(progress)
-                )
-            )
-
-        def on_settings(
-            view: View | None,
-            *values: Any,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            names = [
-                "features",
-                "normalization",
-                "working_size",
-                "search_radius",
-                "num_iter",
-                "initializer",
-                "query_loss",
-                "local_centre",
-                "gocor_parameters",
-            ]  # setting_controls' order
-            return ui.show(
-                explorer.apply_settings(
-                    view, dict(zip(names, values, strict=True)), _reporter(progress)
-                )
-            )
-
-        def on_weights(
-            view: View | None,
-            path: str | None,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return ui.show(explorer.use_weights(view, path, _reporter(progress)))
-
-        def on_feature_weights(
-            view: View | None,
-            path: str | None,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return ui.show(explorer.use_feature_weights(view, path, _reporter(progress)))
-
-        def on_initial(view: View | None, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
-            return ui.show(explorer.reset_weights(view, _reporter(progress)))
-
-        def on_flow_open(
-            view: View | None,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return {**flow_ui.show(explorer.show_flow(view, _reporter(progress))), flow_open: True}
-
-        def on_flow_follow(
-            view: View | None,
-            is_open: bool,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            """After a new pair or new settings: the flow again, if the section is open."""
-            if not is_open:  # (an empty dict would not do: Gradio reads it as one value)
-                return flow_ui.unchanged()
-            return flow_ui.show(explorer.show_flow(view, _reporter(progress)))
-
-        def on_flow_choice(
-            view: View | None,
-            variant: str,
-            estimator: str,
-            progress: gr.Progress = gr.Progress(),  # noqa: B008
-        ) -> dict[Any, Any]:
-            return flow_ui.show(explorer.choose_flow(view, variant, estimator, _reporter(progress)))
-
-        # -- wiring ---------------------------------------------------------------------------
-        # Every event shares one queue slot: a click waits for a recomputation and then sees
-        # its result; the pipeline's caches are never used by two events at once.
-        def on(
-            trigger: Any,
-            handler: Any,
-            inputs: list[Any],
-            api_name: str | None = None,
-            **options: Any,
-        ) -> None:
-            dependency = trigger(
-                handler,
-                inputs,
-                outputs,
-                concurrency_id="explorer",
-                concurrency_limit=1,
-                api_name=api_name,
-                api_visibility="public" if api_name else "private",
-                **options,
-            )
-            if handler in new_pair_or_settings:  # keep an open flow view up to date
-                dependency.then(
-                    on_flow_follow,
-                    [ui.view, flow_open],
-                    flow_ui.outputs(),
-                    concurrency_id="explorer",
-                    concurrency_limit=1,
-                    api_visibility="private",
-                )
-
-        new_pair_or_settings = {
-            on_example,
-            on_gallery,
-            on_upload,
-            on_synthetic,
-            on_settings,
-            on_weights,
-            on_feature_weights,
-            on_initial,
-        }
-
-        state = ui.view
-        on(target.select, on_select, [state], trigger_mode="always_last")
-        on(api_button.click, on_pixel, [api_x, api_y, state], "select_pixel")
-        on(
-            iteration.input,
-            on_iteration,
-            [state, iteration],
-            "set_iteration",
-            trigger_mode="always_last",
-        )
-        on(colour_scale.input, on_colour_scale, [state, colour_scale], "set_colour_scale")
-        on(example.input, on_example, [state, example], "choose_example")
-        on(gallery.select, on_gallery, [state])
-        on(upload_button.click, on_upload, [state, target_file, source_file], "upload_pair")
-        on(
-            synthetic_button.click,
-            on_synthetic,
-            [state, synthetic_file, seed, kind],
-            "make_synthetic",
-        )
-        on(recompute.click, on_settings, [state, *setting_controls], "apply_settings")
-        for control in setting_controls:
-            trigger = getattr(control, "release" if isinstance(control, gr.Slider) else "input")
-            on(trigger, on_settings, [state, *setting_controls], trigger_mode="always_last")
-        on(weights_button.click, on_weights, [state, weights_file], "use_weights")
-        on(
-            feature_weights_button.click,
-            on_feature_weights,
-            [state, weights_file],
-            "use_feature_weights",
-        )
-        on(initial_button.click, on_initial, [state])
-
-        # The flow view: computed when its section opens, and again after a new pair or new
-        # settings while it is open (cached per pair, settings and choice).
-        def on_flow(trigger: Any, handler: Any, inputs: list[Any], **options: Any) -> None:
-            trigger(
-                handler,
-                inputs,
-                [*flow_ui.outputs(), flow_open],
-                concurrency_id="explorer",
-                concurrency_limit=1,
-                **options,
-            )
-
-        on_flow(flow_section.expand, on_flow_open, [state], api_visibility="private")
-        flow_section.collapse(lambda: False, None, flow_open, api_visibility="private", queue=False)
-        for control in (flow_variant, flow_estimator):
-            on_flow(
-                control.input,
-                on_flow_choice,
-                [state, flow_variant, flow_estimator],
-                api_name="choose_flow" if control is flow_variant else None,
-                api_visibility="public" if control is flow_variant else "private",
-            )
-
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
 

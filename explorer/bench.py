@@ -1,15 +1,27 @@
 # SPDX-License-Identifier: MIT
-"""How long the explorer's server takes: a click (slice + draw + JPEG encoding, what Gradio
-sends) on cached volumes, and a recomputation, per bundled pair. Prints medians.
+"""How long the explorer takes, measured three ways. Prints medians.
 
-    python -m explorer.bench                 # default settings (working resolution 320 px)
-    python -m explorer.bench --size 480 --repeat 30
+    python -m explorer.bench                  # server: a click (slice + draw + JPEG) on cached
+                                              # volumes, and a recomputation, per bundled pair
+    python -m explorer.bench --browser        # Chromium: a click on the target -> every panel
+                                              # redrawn and loaded (what a user waits for)
+    python -m explorer.bench --heaviest       # the heaviest settings the explorer allows, timed
+    python -m explorer.bench --cost           # the measurements behind pipeline.estimate_cost
+
+``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
+(never a downloaded browser). ``--heaviest`` runs, for each bundled pair and a square image,
+the slowest settings that :meth:`explorer.pipeline.Pipeline.prepare` accepts, and says whether
+each finished within :data:`~explorer.pipeline.TIME_BUDGET`. ``--cost`` times volumes and traces
+over a grid of sizes, iterations and the query loss (wall and CPU seconds), the data that the
+constants of :func:`~explorer.pipeline.estimate_cost` were set from.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -18,27 +30,27 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explorer.handlers import Explorer, Screen, View
-from explorer.pipeline import Pipeline, Settings
-from gocor_lite.data.examples import example_names
-
-PICTURES = (
-    "target",
-    "source",
-    "local_correlation",
-    "global_correlation",
-    "gocor_global",
-    "gocor_local",
-    "strip",
+from explorer.handlers import PICTURES, Explorer, Screen, Session, View
+from explorer.pipeline import (
+    QUERY_LOSS_MAX_SIZE,
+    TIME_BUDGET,
+    WORKING_SIZES,
+    FlowChoice,
+    InputError,
+    Pipeline,
+    Settings,
+    estimate_cost,
 )
+from gocor_lite.data.examples import example_names, load_example
+from gocor_lite.data.pairs import ExamplePair
 
 
 def _encode(screen: Screen) -> None:
-    """JPEG-encode the pictures of a click, as Gradio does for ``format="jpeg"`` images."""
+    """JPEG-encode the pictures of a click, as the app does before sending them."""
     for name in PICTURES:
         picture = getattr(screen, name)
-        if picture is not None:
-            Image.fromarray(picture).save(io.BytesIO(), format="jpeg", quality=95)
+        if isinstance(picture, np.ndarray):
+            Image.fromarray(picture).save(io.BytesIO(), format="jpeg", quality=85)
 
 
 @dataclass(frozen=True)
@@ -63,13 +75,13 @@ def measure(size: int, repeat: int, threads: int) -> dict[str, PairTiming]:
         computed = explorer.pipeline.compute(pair_id, settings)
         recompute = time.perf_counter() - start
         height, width = computed.pair.target.shape[:2]
-        view = View(pair_id, settings, (width / 2, height / 2), settings.num_iter)
-        explorer.click(view, width / 3, height / 3)  # warm up (fonts, colour tables)
+        session = Session(View(pair_id, settings, (width / 2, height / 2), settings.num_iter))
+        explorer.click(session, width / 3, height / 3)  # warm up (fonts, colour tables)
         clicks, encoded = [], []
         for _ in range(repeat):
             x, y = rng.uniform(0, width), rng.uniform(0, height)
             start = time.perf_counter()
-            screen = explorer.click(view, x, y)
+            screen = explorer.click(session, x, y)
             middle = time.perf_counter()
             _encode(screen)
             clicks.append(middle - start)
@@ -94,6 +106,168 @@ def benchmark(repeat: int = 20) -> dict[str, float]:
     return rows
 
 
+def browser_clicks(repeat: int, url: str | None = None) -> list[float]:
+    """Milliseconds from a click on the target (in Chromium) until every panel shows its new,
+    loaded picture, for ``repeat`` clicks at random places of the first pair. Timed in the
+    page (from the pointer going down to the frame in which the last picture is loaded), so
+    that Playwright's own round trips do not count. ``url``: a running explorer (default:
+    one started in a process of its own, as ``make run`` does)."""
+    from contextlib import nullcontext
+
+    from explorer.load import serve_elsewhere
+    from explorer.screenshot import PANELS, browser_page, click_target
+
+    rng = np.random.default_rng(0)
+    every = ["target", *PANELS]
+    times = []
+    # A window tall enough to show every panel at once (so that all of them load).
+    with (
+        nullcontext(url) if url else serve_elsewhere() as address,
+        browser_page(address, height=2200) as page,
+    ):
+        click_target(page, 0.5, 0.5, loaded=tuple(every))  # warm up
+        for _ in range(repeat):
+            page.locator("#target img").scroll_into_view_if_needed()
+            box = page.locator("#target img").bounding_box()
+            before = page.evaluate(
+                """(names) => { window.__down = null;
+                       document.querySelector('#target img').addEventListener(
+                           'pointerdown', () => { window.__down = performance.now(); },
+                           {once: true});
+                       return names.map(
+                           (name) => document.querySelector('#' + name + ' img').src); }""",
+                every,
+            )
+            fx, fy = float(rng.uniform(0.05, 0.95)), float(rng.uniform(0.05, 0.95))
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            elapsed = page.wait_for_function(
+                """([names, before]) => {
+                       const done = names.every((name, index) => {
+                           const img = document.querySelector('#' + name + ' img');
+                           return img && img.src !== before[index] && img.complete
+                                  && img.naturalWidth > 0; });
+                       return done && window.__down !== null
+                              && performance.now() - window.__down; }""",
+                arg=[every, before],
+                timeout=30_000,
+            )
+            times.append(float(elapsed.json_value()))
+    return times
+
+
+def _square_pair() -> ExamplePair:
+    """A square crop of a bundled image: the most cells for a working resolution."""
+    image = load_example("astronaut-warp").target
+    side = min(image.shape[:2])
+    square = np.ascontiguousarray(image[:side, :side])
+    return ExamplePair("square", f"a {side}×{side} crop", square, square)
+
+
+def _heavy_candidates() -> list[Settings]:
+    """Settings from the heaviest down: sizes, iterations, the widest window, the query loss."""
+    return [
+        Settings(working_size=size, num_iter=iterations, search_radius=8, query_loss=query)
+        for size in sorted(WORKING_SIZES, reverse=True)
+        for iterations in range(8, 0, -1)
+        for query in (True, False)
+        if not query or size <= QUERY_LOSS_MAX_SIZE
+    ]
+
+
+def heaviest(threads: int) -> list[tuple[str, Settings, float, float]]:
+    """For each bundled pair and a square image: the allowed settings with the largest
+    estimated time, with and without the query loss; (pair, settings, estimate, measured s)."""
+    pipeline = Pipeline(threads=threads, max_results=1)
+    rows = []
+    pairs = {name: pipeline.example_pair(name) for name in example_names()}
+    pairs["square"] = pipeline.add_pair(_square_pair())
+    for name, pair_id in pairs.items():
+        for query in (False, True):
+            best: tuple[float, Settings] | None = None
+            for settings in _heavy_candidates():
+                if settings.query_loss != query:
+                    continue
+                try:
+                    working = pipeline.prepare(pair_id, settings)
+                except InputError:
+                    continue
+                cost = estimate_cost(working.target_grid, working.source_grid, settings)
+                if best is None or cost.seconds > best[0]:
+                    best = (cost.seconds, settings)
+            if best is None:
+                continue
+            start = time.perf_counter()
+            pipeline.compute(pair_id, best[1])
+            rows.append((name, best[1], best[0], time.perf_counter() - start))
+    return rows
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cost_table(threads: int) -> list[dict[str, float]]:
+    """Wall and CPU seconds of volumes and traces over sizes, iterations and the query loss,
+    on a square image (no refusal: the budget is what this table is for)."""
+    import explorer.pipeline as pipeline_module
+
+    budget = pipeline_module.TIME_BUDGET, pipeline_module.RESULT_BUDGET
+    pipeline_module.TIME_BUDGET, pipeline_module.RESULT_BUDGET = float("inf"), 1 << 62
+    try:
+        pipeline = Pipeline(threads=threads, max_results=1, max_bytes=1)
+        pair_id = pipeline.add_pair(_square_pair())
+        pipeline.compute(pair_id, Settings(working_size=160, num_iter=0))  # warm up
+        rows = []
+        for size in WORKING_SIZES:
+            for iterations in (0, 3, 8):
+                for query in (False, True):
+                    if query and (size > 320 or iterations == 0):
+                        continue
+                    settings = Settings(working_size=size, num_iter=iterations, query_loss=query)
+                    working = pipeline.working_pair(pair_id, settings)
+                    cpu, start = _cpu(), time.perf_counter()
+                    computed = pipeline.compute(pair_id, settings)
+                    wall, cpu = time.perf_counter() - start, _cpu() - cpu
+                    estimate = estimate_cost(working.target_grid, working.source_grid, settings)
+                    rows.append(
+                        {
+                            "size": size,
+                            "iterations": iterations,
+                            "query": query,
+                            "cells": working.target_grid[0] * working.target_grid[1],
+                            "wall": wall,
+                            "cpu": cpu,
+                            "estimate": estimate.seconds,
+                            "mb": computed.nbytes / 1e6,
+                            "load": os.getloadavg()[0],
+                        }
+                    )
+                    del computed
+        for iterations in (3, 8):
+            for size in (320, 480):
+                settings = Settings(working_size=size, num_iter=iterations)
+                cpu, start = _cpu(), time.perf_counter()
+                pipeline.compute_flow(pair_id, settings, FlowChoice("gocor"))
+                wall, cpu = time.perf_counter() - start, _cpu() - cpu
+                rows.append(
+                    {
+                        "size": size,
+                        "iterations": iterations,
+                        "query": False,
+                        "cells": -1,  # the flow view
+                        "wall": wall,
+                        "cpu": cpu,
+                        "estimate": float("nan"),
+                        "mb": 0.0,
+                        "load": os.getloadavg()[0],
+                    }
+                )
+        return rows
+    finally:
+        pipeline_module.TIME_BUDGET, pipeline_module.RESULT_BUDGET = budget
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -104,11 +278,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=20, help="clicks per pair")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--browser", action="store_true", help="clicks timed in Chromium")
+    parser.add_argument("--url", default=None, help="--browser: a running explorer")
+    parser.add_argument("--heaviest", action="store_true", help="the heaviest allowed settings")
+    parser.add_argument("--cost", action="store_true", help="the data behind estimate_cost")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    if args.browser:
+        times = browser_clicks(args.repeat, args.url)
+        print(f"Chromium, click on the target -> every panel loaded, {args.repeat} clicks ({load})")
+        print(
+            f"median {statistics.median(times):.0f} ms, "
+            f"90th percentile {np.percentile(times, 90):.0f} ms, slowest {max(times):.0f} ms"
+        )
+        return 0
+    if args.heaviest:
+        print(f"the heaviest allowed settings, {args.threads} threads ({load})")
+        print(f"{'pair':<20}{'settings':<42}{'estimate':>9}{'measured':>10}")
+        for name, settings, estimate, seconds in heaviest(args.threads):
+            what = f"{settings.working_size} px, K={settings.num_iter}, R={settings.search_radius}"
+            what += ", query loss" if settings.query_loss else ""
+            verdict = "" if seconds <= TIME_BUDGET else f"  over {TIME_BUDGET:g} s"
+            print(f"{name:<20}{what:<42}{estimate:>8.1f}s{seconds:>9.1f}s{verdict}")
+        return 0
+    if args.cost:
+        print(f"volumes and traces of a square image, {args.threads} threads ({load})")
+        print(
+            f"{'size':>5}{'K':>3}{'query':>7}{'cells':>7}{'wall':>7}{'cpu':>7}{'est.':>7}{'MB':>6}"
+        )
+        for row in cost_table(args.threads):
+            cells = "flow" if row["cells"] < 0 else f"{row['cells']:.0f}"
+            print(
+                f"{row['size']:>5}{row['iterations']:>3}{'yes' if row['query'] else 'no':>7}"
+                f"{cells:>7}{row['wall']:>7.1f}{row['cpu']:>7.1f}{row['estimate']:>7.1f}"
+                f"{row['mb']:>6.0f}   (load {row['load']:.1f})"
+            )
+        return 0
     print(
         f"working resolution {args.size} px, {args.threads} threads, "
-        f"{args.repeat} clicks per pair; medians in ms"
+        f"{args.repeat} clicks per pair; medians in ms ({load})"
     )
     print(f"{'pair':<20}{'recompute':>11}{'click':>9}{'+ jpeg':>9}{'max':>9}")
     for name, timing in measure(args.size, args.repeat, args.threads).items():

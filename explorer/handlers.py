@@ -1,22 +1,48 @@
 # SPDX-License-Identifier: MIT
-"""What each user action does, without Gradio: a :class:`View` (the session's state) and the
-action's arguments in, a :class:`Screen` (named pictures and texts, ``None`` = unchanged) out.
+"""What each user action does, without Gradio.
 
-:mod:`explorer.app` only lays out components and wires their events to these functions.
-A user's mistake (a corrupt file, settings that do not fit the weights) comes back as a message
-in ``Screen.status`` with the previous view kept; so does an unexpected error (logged), so that
-the page never shows a stack trace and the session keeps working.
+A :class:`Session` (one per browser tab or API client) holds the :class:`View` (what the page
+should show: pair, settings, pixel, iteration, flow view) and, for every output of the page, the
+key of what that output shows now. Every action of :class:`Explorer` changes the view and
+returns a :class:`Screen`: the outputs to send, named.
+
+**The rule for every output of every event** (applied in one place, :meth:`Explorer._screen`):
+each output has a key, the tuple of everything its picture or text is drawn from (the pair, the
+settings, the clicked cell, the iteration, the colour scale...). After an action, an output is
+
+* **kept** (:data:`KEEP`, nothing sent) when its key equals the key of what it shows;
+* **drawn** when its key changed and what it is drawn from is in memory;
+* **cleared** (``None``) when its key changed and what it is drawn from is still to be computed;
+  :meth:`Explorer.fulfil` computes it and draws it.
+
+So no output ever shows a picture of another pair or other settings, and a click sends only
+what it changes. Controls are outputs too: the event's own control values say what the browser
+shows, so a refused setting is sent back to the value in use.
+
+Actions are cheap (they never compute volumes; reading a weights file or an upload is the most
+they do): they check what the user asked for (and refuse with a message in the page's words,
+changing nothing else), update the view and ask for a computation when one is needed
+(``Screen.compute``). :meth:`Explorer.fulfil` then computes, for the session's *current* view:
+an action made meanwhile (a click, another setting) is applied when it finishes, and a
+computation that another request of the same session superseded gives up at its next step.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+import os
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 
@@ -25,6 +51,7 @@ from explorer.pipeline import (
     FLOW_ESTIMATORS,
     FLOW_VARIANTS,
     GOCOR_PARAMETERS,
+    MAX_SEED,
     Computed,
     FlowChoice,
     FlowComputed,
@@ -33,16 +60,44 @@ from explorer.pipeline import (
     Probe,
     Progress,
     Settings,
+    Superseded,
+    WeightsNeeded,
+    WorkingPair,
     pair_from_files,
     read_user_image,
     synthetic_pair,
+    whole_number,
 )
 from gocor_lite.data.examples import example_names
 from gocor_lite.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
-Shown = TypeVar("Shown")
+
+# The settings the page has a control for, in the order of SETTING_CONTROLS' values.
+SETTING_CONTROLS: tuple[str, ...] = (
+    "features",
+    "normalization",
+    "working_size",
+    "search_radius",
+    "num_iter",
+    "initializer",
+    "gocor_parameters",
+    "query_loss",
+    "local_centre",
+)
+
+
+class _Keep:
+    """The type of :data:`KEEP`."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()  # a Screen field that leaves its output as it is
+ACTIVE_SECONDS = 10.0  # a session that acted this recently shares the cores (Explorer.threads_for)
+_CLEARED = ("cleared",)  # the key of an empty output
 
 
 @dataclass(frozen=True)
@@ -55,73 +110,130 @@ class View:
     iteration: int  # the GOCor iteration shown in the four panels
     colour_scale: str = render.COLOUR_SCALES[0]
     flow: FlowChoice = field(default_factory=FlowChoice)  # the flow view's variant, estimator
+    flow_open: bool = False  # whether the flow view's section is open
+
+
+@dataclass(frozen=True)
+class IterationControl:
+    """The iteration slider: its range ``0..maximum`` and value."""
+
+    maximum: int
+    value: int
+    interactive: bool
 
 
 @dataclass(frozen=True)
 class Screen:
-    """What to show after an action. ``None`` fields keep what is on the page."""
+    """What to show after an action, by output: a new value, ``None`` (cleared) or
+    :data:`KEEP` (left as it is). ``label`` names the pair the pictures are of."""
 
     view: View
-    status: str  # markdown: the pair, the clicked cell, notes or an error message
-    target: np.ndarray | None = None
-    source: np.ndarray | None = None
-    local_correlation: np.ndarray | None = None
-    global_correlation: np.ndarray | None = None
-    gocor_global: np.ndarray | None = None
-    gocor_local: np.ndarray | None = None
-    strip: np.ndarray | None = None
-    table: str | None = None  # markdown table of best matches and errors
-    colour_bar: np.ndarray | None = None
-    losses: np.ndarray | None = None
-    functions: np.ndarray | None = None
-    num_iter: int | None = None  # the iteration control's new maximum (after a recompute)
+    status: str  # markdown: the pair, the clicked cell, notes or a message; always sent
+    label: str = ""  # the pair, as a short file-name-safe word (pictures are named with it)
+    target: Any = KEEP
+    source: Any = KEEP
+    local_correlation: Any = KEEP
+    global_correlation: Any = KEEP
+    gocor_global: Any = KEEP
+    gocor_local: Any = KEEP
+    strip: Any = KEEP
+    table: Any = KEEP  # markdown table of best matches and errors
+    colour_bar: Any = KEEP
+    losses: Any = KEEP
+    functions: Any = KEEP
+    iteration: IterationControl | _Keep = KEEP
+    settings: Settings | _Keep = KEEP  # the setting controls' values
+    example: str | _Keep | None = KEEP  # the bundled pair chosen (None: another pair)
+    flow_status: str | _Keep = KEEP
+    flow: Any = KEEP
+    warped: Any = KEEP
+    flow_error: Any = KEEP
+    flow_levels: Any = KEEP
+    flow_choice: FlowChoice | _Keep = KEEP  # the flow view's radio buttons
+    compute: bool = False  # a computation must follow: call Explorer.fulfil
+    warning: bool = False  # the status is a warning (a refusal or a failure)
+
+    def merged(self, later: Screen) -> Screen:
+        """This screen followed by ``later`` (what an API call returns after both)."""
+        values = {
+            item.name: getattr(later, item.name)
+            for item in dataclasses.fields(later)
+            if getattr(later, item.name) is not KEEP
+        }
+        return dataclasses.replace(self, **values)
 
 
-@dataclass(frozen=True)
-class FlowScreen:
-    """What the flow view shows after an action. ``None`` fields keep what is on the page."""
+PICTURES = (
+    "target",
+    "source",
+    "local_correlation",
+    "global_correlation",
+    "gocor_global",
+    "gocor_local",
+    "strip",
+    "colour_bar",
+    "losses",
+    "functions",
+    "flow",
+    "warped",
+    "flow_error",
+    "flow_levels",
+)  # the Screen fields that are pictures
 
-    view: View
-    flow_status: str  # markdown: pair, choices, average error, time, notes or an error message
-    flow: np.ndarray | None = None
-    flow_legend: np.ndarray | None = None
-    warped: np.ndarray | None = None
-    flow_error: np.ndarray | None = None
-    flow_levels: np.ndarray | None = None
+
+class Session:
+    """One browser tab's (or API client's) state on the server, shared by all its events."""
+
+    def __init__(self, view: View, shown: Mapping[str, Hashable] | None = None):
+        self.lock = threading.RLock()  # one action of this session at a time changes it
+        self.view = view  # what the page should show
+        self.good = view  # the last view whose computation succeeded (restored on failure)
+        self.shown: dict[str, Hashable] = dict(shown or {})  # output -> key of what it shows
+        self.generation = 0  # counts requests for a computation (the page's ticket to fulfil)
+        self.requested: Hashable = None  # what the last request asked to compute
+        self.requested_at = 0.0  # when (time.monotonic())
+        self.fulfilling = False  # whether a computation for this session is running
+        self.message = ""  # said again in the status when the computation asked for is done
+        self.refused_flows: dict[Hashable, str] = {}  # flows that failed, and why: not retried
+
+    def forget(self, names: set[str]) -> None:
+        """These outputs were not sent: what they show is unknown (a later event sends them)."""
+        if names:
+            with self.lock:
+                for name in names:
+                    self.shown[name] = ("unknown",)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Session:
+        """A new session showing the same (Gradio copies a State's initial value)."""
+        fresh = Session(self.view, copy.deepcopy(self.shown, memo))
+        fresh.good = self.good
+        return fresh
 
 
-def _guard(
-    empty: Callable[[View, str], Shown],
-) -> Callable[[Callable[Params, Shown]], Callable[Params, Shown]]:
-    """A decorator that turns any error of an action into a message on an unchanged screen,
-    ``empty(view, message)``. The action's first argument after ``self`` must be the current
-    view (or ``None``)."""
+def action(
+    method: Callable[Concatenate[Explorer, Session, Params], Screen],
+) -> Callable[Concatenate[Explorer, Session, Params], Screen]:
+    """An action of the page: runs under the session's lock; an :class:`InputError` becomes a
+    refusal (the message, the controls sent back to the values in use, nothing else changed),
+    any other error is logged and said in plain words, never as a stack trace."""
 
-    def decorate(action: Callable[Params, Shown]) -> Callable[Params, Shown]:
-        @wraps(action)
-        def wrapper(*args: Any, **kwargs: Any) -> Shown:
+    @wraps(method)
+    def run(explorer: Explorer, session: Session, *args: Params.args, **kwargs: Params.kwargs):
+        explorer.seen(session)
+        with session.lock:
             try:
-                return action(*args, **kwargs)
+                return method(explorer, session, *args, **kwargs)
             except InputError as error:
-                message = str(error)
-            except Exception as error:  # the page must never show a stack trace
-                log.exception("unexpected error in %s", action.__name__)
-                message = (
-                    f"Something went wrong ({type(error).__name__}: {error}). Please try again."
+                return explorer.refuse(session, str(error))
+            except Exception:  # the page must never show a stack trace
+                log.exception("unexpected error in %s", method.__name__)
+                return explorer.refuse(
+                    session,
+                    "something went wrong on the server (the error is in its log); the page "
+                    "shows the last settings that worked",
                 )
-            explorer, view = args[0], args[1] if len(args) > 1 else kwargs.get("view")
-            assert isinstance(explorer, Explorer)
-            return empty(
-                view if isinstance(view, View) else explorer.initial_view(), _warning(message)
-            )
 
-        return wrapper
-
-    return decorate
-
-
-guarded = _guard(lambda view, message: Screen(view, message))
-flow_guarded = _guard(lambda view, message: FlowScreen(view, message))
+    return run
 
 
 class Explorer:
@@ -130,280 +242,660 @@ class Explorer:
     def __init__(self, pipeline: Pipeline | None = None, settings: Settings | None = None):
         self.pipeline = pipeline or Pipeline()
         self.settings = settings or Settings()  # of the first screen and of new sessions
-        self._plots: dict[tuple[str, Settings], render.Plots] = {}
+        self._plots: list[tuple[Computed, render.Plots]] = []  # the last few results' plots
+        self._plots_lock = threading.Lock()
+        self._first: tuple[View, dict[str, Hashable]] | None = None
+        self._seen: dict[int, float] = {}  # id of a session -> when it last acted
+        self._seen_lock = threading.Lock()
 
-    # -- the start ------------------------------------------------------------------------------
+    # -- sharing the cores ------------------------------------------------------------------------
+    def seen(self, session: Session) -> None:
+        """A session acted now (a computation for another session then leaves it a core)."""
+        now = time.monotonic()
+        with self._seen_lock:
+            self._seen[id(session)] = now
+            for known, when in list(self._seen.items()):
+                if now - when > 10 * ACTIVE_SECONDS:
+                    del self._seen[known]
+
+    def threads_for(self, session: Session) -> int:
+        """Torch threads for a computation of ``session``: the pipeline's (both cores) while no
+        other session acted in the last :data:`ACTIVE_SECONDS`, else one, on a thread of lower
+        priority, so that the others' clicks are served first meanwhile."""
+        now = time.monotonic()
+        with self._seen_lock:
+            others = any(
+                known != id(session) and now - when < ACTIVE_SECONDS
+                for known, when in self._seen.items()
+            )
+        return 1 if others else self.pipeline.threads
+
+    # -- sessions -------------------------------------------------------------------------------
     def initial_view(self) -> View:
         """The first screen: the first bundled pair, default settings, a pixel in the middle."""
         settings = self.settings
         pair_id = self.pipeline.example_pair(example_names()[0])
-        computed = self.pipeline.compute(pair_id, settings)
-        height, width = computed.pair.target.shape[:2]
+        working = self.pipeline.working_pair(pair_id, settings)
+        height, width = working.pair.target.shape[:2]
         return View(pair_id, settings, (width * 0.55, height * 0.45), settings.num_iter)
 
     def start(self) -> Screen:
-        return self.show(self.initial_view())
+        """Everything of the first screen, drawn (its volumes are computed here, once)."""
+        view = self.initial_view()
+        self.pipeline.compute(view.pair_id, view.settings)
+        session = Session(view)
+        screen = self._screen(session, view)
+        self._first = (view, dict(session.shown))
+        return screen
 
-    # -- showing ----------------------------------------------------------------------------------
-    def show(self, view: View, progress: Progress | None = None, message: str = "") -> Screen:
-        """Everything for a view: recomputes only when the pair or the settings are new."""
-        computed = self.pipeline.compute(view.pair_id, view.settings, progress)
-        probe = self.pipeline.probe(computed, view.pixel, view.iteration)
-        key = (view.pair_id, view.settings)
-        if key not in self._plots:
-            self._plots = {key: render.plots(computed)}  # they change only on recomputation
-        plots = self._plots[key]
-        return dataclasses.replace(
-            self._slice(view, computed, probe, message),
-            source=render.source_picture(computed, probe),
-            colour_bar=render.colour_bar(view.colour_scale),
-            losses=plots.losses,
-            functions=plots.functions,
-            num_iter=computed.num_iter,
-        )
+    def new_session(self) -> Session:
+        """A session for a new page or client. What its page shows is not known yet (every
+        output counts as unknown and is sent on its first event) until :meth:`opened` says
+        that it shows the first screen."""
+        view = self._first[0] if self._first else self.initial_view()
+        return Session(view)
 
-    def _slice(self, view: View, computed: Computed, probe: Probe, message: str = "") -> Screen:
-        """What a click changes: the marker, the four panels, the strip, the table."""
-        scale = view.colour_scale
-        return Screen(
-            view=view,
-            status=_status(computed, probe, message),
-            target=render.target_picture(computed, probe),
-            source=render.source_picture(computed, probe),
-            local_correlation=render.panel(computed, probe, probe.local_correlation, scale),
-            global_correlation=render.panel(computed, probe, probe.global_correlation, scale),
-            gocor_global=render.panel(computed, probe, probe.gocor_global, scale),
-            gocor_local=render.panel(computed, probe, probe.gocor_local, scale),
-            strip=render.strip(computed, probe, scale),
-            table=_table(probe),
-        )
+    def opened(self, session: Session) -> Screen:
+        """A page has loaded: it shows the first screen (the layout's initial values)."""
+        with session.lock:
+            if self._first is not None and session.view == self._first[0]:
+                session.shown = dict(self._first[1])
+            return Screen(session.view, KEEP)  # type: ignore[arg-type]
 
-    def _reslice(self, view: View, message: str = "") -> Screen:
-        computed = self.pipeline.compute(view.pair_id, view.settings)
-        probe = self.pipeline.probe(computed, view.pixel, view.iteration)
-        return self._slice(view, computed, probe, message)
+    @action
+    def redraw(self, session: Session) -> Screen:
+        """Everything the session's view shows, drawn again (what its page shows is forgotten)."""
+        session.shown = {}
+        return self._screen(session, session.view)
 
-    # -- actions ----------------------------------------------------------------------------------
-    @guarded
-    def click(self, view: View | None, x: float, y: float) -> Screen:
+    # -- the click and the view controls (never a computation) ---------------------------------
+    @action
+    def click(self, session: Session, x: float | None, y: float | None) -> Screen:
         """A click at target pixel ``(x, y)`` at the working resolution (the API's call)."""
-        return self._click(view, x, y, 1)
+        return self._click(session, x, y, 1)
 
-    @guarded
-    def click_displayed(self, view: View | None, x: float, y: float) -> Screen:
+    @action
+    def click_displayed(self, session: Session, x: float | None, y: float | None) -> Screen:
         """A click at ``(x, y)`` on the displayed target picture (enlarged by
         :func:`~explorer.render.display_scale`), as the image's select event gives it."""
-        view = view or self.initial_view()
-        computed = self.pipeline.compute(view.pair_id, view.settings)
-        return self._click(view, x, y, render.display_scale(computed.pair.target))
+        working = self._working(session.view)
+        return self._click(session, x, y, render.display_scale(working.pair.target))
 
-    def _click(self, view: View | None, x: float, y: float, display_scale: int) -> Screen:
-        view = view or self.initial_view()
-        computed = self.pipeline.compute(view.pair_id, view.settings)
-        height, width = computed.pair.target.shape[:2]
-        if x is None or y is None or not (np.isfinite(x) and np.isfinite(y)):
-            return Screen(view, _warning("the click has no position; click on the target image"))
+    def _click(self, session: Session, x: Any, y: Any, display_scale: int) -> Screen:
+        view = session.view
+        working = self._working(view)
+        height, width = working.pair.target.shape[:2]
+        if not all(_is_number(value) and np.isfinite(value) for value in (x, y)):
+            raise InputError("the click has no position; click on the target image")
         pixel = (float(x) // display_scale, float(y) // display_scale)
         if not (0 <= pixel[0] < width and 0 <= pixel[1] < height):
-            return Screen(
-                view,
-                _warning(
-                    f"({x:g}, {y:g}) is outside the target image ({width}×{height} px at the "
-                    "working resolution); click inside it"
-                ),
+            raise InputError(
+                f"({x:g}, {y:g}) is outside the target image ({width}×{height} px at the "
+                "working resolution); click inside it"
             )
-        return self._reslice(dataclasses.replace(view, pixel=pixel))
+        return self._screen(session, dataclasses.replace(view, pixel=pixel))
 
-    @guarded
-    def set_iteration(self, view: View | None, iteration: float) -> Screen:
-        view = view or self.initial_view()
-        return self._reslice(dataclasses.replace(view, iteration=int(iteration)))
+    @action
+    def set_iteration(self, session: Session, iteration: Any) -> Screen:
+        view = session.view
+        shown = IterationControl(max(view.settings.num_iter, 1), iteration, True)
+        session.shown["iteration"] = shown if _is_number(iteration) else ("unknown",)
+        value = whole_number(iteration, "the GOCor iteration shown", 0, view.settings.num_iter)
+        return self._screen(session, dataclasses.replace(view, iteration=value))
 
-    @guarded
-    def set_colour_scale(self, view: View | None, colour_scale: str) -> Screen:
-        view = view or self.initial_view()
+    @action
+    def set_colour_scale(self, session: Session, colour_scale: str) -> Screen:
         if colour_scale not in render.COLOUR_SCALES:
-            raise InputError(f"colour scale must be one of {render.COLOUR_SCALES}")
-        view = dataclasses.replace(view, colour_scale=colour_scale)
-        return dataclasses.replace(self._reslice(view), colour_bar=render.colour_bar(colour_scale))
+            raise InputError(f"the colour scale must be one of {', '.join(render.COLOUR_SCALES)}")
+        return self._screen(session, dataclasses.replace(session.view, colour_scale=colour_scale))
 
-    @guarded
-    def choose_example(
-        self, view: View | None, name: str, progress: Progress | None = None
-    ) -> Screen:
-        view = view or self.initial_view()
-        return self._new_pair(view, self.pipeline.example_pair(name), progress)
+    # -- new pairs ------------------------------------------------------------------------------
+    @action
+    def choose_example(self, session: Session, name: Any) -> Screen:
+        session.shown["example"] = name if isinstance(name, str) else ("unknown",)
+        return self._new_pair(session, self.pipeline.example_pair(name))
 
-    @guarded
+    @action
     def upload_pair(
-        self,
-        view: View | None,
-        target_path: str | None,
-        source_path: str | None,
-        progress: Progress | None = None,
+        self, session: Session, target_path: str | None, source_path: str | None
     ) -> Screen:
-        view = view or self.initial_view()
         pair_id = self.pipeline.add_pair(pair_from_files(target_path, source_path))
-        return self._new_pair(view, pair_id, progress)
+        return self._new_pair(session, pair_id)
 
-    @guarded
+    @action
     def make_synthetic(
-        self,
-        view: View | None,
-        image_path: str | None,
-        seed: float,
-        kind: str | None = None,
-        progress: Progress | None = None,
+        self, session: Session, image_path: str | None, seed: Any, kind: str | None = None
     ) -> Screen:
         """A synthetic warp of the uploaded image, or of the current target image (scaled to
         the working resolution first, so that the warp is quick for any image size)."""
-        view = view or self.initial_view()
+        view = session.view
+        whole_number(seed, "the random seed", 0, MAX_SEED)  # before reading any file
         if image_path:
-            image = read_user_image(image_path)
+            image = read_user_image(image_path, "image to warp")
         else:
             image = self.pipeline.pair(view.pair_id).target
         image = resize_to_fit(image, view.settings.working_size)
-        if seed is None or not np.isfinite(seed):
-            raise InputError("the seed must be a whole number")
-        pair = synthetic_pair(image, int(seed), kind or None)
-        pair_id = self.pipeline.add_pair(pair)
-        return self._new_pair(view, pair_id, progress)
+        pair_id = self.pipeline.add_pair(synthetic_pair(image, seed, kind or None))
+        return self._new_pair(session, pair_id)
 
-    @guarded
+    def _new_pair(self, session: Session, pair_id: str) -> Screen:
+        view = session.view
+        working = self.pipeline.prepare(pair_id, view.settings)
+        height, width = working.pair.target.shape[:2]
+        new = dataclasses.replace(view, pair_id=pair_id, pixel=(width * 0.55, height * 0.45))
+        return self._screen(session, new)
+
+    # -- settings and weights files -------------------------------------------------------------
+    @action
     def apply_settings(
-        self, view: View | None, changes: Mapping[str, Any], progress: Progress | None = None
+        self,
+        session: Session,
+        changes: Mapping[str, Any],
+        weights_path: str | None = None,
     ) -> Screen:
-        """New settings: ``changes`` maps :class:`Settings` field names to the controls' values."""
-        view = view or self.initial_view()
-        return self._apply(view, view.settings.updated(changes), progress)
+        """New settings: ``changes`` maps :class:`Settings` field names to the controls' values.
+        Other features drop the previous features' weights file; features that need one take
+        ``weights_path`` (the file given on the page), if any."""
+        view = session.view
+        session.shown["settings"] = _control_key(changes)  # what the browser shows now
+        settings = view.settings.updated(changes)
+        if settings.features != view.settings.features:
+            settings = dataclasses.replace(settings, feature_weights=None)
+            try:
+                self.pipeline.prepare(view.pair_id, settings)
+            except WeightsNeeded:
+                if not weights_path:
+                    raise
+                settings = dataclasses.replace(settings, feature_weights=weights_path)
+        return self._apply(session, settings)
 
-    def _apply(self, view: View, settings: Settings, progress: Progress | None) -> Screen:
+    @action
+    def use_weights(self, session: Session, path: str | None) -> Screen:
+        """GOCor's parameters from the authors' checkpoint file (trained), or no checkpoint
+        when ``path`` is empty."""
+        settings = dataclasses.replace(session.view.settings, weights=path or None)
+        name = _escape(Path(path).name) if path else ""
+        message = (
+            f"GOCor now uses the parameters of the checkpoint {name}."
+            if path
+            else f"No checkpoint file: GOCor uses {_parameters_in_use(settings)}."
+        )
+        return self._apply(session, settings, message)
+
+    @action
+    def use_feature_weights(self, session: Session, path: str | None) -> Screen:
+        """The selected extractor's weights from a file (VGG-16, a GLU-Net-GOCor checkpoint's
+        pyramid, the learned CNN)."""
+        if not path:
+            raise InputError("choose a weights file first (“weights file”, under Settings)")
+        settings = dataclasses.replace(session.view.settings, feature_weights=path)
+        return self._apply(session, settings)
+
+    @action
+    def reset_weights(self, session: Session) -> Screen:
+        """No weights files: the features' defaults and GOCor without a checkpoint."""
+        settings = dataclasses.replace(session.view.settings, weights=None, feature_weights=None)
+        if self._needs_file(session.view.pair_id, settings):
+            settings = dataclasses.replace(settings, features=Settings().features)
+        message = (
+            f"No weights files: {settings.features} features with their own weights, GOCor "
+            f"with {_parameters_in_use(settings)}."
+        )
+        return self._apply(session, settings, message)
+
+    def _needs_file(self, pair_id: str, settings: Settings) -> bool:
+        try:
+            self.pipeline.working_pair(pair_id, settings)
+        except WeightsNeeded:
+            return True
+        return False
+
+    def _apply(self, session: Session, settings: Settings, message: str = "") -> Screen:
+        view = session.view
+        self.pipeline.prepare(view.pair_id, settings)  # refuses what cannot apply, up front
         iteration = (
             settings.num_iter
             if view.iteration >= view.settings.num_iter
             else min(view.iteration, settings.num_iter)
         )
-        new_view = dataclasses.replace(view, settings=settings, iteration=iteration)
         # Keep the same place in the image when the working resolution changes.
         ratio = settings.working_size / view.settings.working_size
-        new_view = dataclasses.replace(
-            new_view, pixel=(view.pixel[0] * ratio, view.pixel[1] * ratio)
+        new = dataclasses.replace(
+            view,
+            settings=settings,
+            iteration=iteration,
+            pixel=(view.pixel[0] * ratio, view.pixel[1] * ratio),
         )
-        return self.show(new_view, progress)
-
-    @guarded
-    def use_weights(
-        self, view: View | None, path: str | None, progress: Progress | None = None
-    ) -> Screen:
-        """GOCor's parameters from the authors' checkpoint file (trained), or back to the
-        paper's initial parameters when ``path`` is empty."""
-        view = view or self.initial_view()
-        settings = dataclasses.replace(view.settings, weights=path or None)
-        if path:
-            self.pipeline.load_weights(path, settings.num_iter, settings.search_radius)
-        screen = self._apply(view, settings, progress)
-        message = (
-            "GOCor now uses the parameters from the checkpoint file."
-            if path
-            else f"No checkpoint file: GOCor uses {_parameters_in_use(settings)}."
-        )
-        return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
-
-    @guarded
-    def use_feature_weights(
-        self, view: View | None, path: str | None, progress: Progress | None = None
-    ) -> Screen:
-        """The selected extractor's weights from a file (VGG-16, a GLU-Net-GOCor checkpoint's
-        pyramid, the learned CNN), or its default when ``path`` is empty."""
-        view = view or self.initial_view()
-        if not path:
-            raise InputError("choose a weights file first")
-        settings = dataclasses.replace(view.settings, feature_weights=path)
-        return self._apply(view, settings, progress)
-
-    @guarded
-    def reset_weights(self, view: View | None, progress: Progress | None = None) -> Screen:
-        """No weights files: the features' defaults and GOCor's initial parameters."""
-        view = view or self.initial_view()
-        settings = dataclasses.replace(view.settings, weights=None, feature_weights=None)
-        screen = self._apply(view, settings, progress)
-        message = f"No weights files: default features, GOCor with {_parameters_in_use(settings)}."
-        return dataclasses.replace(screen, status=f"{message}\n\n{screen.status}")
+        return self._screen(session, new, message)
 
     # -- the flow view --------------------------------------------------------------------------
-    @flow_guarded
-    def show_flow(self, view: View | None, progress: Progress | None = None) -> FlowScreen:
-        """The coarse-to-fine flow of the view's pair, settings and flow choice (cached)."""
-        view = view or self.initial_view()
-        flow = self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress)
-        pictures = render.flow_pictures(flow)
-        return FlowScreen(
-            view=view,
-            flow_status=_flow_status(flow),
-            flow=pictures.flow,
-            flow_legend=pictures.legend,
-            warped=pictures.warped,
-            flow_error=pictures.error,
-            flow_levels=pictures.levels,
-        )
+    @action
+    def open_flow(self, session: Session) -> Screen:
+        return self._screen(session, dataclasses.replace(session.view, flow_open=True))
 
-    @flow_guarded
-    def choose_flow(
-        self,
-        view: View | None,
-        variant: str,
-        estimator: str,
-        progress: Progress | None = None,
-    ) -> FlowScreen:
+    @action
+    def close_flow(self, session: Session) -> Screen:
+        return self._screen(session, dataclasses.replace(session.view, flow_open=False))
+
+    @action
+    def choose_flow(self, session: Session, variant: Any, estimator: Any) -> Screen:
         """A GOCor variant and an estimator for the flow view, by their labels
         (:data:`~explorer.pipeline.FLOW_VARIANTS`, :data:`~explorer.pipeline.FLOW_ESTIMATORS`)."""
-        view = view or self.initial_view()
+        session.shown["flow_choice"] = ("browser", variant, estimator)
         if variant not in FLOW_VARIANTS:
-            raise InputError(f"the GOCor variant must be one of {list(FLOW_VARIANTS)}")
+            raise InputError(f"the GOCor variant must be one of {', '.join(FLOW_VARIANTS)}")
         if estimator not in FLOW_ESTIMATORS:
-            raise InputError(f"the estimator must be one of {list(FLOW_ESTIMATORS)}")
+            raise InputError(f"the estimator must be one of {', '.join(FLOW_ESTIMATORS)}")
+        view = session.view
         choice = FlowChoice(FLOW_VARIANTS[variant], FLOW_ESTIMATORS[estimator])
-        return self.show_flow(dataclasses.replace(view, flow=choice), progress)
+        try:
+            self.pipeline.prepare_flow(view.pair_id, view.settings, choice)  # refuses up front
+        except InputError as error:  # said where the user looks too: in the flow view
+            return self._screen(session, view, str(error), warning=True, flow_warning=str(error))
+        return self._screen(session, dataclasses.replace(view, flow=choice, flow_open=True))
 
-    def _new_pair(self, view: View, pair_id: str, progress: Progress | None) -> Screen:
-        computed = self.pipeline.compute(pair_id, view.settings, progress)
-        height, width = computed.pair.target.shape[:2]
-        return self.show(
-            dataclasses.replace(view, pair_id=pair_id, pixel=(width * 0.55, height * 0.45)),
-            progress,
+    # -- the computation ------------------------------------------------------------------------
+    def pending(self, session: Session) -> bool:
+        """Whether the session's view shows something still to be computed."""
+        with session.lock:
+            return self._target(session, session.view) is not None
+
+    def fulfil(self, session: Session, progress: Progress | None = None) -> Screen:
+        """Compute what the session's current view needs (volumes, and the flow if its section
+        is open), then draw every output that waited for it. Gives up (all outputs kept) when a
+        newer request of the session asks for something else; a failure restores the last
+        view that worked, with the reason."""
+        report = progress or (lambda fraction, message: None)
+        with session.lock:
+            view = session.view
+            target = self._target(session, view)
+            session.fulfilling = True
+
+        def step(start: float, end: float) -> Progress:
+            def forward(fraction: float, message: str) -> None:
+                if session.requested is not None and session.requested != target:
+                    raise Superseded
+                report(start + (end - start) * fraction, message)
+
+            return forward
+
+        threads = self.threads_for(session)
+
+        def compute() -> None:
+            if target is None:
+                return
+            flow_needed = target[1] is not None
+            split = 0.6 if flow_needed else 1.0
+            self.pipeline.compute(view.pair_id, view.settings, step(0.0, split), threads)
+            if flow_needed:
+                self._compute_flow(session, view, step(split, 1.0), threads)
+
+        try:
+            if threads < self.pipeline.threads:  # others are acting: their clicks go first
+                _SHARED.submit(contextvars.copy_context().run, compute).result()
+            else:
+                compute()
+        except Superseded:
+            with session.lock:
+                session.fulfilling = False
+            return Screen(session.view, KEEP)  # type: ignore[arg-type]
+        except Exception as error:  # the page must never show a stack trace
+            return self._failed(session, view, error)
+        with session.lock:
+            session.fulfilling = False
+            if session.requested == target:
+                session.requested = None
+            return self._screen(session, session.view)
+
+    def _compute_flow(self, session: Session, view: View, progress: Progress, threads: int) -> None:
+        try:
+            self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress, threads)
+        except InputError as error:  # the volumes are fine: only the flow view says why
+            with session.lock:
+                session.refused_flows[self._flow_key(view)] = str(error)
+
+    def _failed(self, session: Session, view: View, error: Exception) -> Screen:
+        """After a computation failed: the last view that worked, and the reason."""
+        if isinstance(error, InputError):
+            reason = str(error)
+        else:
+            log.exception("unexpected error while computing %s", view)
+            reason = "something went wrong on the server (the error is in its log)"
+        with session.lock:
+            session.fulfilling = False
+            session.requested = None
+            if session.good == view:  # nothing older to go back to: say so, ask nothing
+                return self._screen(session, view, reason, warning=True, request=False)
+            return self._screen(
+                session,
+                session.good,
+                f"{reason}; the page shows the last settings that worked",
+                warning=True,
+            )
+
+    def _target(self, session: Session, view: View) -> Target:
+        """What ``view`` needs computed: ``(volumes key or None, flow key or None)``, or
+        ``None`` when everything it shows is in memory."""
+        pipeline = self.pipeline
+        volumes = (
+            None
+            if pipeline.cached(view.pair_id, view.settings)
+            else (
+                view.pair_id,
+                view.settings,
+            )
+        )
+        flow = None
+        flow_key = self._flow_key(view)
+        if (
+            view.flow_open
+            and flow_key not in session.refused_flows
+            and pipeline.cached_flow(view.pair_id, view.settings, view.flow) is None
+        ):
+            flow = flow_key
+        return None if volumes is None and flow is None else (volumes, flow)
+
+    # -- the rule: keep, draw or clear every output ---------------------------------------------
+    def refuse(self, session: Session, message: str) -> Screen:
+        """A refusal: the message; every control back to the value in use; nothing else."""
+        with session.lock:
+            return self._screen(session, session.view, message, warning=True)
+
+    def _screen(
+        self,
+        session: Session,
+        view: View,
+        message: str = "",
+        warning: bool = False,
+        request: bool = True,
+        flow_warning: str = "",
+    ) -> Screen:
+        """The outputs for ``view`` after what the session shows (module docstring: kept, drawn
+        or cleared), and ``view`` becomes the session's view. ``request``: ask for a
+        computation if one is needed (``False`` from :meth:`fulfil`, which just did)."""
+        pipeline = self.pipeline
+        working = self._working(view)
+        cell = working.cell(view.pixel)
+        truth = working.true_match(cell)
+        computed = pipeline.cached(view.pair_id, view.settings)
+        flow_key = self._flow_key(view)
+        flow = (
+            pipeline.cached_flow(view.pair_id, view.settings, view.flow) if view.flow_open else None
+        )
+        probe = None
+        if computed is not None:
+            probe = pipeline.probe(computed, view.pixel, view.iteration)
+            session.good = view
+        scale, iteration = view.colour_scale, min(view.iteration, view.settings.num_iter)
+        volumes = (view.pair_id, view.settings)
+        shown = dict(session.shown)
+        values: dict[str, Any] = {}
+
+        drawings: dict[str, Callable[[], Any]] = {}
+
+        def output(name: str, key: Hashable, draw: Callable[[], Any] | None) -> None:
+            """Keep, draw or clear one output (``draw`` is None when it cannot be drawn); the
+            drawings are made together at the end, in parallel."""
+            if draw is None:
+                key = _CLEARED
+            if shown.get(name) == key:
+                return
+            if draw is None:
+                values[name] = None
+            else:
+                drawings[name] = draw
+            shown[name] = key
+
+        def with_volumes(draw: Callable[[Computed, Probe], Any]) -> Callable[[], Any] | None:
+            if computed is None or probe is None:
+                return None
+            return lambda: draw(computed, probe)
+
+        output(
+            "target",
+            ("target", view.pair_id, view.settings.working_size, working.stride, cell),
+            lambda: render.target_picture(working, cell),
+        )
+        output(
+            "source",
+            (
+                "source",
+                view.pair_id,
+                view.settings.working_size,
+                working.stride,
+                cell if truth is not None else None,
+            ),
+            lambda: render.source_picture(working, truth),
+        )
+        for name, attribute, by_iteration in (
+            ("local_correlation", "local_correlation", False),
+            ("global_correlation", "global_correlation", False),
+            ("gocor_global", "gocor_global", True),
+            ("gocor_local", "gocor_local", True),
+        ):
+            output(
+                name,
+                (name, *volumes, cell, iteration if by_iteration else None, scale),
+                with_volumes(partial(_panel, attribute=attribute, colour_scale=scale)),
+            )
+        output(
+            "strip",
+            ("strip", *volumes, cell, iteration, scale),
+            with_volumes(lambda c, p: render.strip(c, p, scale)),
+        )
+        output(
+            "table",
+            ("table", *volumes, cell, iteration),
+            with_volumes(lambda c, p: _table(p, self._title(view))),
+        )
+        output("colour_bar", ("colour_bar", scale), lambda: render.colour_bar(scale))
+        output("losses", ("losses", *volumes), with_volumes(lambda c, p: self._plot(c).losses))
+        output(
+            "functions", ("functions", *volumes), with_volumes(lambda c, p: self._plot(c).functions)
+        )
+        control = IterationControl(
+            max(view.settings.num_iter, 1), iteration, view.settings.num_iter > 0
+        )
+        output("iteration", control, lambda: control)
+        output("settings", _control_key(dataclasses.asdict(view.settings)), lambda: view.settings)
+        example = (
+            view.pair_id.removeprefix("example:") if view.pair_id.startswith("example:") else None
+        )
+        output("example", example, lambda: example)
+        output("flow_choice", ("browser", *view.flow.labels), lambda: view.flow)
+
+        # The flow view: drawn while its section is open, cleared when what it shows is stale.
+        drawn: list[render.FlowPictures] = []
+        drawing_flow = threading.Lock()
+
+        def flow_picture(name: str) -> Any:
+            with drawing_flow:  # one drawing of the flow view for its four outputs
+                if not drawn:
+                    assert flow is not None
+                    drawn.append(render.flow_pictures(flow))
+            return getattr(drawn[0], _FLOW[name])
+
+        for name in _FLOW:
+            output(
+                name,
+                (name, flow_key),
+                None if flow is None else partial(flow_picture, name),
+            )
+        refused = session.refused_flows.get(flow_key)
+        if flow_warning:
+            flow_status = _warning(flow_warning)
+        elif flow is not None:
+            flow_status = _flow_status(flow, self._title(view))
+        elif not view.flow_open:
+            flow_status = "Open this section to compute the flow."
+        elif refused is not None:
+            flow_status = _warning(refused)
+        else:
+            flow_status = f"Computing the flow of **{self._title(view)}**…"
+        output("flow_status", ("flow_status", flow_status), lambda: flow_status)
+
+        target = self._target(session, view)
+        ask = False
+        if target is not None and request:
+            stale = not session.fulfilling and time.monotonic() - session.requested_at > 30
+            if target != session.requested or stale:
+                ask = True
+                session.generation += 1
+                session.requested, session.requested_at = target, time.monotonic()
+            if message and not warning:
+                session.message = message
+        if computed is not None and not warning:
+            message = message or session.message
+            session.message = ""
+        values.update(_draw(drawings))
+        status = _status(
+            self._title(view),
+            self.pipeline.pair(view.pair_id).description,
+            working,
+            computed,
+            probe,
+            _warning(message) if warning else message,
+        )
+        session.view, session.shown = view, shown
+        return Screen(
+            view=view,
+            status=status,
+            label=self._label(view),
+            compute=ask,
+            warning=warning,
+            **values,
         )
 
+    # -- helpers ----------------------------------------------------------------------------------
+    def _working(self, view: View) -> WorkingPair:
+        return self.pipeline.working_pair(view.pair_id, view.settings)
 
-def _flow_status(flow: FlowComputed) -> str:
-    pair, choice = flow.pair, flow.choice
+    def _plot(self, computed: Computed) -> render.Plots:
+        """The two plots of a result (they change only with it; the last few are kept)."""
+        with self._plots_lock:
+            for known, plots in self._plots:
+                if known is computed:
+                    return plots
+        plots = render.plots(computed)
+        with self._plots_lock:
+            self._plots.insert(0, (computed, plots))
+            del self._plots[8:]
+        return plots
+
+    @staticmethod
+    def _flow_key(view: View) -> Hashable:
+        return (view.pair_id, view.settings, view.flow) if view.flow_open else ("closed",)
+
+    def _title(self, view: View) -> str:
+        return _escape(self.pipeline.pair(view.pair_id).name)
+
+    def _label(self, view: View) -> str:
+        """The pair as a file-name-safe word: the example's name, or kind and content digest."""
+        if view.pair_id.startswith("example:"):
+            return view.pair_id.removeprefix("example:")
+        kind, content, _ = view.pair_id.split(":")
+        return f"{kind}-{content[:8]}"
+
+
+# What a view needs computed: (pair id and settings of its volumes, key of its flow), each None
+# when in memory; None when nothing is needed.
+Target = tuple[Hashable, Hashable] | None
+_FLOW = {"flow": "flow", "warped": "warped", "flow_error": "error", "flow_levels": "levels"}
+
+
+_DRAWERS = ThreadPoolExecutor(max_workers=3, thread_name_prefix="draw")  # Pillow frees the GIL
+
+
+def _second_in_line() -> None:
+    """Give this thread a lower priority than the server's others (Linux schedules threads
+    one by one): a computation on it uses what the others' clicks leave of a core."""
+    with contextlib.suppress(AttributeError, OSError):  # else (not Linux): the same priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+# Computations while other sessions act run here (with one torch thread): after their clicks.
+_SHARED = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="compute-shared", initializer=_second_in_line
+)
+
+
+def _draw(drawings: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Every drawing made, several at a time (a click's seven pictures in about the time of
+    the largest two); the biggest first."""
+    if len(drawings) <= 1:
+        return {name: draw() for name, draw in drawings.items()}
+    order = sorted(drawings, key=lambda name: name != "strip")  # the strip takes longest
+    futures = {name: _DRAWERS.submit(drawings[name]) for name in order}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def _panel(computed: Computed, probe: Probe, attribute: str, colour_scale: str) -> np.ndarray:
+    return render.panel(computed, probe, getattr(probe, attribute), colour_scale)
+
+
+def _control_key(values: Mapping[str, Any]) -> Hashable:
+    """What the setting controls show, comparable with floats from sliders (``4.0 == 4``)."""
+    return ("settings", *(values.get(name) for name in SETTING_CONTROLS))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _escape(text: str) -> str:
+    """Text from a user (a file name) shown in markdown as it is: no markup, no HTML tags."""
+    for character in "\\`*_[]<>#|~":
+        text = text.replace(character, "\\" + character)
+    return text
+
+
+def _warning(message: str) -> str:
+    """A message in bold; what it quotes (file names: ``my_model.pth``) shown as it is."""
+    for character in "\\*_[]<>#|~":
+        message = message.replace(character, "\\" + character)
+    return f"⚠️ **{message}**" if message else ""
+
+
+def _flow_status(flow: FlowComputed, label: str) -> str:
+    pair = flow.pair
     height, width = pair.target.shape[:2]
-    variant = next(label for label, value in FLOW_VARIANTS.items() if value == choice.variant)
-    estimator = next(label for label, value in FLOW_ESTIMATORS.items() if value == choice.estimator)
+    variant, estimator = flow.choice.labels
     lines = [
-        f"**{pair.name}** at {width}×{height} px: {variant}, {estimator}, "
+        f"**{_escape(label)}** at {width}×{height} px: {variant}, {estimator}, "
         f"{flow.settings.features} features; computed in {flow.seconds:.1f} s.",
     ]
     if flow.mean_error is None:
-        lines.append("No ground truth here: the error is not shown.")
+        lines.append("No ground truth for this pair: the error is unknown (teal in the map).")
     else:
         lines.append(
             f"**Average endpoint error: {flow.mean_error:.2f} px** (over the pixels whose true "
-            "match is known)."
+            "match is known; teal in the map: unknown)."
         )
     lines.extend(f"Note: {note}." for note in flow.notes)
     return "\n\n".join(lines)
 
 
-def _warning(message: str) -> str:
-    return f"⚠️ **{message}**"
-
-
-def _status(computed: Computed, probe: Probe, message: str = "") -> str:
-    pair, settings = computed.pair, computed.settings
-    height, width = pair.target.shape[:2]
-    grid_h, grid_w = computed.target_grid
+def _status(
+    title: str,
+    description: str,
+    working: WorkingPair,
+    computed: Computed | None,
+    probe: Probe | None,
+    message: str = "",
+) -> str:
+    """The status under the images: the message, the pair, the clicked cell, the settings."""
     lines = [message] if message else []
-    lines.append(f"**{pair.name}**: {pair.description}")
+    lines.append(f"**{title}**: {_escape(description)}")
+    if computed is None or probe is None:
+        lines.append(
+            "Computing the volumes and GOCor's iterations for these settings… the maps follow "
+            "(a click meanwhile is shown when they are ready)."
+        )
+        lines.extend(f"Note: {note}." for note in working.notes)
+        return "\n\n".join(lines)
+    settings = computed.settings
+    height, width = computed.pair.target.shape[:2]
+    grid_h, grid_w = computed.target_grid
     lines.append(
         f"Target pixel ({probe.pixel[0]:.0f}, {probe.pixel[1]:.0f}) of {width}×{height} → feature "
         f"cell {probe.cell} of {grid_w}×{grid_h} ({computed.stride} px per cell). "
@@ -411,14 +903,14 @@ def _status(computed: Computed, probe: Probe, message: str = "") -> str:
         f"{computed.seconds:.1f} s."
     )
     if settings.feature_weights:
-        lines.append(f"Feature weights: {Path(settings.feature_weights).name}.")
-    if computed.settings.weights:
+        lines.append(f"Feature weights: {_escape(Path(settings.feature_weights).name)}.")
+    if settings.weights:
         lines.append(
-            "GOCor parameters: from your checkpoint file (with its own initialiser and query "
-            "loss: the GOCor variant settings do not apply)."
+            f"GOCor parameters: from your checkpoint {_escape(Path(settings.weights).name)} "
+            "(with its own initialiser and query loss: the GOCor variant settings do not apply)."
         )
     elif not any("trained GOCor" in note for note in computed.notes) and (
-        computed.settings.gocor_parameters == GOCOR_PARAMETERS[0]
+        settings.gocor_parameters == GOCOR_PARAMETERS[0]
     ):
         lines.append(
             f"GOCor parameters: trained by this project for the {settings.features} features "
@@ -446,8 +938,10 @@ def _parameters_in_use(settings: Settings) -> str:
     return "the paper's initial (untrained) parameters"
 
 
-def _table(probe: Probe) -> str:
+def _table(probe: Probe, title: str) -> str:
     rows = [
+        f"Best matches of target cell {probe.cell} of **{title}**, iteration {probe.iteration}:",
+        "",
         "| method | best match (x, y) px | peak score | error to the true match |",
         "|---|---|---|---|",
     ]

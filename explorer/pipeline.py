@@ -1,20 +1,31 @@
 # SPDX-License-Identifier: MIT
 """The explorer's computation, without any user interface: settings in, results out.
 
-Two stages, so that a click is cheap:
+Three stages, so that a click is cheap and a refusal comes before any waiting:
 
-* :meth:`Pipeline.compute` (a pair and :class:`Settings` -> :class:`Computed`): features, the
-  plain global and local correlation volumes and the GOCor traces, once per pair and settings,
-  cached;
+* :meth:`Pipeline.prepare` (a pair and :class:`Settings` -> :class:`WorkingPair`): builds the
+  extractor (reading a weights file if one is given), scales the pair to the working resolution
+  and checks that the settings can apply: enough feature cells, a GOCor checkpoint that fits the
+  features, and an estimated cost (:func:`estimate_cost`) within :data:`TIME_BUDGET` seconds and
+  :data:`RESULT_BUDGET` bytes. Quick; raises :class:`InputError` with what to choose instead.
+* :meth:`Pipeline.compute` (-> :class:`Computed`): features, the plain global and local
+  correlation volumes and the GOCor traces, once per pair and settings, cached;
 * :meth:`Pipeline.probe` (a :class:`Computed`, a target pixel and an iteration ->
   :class:`Probe`): slices of those volumes for one target cell, with best matches and errors.
 
-and, for the flow view, :meth:`Pipeline.compute_flow` (a pair, :class:`Settings` and a
-:class:`FlowChoice` -> :class:`FlowComputed`): the coarse-to-fine flow of :mod:`gocor_lite.flow`
-and its pictures, cached the same way.
+and, for the flow view, :meth:`Pipeline.prepare_flow` and :meth:`Pipeline.compute_flow` (a pair,
+:class:`Settings` and a :class:`FlowChoice` -> :class:`FlowComputed`): the coarse-to-fine flow
+of :mod:`gocor_lite.flow` and its pictures, cached the same way.
+
+A :class:`Pipeline` is shared by every session of the app. Its caches are guarded by a lock
+held only while they are read or changed, so a lookup (:meth:`Pipeline.cached`) never waits for
+a computation; computations run outside it (two threads asking for the same new result both
+compute it, and one copy is kept). A ``progress`` callback may raise (e.g. :class:`Superseded`)
+to give a computation up: nothing half-done is cached.
 
 Everything is computed by :mod:`gocor_lite`; this module chooses what to compute and caches it.
-Pictures are drawn by :mod:`explorer.render`.
+Pictures are drawn by :mod:`explorer.render`. Messages are written in the page's words
+(:data:`SETTING_LABELS`), since they are shown to the app's users.
 """
 
 from __future__ import annotations
@@ -22,12 +33,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -61,11 +73,18 @@ from gocor_lite.matching import (
 from gocor_lite.pictures.flow import LevelPictures, level_pictures
 from gocor_lite.weights import load_trained_gocor, trained_gocor_extractors
 
-WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels; 480 keeps volumes < 50 MB
+WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels
 MAX_ITERATIONS = 8
 MAX_RADIUS = 8
 STORED_SIDE = 2 * max(WORKING_SIZES)  # uploads are kept at most this large (longer side)
-QUERY_LOSS_MAX_SIZE = 320  # its 4D convolution holds ~100 MB per intermediate at 320 px
+MIN_SIDE = 32  # px: a smaller image has fewer than 4 feature cells of 8 px across; refused
+MAX_ASPECT = 4.0  # longer side / shorter side of an image; beyond, the shorter side starves
+MIN_CELLS = 4  # feature cells per side at the working resolution; fewer is refused
+ENLARGED_NOTE = 2.0  # an image enlarged more than this to the working resolution is flagged
+QUERY_LOSS_MAX_SIZE = 320  # px: its 4D convolution holds ~100 MB per intermediate at 320 px
+TIME_BUDGET = 10.0  # s on 2 cores: settings estimated to take longer are refused up front
+RESULT_BUDGET = 700_000_000  # bytes of volumes one result may hold (the cache holds a few)
+MAX_SEED = 2**32 - 1  # synthetic warps: seeds are whole numbers 0..MAX_SEED
 # GOCor's parameters when no checkpoint file is given: trained by `python -m gocor_lite.train`
 # (for the default variant: simple initialiser, no query loss; per extractor), or the paper's.
 GOCOR_PARAMETERS: tuple[str, ...] = ("trained (this project)", "paper initial values")
@@ -84,12 +103,56 @@ FLOW_ESTIMATORS: dict[str, str] = {
     "training-free (soft-argmax)": "soft-argmax",
     "learned decoders": "decoder",
 }
+# What each setting is called on the page: the app labels its controls with these, and every
+# message about a setting uses the same words.
+SETTING_LABELS: dict[str, str] = {
+    "features": "features",
+    "normalization": "feature normalisation",
+    "working_size": "working resolution",
+    "search_radius": "local search radius R",
+    "num_iter": "GOCor iterations K",
+    "initializer": "GOCor initialiser",
+    "query_loss": "query loss",
+    "local_centre": "local windows centred on",
+    "gocor_parameters": "GOCor parameters",
+}
 
 Progress = Callable[[float, str], None]
+Cached = TypeVar("Cached")
 
 
 class InputError(ValueError):
     """Something the user gave (a file, a setting) that cannot be used; the message says why."""
+
+
+class WeightsNeeded(InputError):
+    """Features that need a weights file the user has not given (nothing is downloaded)."""
+
+
+class Superseded(Exception):
+    """Raised by a progress callback to give up a computation that nobody waits for anymore."""
+
+
+def whole_number(value: object, what: str, low: int, high: int) -> int:
+    """``value`` as an ``int`` in ``low..high`` (``4.0`` -> ``4``), or an :class:`InputError`
+    that names ``what`` and the range (for ``2.5``, ``-1``, ``1e30``, NaN, text...)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+        or not low <= value <= high
+    ):
+        raise InputError(f"{what} must be a whole number from {low} to {high}, not {_shown(value)}")
+    return int(value)
+
+
+def _shown(value: object) -> str:
+    """A value as a user typed it (``1e+30``, ``2.5``, ``'abc'``), kept short."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -102,34 +165,44 @@ class Settings:
     search_radius: int = 4  # R of the local correlations, in feature cells
     num_iter: int = 3  # K, GOCor's steps; iterations 0..K are kept
     initializer: str = "simple"  # GOCor's filter initialiser (the local module: its simple form)
-    query_loss: bool = False  # global GOCor's query loss (slow: ~10 s at 320 px on 2 cores)
+    query_loss: bool = False  # global GOCor's query loss (slow: seconds even at 240 px)
     local_centre: str = "same position"  # where local windows are centred: see LOCAL_CENTRES
     weights: str | None = None  # the authors' GLU-Net-GOCor checkpoint file, or None
     feature_weights: str | None = None  # a weights file for the extractor (VGG-16, ...), or None
     gocor_parameters: str = GOCOR_PARAMETERS[0]  # see GOCOR_PARAMETERS (a checkpoint wins)
 
     def __post_init__(self) -> None:
+        labels = SETTING_LABELS
+
+        def one_of(name: str, choices: Any) -> tuple[bool, str]:
+            return (
+                getattr(self, name) in choices,
+                f"the {labels[name]} must be one of {', '.join(map(str, choices))}, not "
+                f"{_shown(getattr(self, name))}",
+            )
+
         checks = [
-            (self.features in extractor_names(), f"features must be one of {extractor_names()}"),
+            one_of("features", extractor_names()),
+            one_of("normalization", NORMALIZATIONS),
             (
-                self.normalization in NORMALIZATIONS,
-                f"normalization must be one of {NORMALIZATIONS}",
+                _is_int(self.working_size) and self.working_size in WORKING_SIZES,
+                f"the {labels['working_size']} must be one of "
+                f"{', '.join(map(str, WORKING_SIZES))} px, not {_shown(self.working_size)}",
             ),
-            (self.working_size in WORKING_SIZES, f"working_size must be one of {WORKING_SIZES}"),
             (
                 _is_int(self.search_radius) and 1 <= self.search_radius <= MAX_RADIUS,
-                f"search_radius must be an integer in 1..{MAX_RADIUS}",
+                f"the {labels['search_radius']} must be a whole number from 1 to {MAX_RADIUS} "
+                f"cells, not {_shown(self.search_radius)}",
             ),
             (
                 _is_int(self.num_iter) and 0 <= self.num_iter <= MAX_ITERATIONS,
-                f"num_iter must be an integer in 0..{MAX_ITERATIONS}",
+                f"the {labels['num_iter']} must be a whole number from 0 to {MAX_ITERATIONS}, "
+                f"not {_shown(self.num_iter)}",
             ),
-            (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
-            (self.local_centre in LOCAL_CENTRES, f"local_centre must be one of {LOCAL_CENTRES}"),
-            (
-                self.gocor_parameters in GOCOR_PARAMETERS,
-                f"gocor_parameters must be one of {GOCOR_PARAMETERS}",
-            ),
+            one_of("initializer", INITIALIZERS),
+            (isinstance(self.query_loss, bool), "the query loss is either on or off"),
+            one_of("local_centre", LOCAL_CENTRES),
+            one_of("gocor_parameters", GOCOR_PARAMETERS),
             (
                 not self.query_loss or self.working_size <= QUERY_LOSS_MAX_SIZE,
                 "the query loss needs much memory and time: use a working resolution of at most "
@@ -142,21 +215,116 @@ class Settings:
 
     def updated(self, changes: Mapping[str, Any]) -> Settings:
         """A copy with some fields changed, from user controls' values (``4.0`` -> ``4``)."""
-        known = {item.name: item for item in dataclasses.fields(self)}
+        known = {item.name for item in dataclasses.fields(self)}
         values: dict[str, Any] = {}
         for name, value in changes.items():
             if name not in known:
                 raise InputError(f"unknown setting {name!r}")
-            if name in ("working_size", "search_radius", "num_iter"):
-                if not isinstance(value, int | float) or value != int(value):
-                    raise InputError(f"{name} must be a whole number, got {value!r}")
-                value = int(value)
+            if name == "search_radius":
+                value = whole_number(value, f"the {SETTING_LABELS[name]}", 1, MAX_RADIUS)
+            elif name == "num_iter":
+                value = whole_number(value, f"the {SETTING_LABELS[name]}", 0, MAX_ITERATIONS)
+            elif name == "working_size" and _is_number(value) and value in WORKING_SIZES:
+                value = int(value)  # 320.0 from a control -> 320
             values[name] = value
         return dataclasses.replace(self, **values)
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class WorkingPair:
+    """A pair at the working resolution of some settings: sides multiples of the stride."""
+
+    pair: ExamplePair
+    stride: int  # image pixels per feature cell
+    notes: tuple[str, ...]  # what was done to the images (scaled, enlarged...), for the user
+
+    @property
+    def target_grid(self) -> tuple[int, int]:
+        """``(h, w)`` feature cells of the target."""
+        height, width = self.pair.target.shape[:2]
+        return (height // self.stride, width // self.stride)
+
+    @property
+    def source_grid(self) -> tuple[int, int]:
+        height, width = self.pair.source.shape[:2]
+        return (height // self.stride, width // self.stride)
+
+    def cell(self, pixel: tuple[float, float]) -> tuple[int, int]:
+        """The ``(x, y)`` target cell under a target pixel (clamped to the grid)."""
+        return pixel_to_cell_index(pixel[0], pixel[1], self.stride, self.target_grid)
+
+    def centre(self, cell: tuple[int, int]) -> tuple[float, float]:
+        """The centre of a target cell, in target pixels."""
+        return (
+            float(cell_to_pixel(cell[0], self.stride)),
+            float(cell_to_pixel(cell[1], self.stride)),
+        )
+
+    def true_match(self, cell: tuple[int, int]) -> tuple[float, float] | None:
+        """Where the ground truth sends the cell's centre (source pixels), if it is known."""
+        return true_match(self.pair.flow, self.centre(cell))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a computation is estimated to take: seconds on 2 cores, bytes of its result."""
+
+    seconds: float
+    bytes: int
+
+
+# The time model of estimate_cost: a fixed part, the volume entries held (every GOCor iteration
+# makes a few element-wise passes over them) and the query loss's 16-channel 4D convolution per
+# iteration and target x source entry. Set to 1.5 x the CPU time of the computation (both
+# cores' seconds, from `python -m explorer.bench --cost`), so that what TIME_BUDGET allows takes
+# about a third of it on 2 idle cores: the margin for other work on them (`python -m
+# explorer.bench --heaviest` times it).
+BASE_SECONDS = 1.0
+SECONDS_PER_ENTRY = 1.35e-7
+QUERY_SECONDS_PER_ENTRY = 3.6e-6
+# The flow view (coarse to fine, 4 levels): a fixed part and, per pixel of the working
+# resolution, the feature correlation, plus each GOCor iteration where GOCor replaces it.
+FLOW_BASE_SECONDS = 1.0
+FLOW_SECONDS_PER_PIXEL = 3.6e-5
+FLOW_GOCOR_SECONDS_PER_PIXEL = 4.4e-6
+
+
+def estimate_cost(
+    target_grid: tuple[int, int], source_grid: tuple[int, int], settings: Settings
+) -> Cost:
+    """The time and memory of :meth:`Pipeline.compute` for grids of these sizes.
+
+    The result holds, for ``N`` target and ``M`` source cells, ``K`` iterations and windows of
+    ``S = (2R + 1)^2`` cells, ``K + 2`` volumes of each kind (the plain correlation, then GOCor
+    iterations ``0..K``): ``N x M`` against the source, ``N x N`` against the target itself
+    and ``N x S`` local; 4 bytes an entry. The time is dominated by passes over those volumes,
+    and with the query loss by its 4D convolution, ``K x N x M`` per channel.
+    """
+    cells = target_grid[0] * target_grid[1]
+    sources = source_grid[0] * source_grid[1]
+    window = (2 * settings.search_radius + 1) ** 2
+    entries = (settings.num_iter + 2) * cells * (sources + cells + window)
+    query = settings.num_iter * cells * sources if settings.query_loss else 0
+    seconds = BASE_SECONDS + SECONDS_PER_ENTRY * entries + QUERY_SECONDS_PER_ENTRY * query
+    return Cost(seconds=seconds, bytes=4 * entries)
+
+
+def estimate_flow_seconds(pair: ExamplePair, settings: Settings, choice: FlowChoice) -> float:
+    """The time of :meth:`Pipeline.compute_flow` for a pair at the working resolution (CPU
+    seconds, as :func:`estimate_cost`)."""
+    pixels = pair.target.shape[0] * pair.target.shape[1]
+    gocor = settings.num_iter if choice.variant != "correlation" else 0
+    return FLOW_BASE_SECONDS + pixels * (
+        FLOW_SECONDS_PER_PIXEL + FLOW_GOCOR_SECONDS_PER_PIXEL * gocor
+    )
 
 
 @dataclass(frozen=True)
@@ -169,7 +337,7 @@ class Computed:
         coarse_matches ``(2, h, w)`` or ``None``; traces as :class:`~gocor_lite.GOCorTrace`.
     """
 
-    pair: ExamplePair  # at the working resolution (flow rescaled with it)
+    pair: ExamplePair  # at the working resolution (flow rescaled with it); see WorkingPair
     settings: Settings
     notes: tuple[str, ...]  # what was done to the inputs (scaled, ...), for the user
     stride: int
@@ -249,9 +417,18 @@ class FlowChoice:
 
     def __post_init__(self) -> None:
         if self.variant not in FLOW_VARIANTS.values():
-            raise InputError(f"the GOCor variant must be one of {list(FLOW_VARIANTS)}")
+            raise InputError(f"the GOCor variant must be one of {', '.join(FLOW_VARIANTS)}")
         if self.estimator not in FLOW_ESTIMATORS.values():
-            raise InputError(f"the estimator must be one of {list(FLOW_ESTIMATORS)}")
+            raise InputError(f"the estimator must be one of {', '.join(FLOW_ESTIMATORS)}")
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """The variant's and the estimator's labels on the page."""
+        variant = next(label for label, value in FLOW_VARIANTS.items() if value == self.variant)
+        estimator = next(
+            label for label, value in FLOW_ESTIMATORS.items() if value == self.estimator
+        )
+        return variant, estimator
 
 
 @dataclass(frozen=True)
@@ -280,72 +457,162 @@ class FlowComputed:
 
 
 class Pipeline:
-    """Caches extractors, checkpoints, pairs and results; safe to share between sessions when
-    calls are serialised (the app's queue runs one event at a time)."""
+    """Caches extractors, checkpoints, pairs and results, shared by every session (thread-safe:
+    see the module's docstring)."""
 
     def __init__(
         self,
-        max_results: int = 3,
-        max_bytes: int = 1_500_000_000,
-        max_pairs: int = 32,
+        max_results: int = 24,
+        max_bytes: int = 2_500_000_000,
+        max_pairs: int = 128,
         threads: int = 2,
     ):
         self.max_results = max_results  # results kept (the newest is always kept)
         self.max_bytes = max_bytes  # and at most this much memory in their volumes
         self.max_pairs = max_pairs
         self.threads = threads
-        self._extractors: dict[tuple[str, str | None], FeatureExtractor] = {}
+        self._lock = threading.RLock()  # guards the dicts below; held only to read or change them
+        self._build_lock = threading.Lock()  # one extractor or checkpoint read at a time (slow)
+        self._extractors: OrderedDict[tuple[str, str | None], FeatureExtractor] = OrderedDict()
         self._checkpoints: dict[tuple[str, float, int, int], OfficialGOCor] = {}
         self._pairs: OrderedDict[str, ExamplePair] = OrderedDict()
+        self._working: OrderedDict[tuple[str, int, str, str | None], WorkingPair] = OrderedDict()
         self._results: OrderedDict[tuple[str, Settings], Computed] = OrderedDict()
         self._flows: OrderedDict[tuple[str, Settings, FlowChoice], FlowComputed] = OrderedDict()
+        self._computing: dict[Any, threading.Event] = {}  # keys being computed, by one thread
 
     # -- pairs ------------------------------------------------------------------------------------
     def example_pair(self, name: str) -> str:
         """Register a bundled pair; returns its pair id."""
         if name not in example_names():
-            raise InputError(f"unknown example pair {name!r}; choose one of {example_names()}")
+            raise InputError(
+                f"unknown example pair {_shown(name)}; choose one of {', '.join(example_names())}"
+            )
         return f"example:{name}"
 
     def add_pair(self, pair: ExamplePair) -> str:
-        """Keep a pair made from the user's images; returns its pair id (content-addressed)."""
+        """Keep a pair made from the user's images; returns its pair id.
+
+        The id is ``kind:content:label``: results are cached by content (the same images
+        uploaded again, under any name, are not recomputed), while each id keeps its own name
+        and description (so the status names the files of this upload)."""
         digest = hashlib.sha1()
         for array in (pair.target, pair.source, pair.flow):
             if array is None:
                 continue
             digest.update(repr(array.shape).encode())
             digest.update(np.ascontiguousarray(array).tobytes())
-        pair_id = f"{pair.name}:{digest.hexdigest()[:16]}"
-        self._pairs[pair_id] = pair
-        self._pairs.move_to_end(pair_id)
-        while len(self._pairs) > self.max_pairs:
-            self._pairs.popitem(last=False)
+        label = hashlib.sha1(f"{pair.name}\n{pair.description}".encode()).hexdigest()[:8]
+        pair_id = f"{pair.name}:{digest.hexdigest()[:16]}:{label}"
+        with self._lock:
+            self._pairs[pair_id] = pair
+            self._pairs.move_to_end(pair_id)
+            _trim(self._pairs, self.max_pairs)
         return pair_id
 
     def pair(self, pair_id: str) -> ExamplePair:
-        if pair_id.startswith("example:"):
-            name = pair_id.removeprefix("example:")
-            if name not in self._pairs:
-                self._pairs[name] = load_example(name)
-            return self._pairs[name]
-        if pair_id not in self._pairs:
+        """The pair as given (original size, its own name and description)."""
+        with self._lock:
+            if pair_id in self._pairs:
+                self._pairs.move_to_end(pair_id)
+                return self._pairs[pair_id]
+        if not pair_id.startswith("example:"):
             raise InputError("these images are no longer in memory; please load them again")
-        return self._pairs[pair_id]
+        pair = load_example(pair_id.removeprefix("example:"))
+        with self._lock:
+            self._pairs[pair_id] = pair
+            _trim(self._pairs, self.max_pairs)
+        return pair
+
+    @staticmethod
+    def content(pair_id: str) -> str:
+        """What results are cached by: the pair's images (not its name)."""
+        return pair_id if pair_id.startswith("example:") else pair_id.rsplit(":", 1)[0]
+
+    # -- the quick checks -------------------------------------------------------------------------
+    def working_pair(self, pair_id: str, settings: Settings) -> WorkingPair:
+        """The pair at the settings' working resolution, sides multiples of the extractor's
+        stride (cached). Raises :class:`InputError` when the extractor cannot be built or the
+        images would have fewer than :data:`MIN_CELLS` cells per side."""
+        key = (
+            self.content(pair_id),
+            settings.working_size,
+            settings.features,
+            settings.feature_weights,
+        )
+        found = self._lookup(self._working, key)
+        if found is not None:
+            return found
+        original = self.pair(pair_id)
+        extractor = self._extractor(settings.features, settings.feature_weights)
+        pair = resize_pair(original, settings.working_size, extractor.stride)
+        for role, image in (("target", pair.target), ("source", pair.source)):
+            width, height = image.shape[1] // extractor.stride, image.shape[0] // extractor.stride
+            if min(width, height) < MIN_CELLS:
+                raise InputError(
+                    f"at the working resolution {settings.working_size} px the {role} image has "
+                    f"only {width}×{height} feature cells of {extractor.stride} px; the maps need "
+                    f"at least {MIN_CELLS} per side: choose a larger working resolution"
+                )
+        working = WorkingPair(pair, extractor.stride, tuple(_scaling_notes(original, pair)))
+        self._store(self._working, key, working, 64)
+        return working
+
+    def prepare(self, pair_id: str, settings: Settings) -> WorkingPair:
+        """Everything :meth:`compute` needs that can be refused, checked quickly: the working
+        pair, a checkpoint that fits the features, and the estimated cost. Raises
+        :class:`InputError` saying what to choose instead."""
+        working = self.working_pair(pair_id, settings)
+        cost = estimate_cost(working.target_grid, working.source_grid, settings)
+        if cost.seconds > TIME_BUDGET or cost.bytes > RESULT_BUDGET:
+            raise InputError(_too_heavy(working, settings, cost))
+        if settings.weights is not None:
+            loaded = self.load_weights(settings.weights, settings.num_iter, settings.search_radius)
+            channels = self._extractor(settings.features, settings.feature_weights).channels
+            expected = loaded.global_gocor.config.num_channels
+            if expected is not None and channels and expected != channels:
+                raise InputError(
+                    f"the checkpoint's GOCor was trained for features with {expected} channels; "
+                    f"the {settings.features} features have {channels}: choose the "
+                    "official-glunet-gocor features (with the same file) or drop the checkpoint "
+                    "(“No weights files”)"
+                )
+        return working
 
     # -- the heavy stage --------------------------------------------------------------------------
+    def cached(self, pair_id: str, settings: Settings) -> Computed | None:
+        """The result for a pair at a setting if it is in memory (never computes)."""
+        return self._lookup(self._results, (self.content(pair_id), settings))
+
     def compute(
-        self, pair_id: str, settings: Settings, progress: Progress | None = None
+        self,
+        pair_id: str,
+        settings: Settings,
+        progress: Progress | None = None,
+        threads: int | None = None,
     ) -> Computed:
-        """Volumes and traces for a pair at a setting (cached: the second call is free)."""
-        key = (pair_id, settings)
-        if key in self._results:
-            self._results.move_to_end(key)
-            return self._results[key]
-        report = progress or (lambda fraction, message: None)
+        """Volumes and traces for a pair at a setting (cached: the second call is free), with
+        ``threads`` torch threads (default: the pipeline's)."""
+        key = (self.content(pair_id), settings)
+        return self._once(
+            self._results, key, lambda: self._compute(pair_id, settings, progress, threads)
+        )
+
+    def _compute(
+        self,
+        pair_id: str,
+        settings: Settings,
+        progress: Progress | None,
+        threads: int | None = None,
+    ) -> Computed:
+        report = progress or _silent
         start = time.perf_counter()
-        extractor, pair, scaling = self._working_pair(pair_id, settings, report)
-        notes = tuple(scaling)
-        global_module, local_module = self._gocor_modules(settings)
+        report(0.05, "checking the settings")
+        working = self.prepare(pair_id, settings)
+        pair = working.pair
+        extractor = self._extractor(settings.features, settings.feature_weights)
+        global_module, local_module = self._gocor_modules(settings, extractor)
+        notes = working.notes
         wants_trained = settings.gocor_parameters == GOCOR_PARAMETERS[0]
         if settings.weights is None and wants_trained and self._trained_gocor(settings) is None:
             notes += (
@@ -353,7 +620,7 @@ class Pipeline:
                 "(`python -m gocor_lite.train` trains the simple initialiser without the "
                 "query loss): the paper's initial values are used",
             )
-
+        torch.set_num_threads(threads or self.threads)
         report(0.15, f"extracting {settings.features} features")
         with torch.no_grad():
             target, source = normalize_features(
@@ -380,6 +647,7 @@ class Pipeline:
                 local_trace = local_module.trace(target, local_source, settings.num_iter)
             except ValueError as error:  # e.g. a checkpoint made for other features
                 raise InputError(f"GOCor cannot run on these features: {error}") from error
+        report(0.97, "keeping the result")
         result = Computed(
             pair=pair,
             settings=settings,
@@ -393,32 +661,33 @@ class Pipeline:
             local_trace=_first(local_trace),
             seconds=time.perf_counter() - start,
         )
-        self._results[key] = result
-        while len(self._results) > 1 and (
-            len(self._results) > self.max_results
-            or sum(item.nbytes for item in self._results.values()) > self.max_bytes
-        ):
-            self._results.popitem(last=False)
         report(1.0, "done")
         return result
 
-    def compute_flow(
-        self,
-        pair_id: str,
-        settings: Settings,
-        choice: FlowChoice,
-        progress: Progress | None = None,
-    ) -> FlowComputed:
-        """The coarse-to-fine flow (GLU-Net in miniature) of a pair at the working resolution,
-        with the features, normalisation, GOCor iterations and GOCor parameters of ``settings``
-        (cached)."""
-        key = (pair_id, settings, choice)
-        if key in self._flows:
-            self._flows.move_to_end(key)
-            return self._flows[key]
-        report = progress or (lambda fraction, message: None)
-        start = time.perf_counter()
-        extractor, pair, notes = self._working_pair(pair_id, settings, report)
+    # -- the flow view ----------------------------------------------------------------------------
+    def cached_flow(
+        self, pair_id: str, settings: Settings, choice: FlowChoice
+    ) -> FlowComputed | None:
+        """The flow for a pair, settings and choice if it is in memory (never computes)."""
+        return self._lookup(self._flows, (self.content(pair_id), settings, choice))
+
+    def prepare_flow(
+        self, pair_id: str, settings: Settings, choice: FlowChoice
+    ) -> tuple[WorkingPair, CoarseToFineFlow, tuple[str, ...]]:
+        """The working pair, the flow model (decoders loaded when asked for) and notes on what
+        differs from how the model was trained; raises :class:`InputError` when the choice
+        cannot apply (e.g. no learned decoders for these features)."""
+        working = self.working_pair(pair_id, settings)
+        seconds = estimate_flow_seconds(working.pair, settings, choice)
+        if seconds > TIME_BUDGET:
+            height, width = working.pair.target.shape[:2]
+            raise InputError(
+                f"the flow view with GOCor at {width}×{height} px and {settings.num_iter} "
+                f"iterations would take about {seconds:.0f} s on 2 cores, more than the "
+                f"{TIME_BUDGET:g} s the explorer allows: choose fewer GOCor iterations, a "
+                "smaller working resolution, or the feature correlation variant"
+            )
+        extractor = self._extractor(settings.features, settings.feature_weights)
         trained = _has_trained_parameters(settings)
         config = FlowConfig(
             extractor=settings.features,
@@ -430,14 +699,15 @@ class Pipeline:
         try:
             model = CoarseToFineFlow(config, extractor=extractor).eval()
         except ValueError as error:
-            raise InputError(f"the flow pipeline cannot use these settings: {error}") from error
+            raise InputError(f"the flow view cannot use these settings: {error}") from error
+        notes = list(working.notes)
         if choice.estimator == "decoder":
             try:
                 model.load_decoders()
             except (OSError, ValueError) as error:
                 raise InputError(
-                    f"no learned decoders for the {settings.features!r} features with this GOCor "
-                    f"variant: {error}. Choose a training-free estimator."
+                    f"there are no learned decoders for the {settings.features} features with "
+                    "this GOCor variant: choose a training-free estimator"
                 ) from error
             if settings.feature_weights or settings.num_iter != FlowConfig.gocor_iterations:
                 notes.append(
@@ -452,7 +722,43 @@ class Pipeline:
         if settings.weights and choice.variant != "correlation":
             parameters = "this project's trained" if trained else "the paper's initial"
             notes.append(f"the flow view's GOCor uses {parameters} parameters, not the file's")
-        report(0.15, f"extracting {settings.features} features for {len(config.levels)} levels")
+        return working, model, tuple(notes)
+
+    def compute_flow(
+        self,
+        pair_id: str,
+        settings: Settings,
+        choice: FlowChoice,
+        progress: Progress | None = None,
+        threads: int | None = None,
+    ) -> FlowComputed:
+        """The coarse-to-fine flow (GLU-Net in miniature) of a pair at the working resolution,
+        with the features, normalisation, GOCor iterations and GOCor parameters of ``settings``
+        (cached), with ``threads`` torch threads (default: the pipeline's)."""
+        key = (self.content(pair_id), settings, choice)
+        return self._once(
+            self._flows,
+            key,
+            lambda: self._compute_flow(pair_id, settings, choice, progress, threads),
+        )
+
+    def _compute_flow(
+        self,
+        pair_id: str,
+        settings: Settings,
+        choice: FlowChoice,
+        progress: Progress | None,
+        threads: int | None = None,
+    ) -> FlowComputed:
+        report = progress or _silent
+        start = time.perf_counter()
+        report(0.05, "checking the settings")
+        working, model, notes = self.prepare_flow(pair_id, settings, choice)
+        pair = working.pair
+        torch.set_num_threads(threads or self.threads)
+        report(
+            0.15, f"extracting {settings.features} features for {len(model.config.levels)} levels"
+        )
         target, source = to_tensor(pair.target), to_tensor(pair.source)
         with torch.no_grad():
             inputs = model.extract(target, source)
@@ -465,45 +771,92 @@ class Pipeline:
         report(0.9, "drawing the flow")
         pictures = level_pictures(result, pair.flow, max_error=FLOW_ERROR_RANGE)
         flow = FlowComputed(
-            pair, settings, choice, tuple(notes), result, pictures, time.perf_counter() - start
+            pair, settings, choice, notes, result, pictures, time.perf_counter() - start
         )
-        self._flows[key] = flow
-        while len(self._flows) > 1 and (
-            len(self._flows) > self.max_results
-            or sum(item.nbytes for item in self._flows.values()) > self.max_bytes // 4
-        ):
-            self._flows.popitem(last=False)
         report(1.0, "done")
         return flow
 
-    def _working_pair(
-        self, pair_id: str, settings: Settings, report: Progress
-    ) -> tuple[FeatureExtractor, ExamplePair, list[str]]:
-        """The extractor, the pair at the working resolution, and notes on its scaling."""
-        torch.set_num_threads(self.threads)
-        report(0.05, "loading the images")
-        original = self.pair(pair_id)
-        extractor = self._extractor(settings.features, settings.feature_weights)
-        pair = resize_pair(original, settings.working_size, extractor.stride)
-        return extractor, pair, _scaling_notes(original, pair)
+    # -- what is built once -----------------------------------------------------------------------
+    def _once(
+        self, cache: OrderedDict[Any, Any], key: Any, make: Callable[[], Computed | FlowComputed]
+    ) -> Any:
+        """The cached result for ``key``, or ``make()`` run by one thread: another thread that
+        asks for the same key meanwhile waits for it (and computes it itself if ``make``
+        failed or was given up). The cache keeps to ``max_results`` and ``max_bytes`` (a
+        quarter of it for flows), always keeping the newest."""
+        while True:
+            found = self._lookup(cache, key)
+            if found is not None:
+                return found
+            with self._lock:
+                running = self._computing.get(key)
+                if running is None:
+                    mine = self._computing[key] = threading.Event()
+                    break
+            running.wait()
+        try:
+            value = make()
+            budget = self.max_bytes if cache is self._results else self.max_bytes // 4
+            with self._lock:
+                cache[key] = value
+                while len(cache) > 1 and (
+                    len(cache) > self.max_results
+                    or sum(item.nbytes for item in cache.values()) > budget
+                ):
+                    cache.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._computing[key]
+            mine.set()
+
+    def _lookup(self, cache: OrderedDict[Any, Cached], key: Any) -> Cached | None:
+        with self._lock:
+            if key not in cache:
+                return None
+            cache.move_to_end(key)
+            return cache[key]
+
+    def _store(self, cache: OrderedDict[Any, Cached], key: Any, value: Cached, size: int) -> None:
+        with self._lock:
+            cache[key] = value
+            cache.move_to_end(key)
+            _trim(cache, size)
 
     def _extractor(self, name: str, weights: str | None = None) -> FeatureExtractor:
         """The extractor called ``name``, built once (with its weights file, if given)."""
         key = (name, weights)
-        if key not in self._extractors:
+        found = self._lookup(self._extractors, key)
+        if found is not None:
+            return found
+        with self._build_lock:
+            found = self._lookup(self._extractors, key)  # built while this thread waited
+            if found is not None:
+                return found
             options = {} if weights is None else {"weights": weights}
             try:
                 extractor = make_extractor(name, **options).eval()
             except TypeError as error:  # an extractor that takes no weights file
-                raise InputError(f"the {name!r} features take no weights file") from error
-            except (OSError, ValueError) as error:  # missing or unreadable weights, ...
-                raise InputError(f"the {name!r} features are not available: {error}") from error
-            if len(self._extractors) >= 4:  # networks can be large: keep a few
-                self._extractors.pop(next(iter(self._extractors)))
-            self._extractors[key] = extractor
-        return self._extractors[key]
+                raise InputError(
+                    f"the {name} features take no weights file: choose features that do "
+                    "(vgg16, official-glunet-gocor, learned) or press “No weights files”"
+                ) from error
+            except ValueError as error:
+                if weights is None:  # the extractor needs a file (nothing is downloaded)
+                    raise WeightsNeeded(
+                        f"the {name} features need a weights file you have: put it in “weights "
+                        f"file” (under Settings) and choose {name} again, or choose the learned "
+                        "or daisy features; nothing is downloaded"
+                    ) from error
+                raise InputError(_about_file(f"the {name} features", weights, error)) from error
+            except OSError as error:  # a missing or unreadable file
+                raise InputError(_about_file(f"the {name} features", weights, error)) from error
+            self._store(self._extractors, key, extractor, 4)  # networks can be large
+        return extractor
 
-    def _gocor_modules(self, settings: Settings) -> tuple[GlobalGOCor, LocalGOCor]:
+    def _gocor_modules(
+        self, settings: Settings, extractor: FeatureExtractor
+    ) -> tuple[GlobalGOCor, LocalGOCor]:
         if settings.weights is not None:
             loaded = self.load_weights(settings.weights, settings.num_iter, settings.search_radius)
             return loaded.global_gocor, loaded.local_gocor
@@ -513,7 +866,7 @@ class Pipeline:
         local_initializer = (
             "flexible-simple" if settings.initializer == "flexible-simple" else "simple"
         )
-        channels = self._extractor(settings.features, settings.feature_weights).channels or None
+        channels = extractor.channels or None
         return (
             GlobalGOCor(
                 num_iter=settings.num_iter,
@@ -553,12 +906,17 @@ class Pipeline:
         file = Path(path)
         try:
             key = (str(file), file.stat().st_mtime, num_iter, search_radius)
-            if key not in self._checkpoints:
+            with self._lock:
+                if key in self._checkpoints:
+                    return self._checkpoints[key]
+            with self._build_lock:
+                loaded = load_official_checkpoint(file, num_iter, search_radius)
+            with self._lock:
                 self._checkpoints.clear()  # one checkpoint at a time: they are large
-                self._checkpoints[key] = load_official_checkpoint(file, num_iter, search_radius)
+                self._checkpoints[key] = loaded
+            return loaded
         except (OSError, ValueError) as error:
-            raise InputError(f"cannot use {file.name} as GOCor weights: {error}") from error
-        return self._checkpoints[key]
+            raise InputError(_about_file("GOCor", path, error)) from error
 
     # -- the cheap stage --------------------------------------------------------------------------
     def probe(self, computed: Computed, pixel: tuple[float, float], iteration: int) -> Probe:
@@ -627,6 +985,72 @@ class Pipeline:
         )
 
 
+def _silent(fraction: float, message: str) -> None:
+    """A progress callback that reports nowhere."""
+
+
+def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
+def _too_heavy(working: WorkingPair, settings: Settings, cost: Cost) -> str:
+    """Why settings are refused as too slow or too large, and what would fit."""
+    height, width = working.target_grid
+    what = (
+        f"about {cost.seconds:.0f} s of computing on the 2 cores"
+        if cost.seconds > TIME_BUDGET
+        else f"about {cost.bytes / 1e6:.0f} MB of volumes"
+    )
+    limit = f"{TIME_BUDGET:g} s" if cost.seconds > TIME_BUDGET else f"{RESULT_BUDGET / 1e6:.0f} MB"
+    choices = []
+    for size in sorted(
+        (size for size in WORKING_SIZES if size < settings.working_size), reverse=True
+    ):
+        scale = size / settings.working_size
+        grid = (max(1, round(height * scale)), max(1, round(width * scale)))
+        source = tuple(max(1, round(side * scale)) for side in working.source_grid)
+        smaller = estimate_cost(grid, (source[0], source[1]), settings)
+        if smaller.seconds <= TIME_BUDGET and smaller.bytes <= RESULT_BUDGET:
+            choices.append(f"a working resolution of {size} px")
+            break
+    for iterations in range(settings.num_iter - 1, 0, -1):
+        fewer = estimate_cost(
+            working.target_grid,
+            working.source_grid,
+            dataclasses.replace(settings, num_iter=iterations),
+        )
+        if fewer.seconds <= TIME_BUDGET and fewer.bytes <= RESULT_BUDGET:
+            choices.append(f"at most {iterations} GOCor iteration{'s' if iterations > 1 else ''}")
+            break
+    if settings.query_loss:
+        choices.append("no query loss")
+    hint = " or ".join(choices) if choices else "a smaller working resolution"
+    query = ", with the query loss" if settings.query_loss else ""
+    return (
+        f"these settings would take {what} for this pair ({width}×{height} target cells, "
+        f"{settings.num_iter} GOCor iterations{query}), more than the {limit} the explorer "
+        f"allows (it serves everyone on these cores): choose {hint}"
+    )
+
+
+def _about_file(user: str, path: str | None, error: BaseException) -> str:
+    """Why ``user`` (e.g. "the vgg16 features") cannot use a file, naming the file only: never
+    the server's path to it (uploads sit in a temporary folder the user has never seen)."""
+    name = Path(path).name if path else "the file"
+    return f"{user} cannot use {name}: {without_path(str(error), path)}"
+
+
+def without_path(text: str, path: str | Path | None) -> str:
+    """``text`` with every spelling of ``path`` replaced by the file's name."""
+    if not path:
+        return text
+    name = Path(path).name
+    for form in sorted({str(path), str(Path(path)), str(Path(path).resolve())}, key=len)[::-1]:
+        text = text.replace(form, name)
+    return text
+
+
 def _first(trace: GOCorTrace) -> GOCorTrace:
     """Drop the batch dimension of a trace's volumes (batch of one)."""
     return GOCorTrace(
@@ -666,7 +1090,16 @@ def _scaling_notes(original: ExamplePair, resized: ExamplePair) -> list[str]:
         ("target", original.target, resized.target),
         ("source", original.source, resized.source),
     ):
-        if before.shape[:2] != after.shape[:2]:
+        if before.shape[:2] == after.shape[:2]:
+            continue
+        enlargement = max(after.shape[0] / before.shape[0], after.shape[1] / before.shape[1])
+        if enlargement > ENLARGED_NOTE:
+            notes.append(
+                f"{role} {before.shape[1]}×{before.shape[0]} px enlarged {enlargement:.1f}× to the "
+                f"working resolution {after.shape[1]}×{after.shape[0]} px: its features see "
+                "interpolated pixels, expect blurred maps"
+            )
+        else:
             notes.append(
                 f"{role} {before.shape[1]}×{before.shape[0]} px scaled to the working "
                 f"resolution {after.shape[1]}×{after.shape[0]} px"
@@ -681,9 +1114,9 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
         raise InputError("please give both a target and a source image")
     names = []
     images = []
-    for path, role in ((target_path, "target"), (source_path, "source")):
-        image = _read(path, role)
-        names.append(f"{Path(path).name} ({image.shape[1]}×{image.shape[0]} px, {role})")
+    for path, role in ((target_path, "target image"), (source_path, "source image")):
+        image = read_user_image(path, role)
+        names.append(f"{Path(path).name} ({image.shape[1]}×{image.shape[0]} px, {role.split()[0]})")
         # Kept in memory between recomputations: no larger than any working resolution needs.
         images.append(
             resize_to_fit(image, STORED_SIDE) if max(image.shape[:2]) > STORED_SIDE else image
@@ -691,10 +1124,15 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
     return ExamplePair("upload", "your images: " + " and ".join(names), *images)
 
 
-def synthetic_pair(image: np.ndarray, seed: int, kind: str | None = None) -> ExamplePair:
-    """A synthetic warp of one image with its ground truth (``gocor_lite.data.synthetic``)."""
+def synthetic_pair(image: np.ndarray, seed: object, kind: str | None = None) -> ExamplePair:
+    """A synthetic warp of one image with its ground truth (``gocor_lite.data.synthetic``);
+    ``seed`` must be a whole number ``0..MAX_SEED``."""
+    seed = whole_number(seed, "the random seed", 0, MAX_SEED)
+    if kind not in (None, "", *synthetic_kinds()):
+        raise InputError(f"the kind of warp must be one of {', '.join(synthetic_kinds())}")
+    check_image(image, "image to warp")
     try:
-        return synthetic.make_pair(image, seed=int(seed), kind=kind or "homography")
+        return synthetic.make_pair(image, seed=seed, kind=kind or "homography")
     except (ValueError, ImageError) as error:
         raise InputError(f"cannot make a synthetic pair from this image: {error}") from error
 
@@ -704,16 +1142,33 @@ def synthetic_kinds() -> list[str]:
     return [*synthetic.KINDS, "random"]
 
 
-def read_user_image(path: str, role: str = "image") -> np.ndarray:
-    """Read one uploaded file as ``uint8 (H, W, 3)``; raises :class:`InputError`."""
-    return _read(path, role)
-
-
-def _read(path: str, role: str) -> np.ndarray:
+def read_user_image(path: str, role: str = "image to warp") -> np.ndarray:
+    """Read one uploaded file as ``uint8 (H, W, 3)`` and check that the method can use it
+    (:func:`check_image`); raises :class:`InputError` naming the ``role`` and the file."""
     try:
-        return read_image(path)
+        image = read_image(path)
     except ImageError as error:
-        raise InputError(f"the {role} image cannot be used: {error}") from error
+        raise InputError(f"the {role} cannot be used: {without_path(str(error), path)}") from error
+    check_image(image, role, Path(path).name)
+    return image
+
+
+def check_image(image: np.ndarray, role: str, name: str | None = None) -> None:
+    """Refuse an image the maps cannot be made of: a side below :data:`MIN_SIDE` px (fewer than
+    a few feature cells), or longer than :data:`MAX_ASPECT` times its other side."""
+    height, width = image.shape[:2]
+    which = f"the {role}" + (f" ({name})" if name else "")
+    if min(height, width) < MIN_SIDE:
+        raise InputError(
+            f"{which} is {width}×{height} px: the explorer needs at least {MIN_SIDE} px on each "
+            f"side (a few feature cells of 8 px); choose a larger image"
+        )
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise InputError(
+            f"{which} is {width}×{height} px, {max(height, width) / min(height, width):.0f} "
+            f"times longer than it is wide: the explorer handles up to {MAX_ASPECT:g}:1 (the "
+            "shorter side would have too few feature cells); crop it first"
+        )
 
 
 def _has_trained_parameters(settings: Settings) -> bool:

@@ -6,22 +6,33 @@ the plots that change on recomputation.
 Every function takes what :mod:`explorer.pipeline` produced and returns ``uint8 (H, W, 3)``
 arrays. Positions come in working-resolution pixels; images are enlarged by an integer
 ``scale`` (nearest) so that small images are not shown tiny, and markers are drawn after the
-enlargement so that they stay sharp.
+enlargement so that they stay sharp. A score map is coloured per cell and blended over a dimmed
+grey copy of its image that is prepared once per image (:func:`overlay`), and fixed texts
+(titles, row names) are rendered once: a click redraws its seven pictures in a few tens of ms.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from explorer.pipeline import FLOW_ERROR_RANGE, Computed, FlowComputed, Probe, ScoreMap
+from explorer.pipeline import (
+    FLOW_ERROR_RANGE,
+    Computed,
+    FlowComputed,
+    Probe,
+    ScoreMap,
+    WorkingPair,
+)
 from gocor_lite.matching import cells_to_pixels
-from gocor_lite.pictures.flow import colour_wheel
+from gocor_lite.pictures.flow import ERROR_COLORMAP, UNKNOWN_COLOUR, colour_wheel
 
 COLOUR_SCALES = ("per map (min to max)", "shared (0 to 1)")
 SHARED_RANGE = (0.0, 1.0)
@@ -32,6 +43,13 @@ BEST_COLOUR = (255, 255, 255)  # each method's best match
 WINDOW_COLOUR = (0, 229, 255)  # local search window
 CURRENT_COLOUR = (255, 200, 0)  # the iteration the slider selects
 MIN_DISPLAY_SIDE = 560  # images are enlarged (integer factor) to at least this longer side
+PANEL_SIDE = 320  # the score maps, four in a row, to at least this (sharp at their shown size)
+
+
+def panel_scale(image: np.ndarray) -> int:
+    """The integer enlargement of the four score maps: at least ``PANEL_SIDE`` on the longer
+    side, about what the page shows of each (four in a row)."""
+    return max(1, math.ceil(PANEL_SIDE / max(image.shape[:2])))
 
 
 def display_scale(image: np.ndarray) -> int:
@@ -85,54 +103,97 @@ def overlay(
     stride: int,
     value_range: tuple[float, float],
     alpha: float = 0.65,
+    scale: int = 1,
 ) -> np.ndarray:
-    """Colour a per-cell score map and blend it over a dimmed grey copy of ``image``.
+    """Colour a per-cell score map and blend it over a dimmed grey copy of ``image``, enlarged
+    ``scale`` times (nearest).
 
     Shapes: image ``uint8 (H, W, 3)``, scores ``(h, w)`` (NaN: no score, the image shows
-    through) -> ``uint8 (H, W, 3)``.
+    through) -> ``uint8 (H * scale, W * scale, 3)``.
     """
+    return np.asarray(_overlay_image(image, scores, stride, value_range, alpha, scale))
+
+
+def _overlay_image(
+    image: np.ndarray,
+    scores: np.ndarray,
+    stride: int,
+    value_range: tuple[float, float],
+    alpha: float = 0.65,
+    scale: int = 1,
+) -> Image.Image:
+    """:func:`overlay` as a new Pillow image (markers are drawn on it next)."""
     low, high = value_range
-    normalised = np.clip((scores - low) / (high - low), 0.0, 1.0)
-    index = np.where(np.isfinite(normalised), np.round(normalised * 255), -1).astype(np.int16)
-    index = _cells_on_image(index, stride, image.shape[:2])  # (H, W), -1: no score
-    colours = _lookup_table(CMAP)[np.clip(index, 0, 255)].astype(np.float32)
-    weight = np.where(index >= 0, np.float32(alpha), np.float32(0.0))[..., None]
-    blended = _dimmed_grey(image) * (1 - weight) + colours * weight
-    return (blended + 0.5).astype(np.uint8)
+    finite = np.isfinite(scores)
+    normalised = np.clip((np.where(finite, scores, low) - low) / (high - low), 0.0, 1.0)
+    colours = _lookup_table(CMAP)[np.round(normalised * 255).astype(np.intp)]  # (h, w, 3)
+    base = _grey_image(image, scale)
+    size = base.size  # (W, H)
+    height, width = scores.shape
+    if (width * stride * scale, height * stride * scale) == size:
+        # At the working size each cell is a block: Pillow's nearest resize is the same map.
+        colour = Image.fromarray(colours).resize(size, Image.Resampling.NEAREST)
+        mask = None if finite.all() else Image.fromarray(finite.astype(np.uint8) * 255)
+        mask = None if mask is None else mask.resize(size, Image.Resampling.NEAREST)
+    else:  # pixel (x, y) reads cell floor((x + 0.5) / stride), clamped: gocor_lite.matching
+        index = cells_to_pixels(
+            torch.arange(height * width).reshape(height, width), stride, image.shape[:2]
+        ).numpy()
+        index = _enlarge(index[..., None], scale)[..., 0]
+        colour = Image.fromarray(colours.reshape(-1, 3)[index])
+        mask = (
+            None
+            if finite.all()
+            else Image.fromarray(finite.reshape(-1)[index].astype(np.uint8) * 255)
+        )
+    blended = Image.blend(base, colour, alpha)
+    return blended if mask is None else Image.composite(blended, base, mask)
 
 
-def _cells_on_image(cells: np.ndarray, stride: int, size: tuple[int, int]) -> np.ndarray:
-    """Each pixel takes its cell's value (:func:`gocor_lite.matching.cells_to_pixels`); a plain
-    repetition when the image is exactly the grid times the stride, as at the working size."""
-    height, width = cells.shape
-    if (height * stride, width * stride) == tuple(size):
-        return np.repeat(np.repeat(cells, stride, axis=0), stride, axis=1)
-    return cells_to_pixels(torch.from_numpy(cells), stride, size).numpy()
+_MADE: list[tuple[np.ndarray, str, int, Image.Image]] = []  # the last few images' versions
+_MADE_LOCK = threading.Lock()
 
 
-_GREY: list[tuple[np.ndarray, np.ndarray]] = []  # the last few images and their dimmed grey
+def _made_once(image: np.ndarray, kind: str, scale: int, make: Callable[[], Image.Image]):
+    """A version of an image made once (the last few are kept): never drawn on, copy it."""
+    with _MADE_LOCK:
+        for known, known_kind, known_scale, made in _MADE:
+            if known is image and (known_kind, known_scale) == (kind, scale):
+                return made
+    made = make()
+    with _MADE_LOCK:
+        _MADE.insert(0, (image, kind, scale, made))
+        del _MADE[24:]
+    return made
 
 
-def _dimmed_grey(image: np.ndarray) -> np.ndarray:
-    """``float32 (H, W, 1)``: the image in grey, dimmed so that colours stand out (cached)."""
-    for known, grey in _GREY:
-        if known is image:
-            return grey
-    grey = image.mean(axis=2, keepdims=True, dtype=np.float32) * 0.8 + 25.5
-    _GREY.insert(0, (image, grey))
-    del _GREY[4:]
-    return grey
+def _grey_image(image: np.ndarray, scale: int) -> Image.Image:
+    """The image in grey, dimmed so that colours stand out, enlarged ``scale`` times."""
+
+    def make() -> Image.Image:
+        levels = image.mean(axis=2, dtype=np.float32) * 0.8 + 25.5  # dimmed
+        return Image.fromarray(_enlarge(np.round(levels).astype(np.uint8), scale)).convert("RGB")
+
+    return _made_once(image, "grey", scale, make)
+
+
+def _enlarged(image: np.ndarray, scale: int) -> Image.Image:
+    """The image enlarged ``scale`` times (nearest)."""
+    return _made_once(image, "enlarged", scale, lambda: Image.fromarray(_enlarge(image, scale)))
 
 
 class _Marks:
-    """Markers on an enlarged picture, placed from working-resolution pixel coordinates."""
+    """Markers on an enlarged picture, placed from working-resolution pixel coordinates, and
+    an optional title band above it and caption band below it."""
 
-    def __init__(self, picture: np.ndarray, scale: int):
-        self.image = Image.fromarray(picture)
+    def __init__(self, picture: np.ndarray | Image.Image, scale: int):
+        self.image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
         self.draw = ImageDraw.Draw(self.image)
         self.scale = scale
-        self.size = max(6, round(max(picture.shape[:2]) / 60))  # marker radius, display px
+        self.size = max(6, round(max(self.image.size) / 60))  # marker radius, display px
         self.width = max(2, self.size // 3)
+        self._title: str | None = None
+        self._caption: str | None = None
 
     def cell(self, centre: tuple[float, float], stride: int, colour=CLICK_COLOUR) -> None:
         x, y = _to_display(centre, self.scale)
@@ -188,48 +249,92 @@ class _Marks:
         """A line of text on a white band added above the picture."""
         self._title = text
 
-    def array(self) -> np.ndarray:
-        """The picture with its markers, title band and caption band."""
-        title, caption = getattr(self, "_title", None), getattr(self, "_caption", None)
-        if title is None and caption is None:
-            return np.asarray(self.image)
-        width = self.image.width
+    def array(self, below: np.ndarray | None = None) -> np.ndarray:
+        """The picture with its markers, title band and caption band (and ``below``, a band
+        of the same width under everything)."""
+        picture = np.asarray(self.image)
+        if self._title is None and self._caption is None and below is None:
+            return picture
+        width = picture.shape[1]
         size = max(13, round(width / 20))  # readable when the browser shows it ~300 px wide
-        line = size + 6
-        top = line + 8 if title is not None else 0
-        lines = [] if caption is None else caption.split("\n")
-        bottom = len(lines) * line + 8 if lines else 0
-        height = top + self.image.height + bottom
-        canvas = Image.new("RGB", (width, height), (255, 255, 255))
-        canvas.paste(self.image, (0, top))
-        draw = ImageDraw.Draw(canvas)
-        if title is not None:
-            draw.text((6, 4), title, fill=(20, 20, 60), font=_font(round(size * 1.1)))
-        if lines:
-            draw.rectangle((0, height - bottom, width, height), fill=(30, 30, 30))
-            for index, text in enumerate(lines):
-                position = (6, height - bottom + 4 + index * line)
-                draw.text(position, text, fill=(255, 255, 255), font=_font(size))
-        return np.asarray(canvas)
+        bands = []
+        if self._title is not None:
+            bands.append(_title_band(self._title, width, size))
+        bands.append(picture)
+        if self._caption is not None:
+            bands.append(_caption_band(self._caption, width, size))
+        if below is not None:
+            bands.append(below)
+        return np.concatenate(bands, axis=0)
 
 
-def target_picture(computed: Computed, probe: Probe | None) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _title_band(text: str, width: int, size: int) -> np.ndarray:
+    """A line of dark text on white, ``uint8 (size + 14, width, 3)`` (cached: titles repeat)."""
+    band = Image.new("RGB", (width, size + 14), (255, 255, 255))
+    ImageDraw.Draw(band).text((6, 4), text, fill=(20, 20, 60), font=_font(round(size * 1.1)))
+    return np.asarray(band)
+
+
+def _caption_band(text: str, width: int, size: int) -> np.ndarray:
+    """Lines of white text on a dark band, ``uint8 (lines x (size + 6) + 8, width, 3)``."""
+    lines = text.split("\n")
+    line = size + 6
+    band = np.full((len(lines) * line + 8, width, 3), 30, np.uint8)
+    for index, words in enumerate(lines):
+        mask = _text_mask(words, size)[:, : width - 6]
+        top = 4 + index * line
+        region = band[top : top + mask.shape[0], 6 : 6 + mask.shape[1]]
+        mask = mask[: region.shape[0], : region.shape[1], None].astype(np.uint16)
+        region[:] = (30 * (255 - mask) + 255 * mask) // 255
+    return band
+
+
+def _text_mask(text: str, size: int) -> np.ndarray:
+    """``uint8 (h, w)`` coverage of ``text`` in the font of ``size`` px, put together from
+    glyphs rendered once each (a caption changes on every click; Pillow's text layout costs
+    about a millisecond per call, a lookup of cached glyphs far less)."""
+    glyphs = [_glyph(character, size) for character in text]
+    height = glyphs[0][0].shape[0] if glyphs else size
+    width = int(sum(advance for _, advance in glyphs)) + size
+    mask = np.zeros((height, width), np.uint8)
+    x = 0.0
+    for glyph, advance in glyphs:
+        left = round(x)
+        span = mask[:, left : left + glyph.shape[1]]
+        np.maximum(span, glyph[:, : span.shape[1]], out=span)
+        x += advance
+    return mask[:, : round(x) + 1]
+
+
+@lru_cache(maxsize=2048)
+def _glyph(character: str, size: int) -> tuple[np.ndarray, float]:
+    """One character's coverage (drawn at its advance's origin) and its advance, in px."""
+    font = _font(size)
+    ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (size, size // 4)
+    advance = float(font.getlength(character))
+    canvas = Image.new("L", (int(advance) + size, ascent + descent), 0)
+    ImageDraw.Draw(canvas).text((0, 0), character, fill=255, font=font)
+    return np.asarray(canvas), advance
+
+
+def target_picture(working: WorkingPair, cell: tuple[int, int] | None) -> np.ndarray:
     """The target image, enlarged, with the clicked cell marked."""
-    image = computed.pair.target
+    image = working.pair.target
     scale = display_scale(image)
-    marks = _Marks(_enlarge(image, scale), scale)
-    if probe is not None:
-        marks.cell(probe.pixel, computed.stride)
+    marks = _Marks(_enlarged(image, scale).copy(), scale)
+    if cell is not None:
+        marks.cell(working.centre(cell), working.stride)
     return marks.array()
 
 
-def source_picture(computed: Computed, probe: Probe | None) -> np.ndarray:
+def source_picture(working: WorkingPair, truth: tuple[float, float] | None) -> np.ndarray:
     """The source image, enlarged, with the true match of the clicked cell where known."""
-    image = computed.pair.source
+    image = working.pair.source
     scale = display_scale(image)
-    marks = _Marks(_enlarge(image, scale), scale)
-    if probe is not None and probe.true_match is not None:
-        marks.truth(probe.true_match)
+    marks = _Marks(_enlarged(image, scale).copy(), scale)
+    if truth is not None:
+        marks.truth(truth)
     return marks.array()
 
 
@@ -246,9 +351,11 @@ def _caption(item: ScoreMap, colour_scale: str) -> str:
 def panel(computed: Computed, probe: Probe, item: ScoreMap, colour_scale: str) -> np.ndarray:
     """One method's map over the source image: best match, true match, search window."""
     image = computed.pair.source
-    scale = display_scale(image)
-    coloured = overlay(image, item.scores, computed.stride, score_range(item, colour_scale))
-    marks = _Marks(_enlarge(coloured, scale), scale)
+    scale = panel_scale(image)
+    coloured = _overlay_image(
+        image, item.scores, computed.stride, score_range(item, colour_scale), scale=scale
+    )
+    marks = _Marks(coloured, scale)
     if item.window is not None:
         marks.window(item.window)
     if probe.true_match is not None:
@@ -265,7 +372,7 @@ def strip(computed: Computed, probe: Probe, colour_scale: str) -> np.ndarray:
     tiles_top, tiles_bottom = [], []
     for on_target, on_source in zip(probe.strip_target, probe.strip_source, strict=True):
         top = _Marks(
-            overlay(
+            _overlay_image(
                 computed.pair.target,
                 on_target.scores,
                 computed.stride,
@@ -277,7 +384,7 @@ def strip(computed: Computed, probe: Probe, colour_scale: str) -> np.ndarray:
         top.best(on_target.best)
         top.caption(f"peak {on_target.peak:.2f}")
         bottom = _Marks(
-            overlay(
+            _overlay_image(
                 computed.pair.source,
                 on_source.scores,
                 computed.stride,
@@ -310,36 +417,76 @@ def _grid(
     highlight: int | None = None,
     gap: int = 6,
 ) -> np.ndarray:
+    """Tiles in rows under a header of column titles, with a row name turned sideways left of
+    each row; column ``highlight`` framed. Titles too long for a column get a smaller font."""
     tile_height = max(tile.shape[0] for row in rows for tile in row)
     tile_width = max(tile.shape[1] for row in rows for tile in row)
-    size = max(14, tile_width // 14)
-    font = _font(size)
-    header, left = size + 14, size + 16
-    width = left + len(titles) * (tile_width + gap)
-    height = header + len(rows) * (tile_height + gap)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for column, title in enumerate(titles):
-        x = left + column * (tile_width + gap)
-        colour = (170, 110, 0) if column == highlight else (0, 0, 0)
-        draw.text((x + tile_width / 2, header / 2), title, fill=colour, font=font, anchor="mm")
+    header = _header(tuple(titles), tile_width, gap, highlight)
+    size = max(14, tile_width // 14)  # the header's font size; row names use it too
+    left = _row_label(row_names[0], tile_height, size).shape[1]
+    height = header.shape[0] + len(rows) * (tile_height + gap)
+    canvas = np.full((height, left + header.shape[1], 3), 255, np.uint8)
+    canvas[: header.shape[0], left:] = header
     for row_index, (row, name) in enumerate(zip(rows, row_names, strict=True)):
-        y = header + row_index * (tile_height + gap)
-        label = Image.new("RGB", (int(tile_height), int(left)), (255, 255, 255))
-        ImageDraw.Draw(label).text(
-            (tile_height / 2, left / 2), name, fill=(0, 0, 0), font=font, anchor="mm"
-        )
-        canvas.paste(label.rotate(90, expand=True), (0, y))
+        y = header.shape[0] + row_index * (tile_height + gap)
+        label = _row_label(name, tile_height, size)
+        canvas[y : y + label.shape[0], : label.shape[1]] = label
         for column, tile in enumerate(row):
             x = left + column * (tile_width + gap)
-            canvas.paste(Image.fromarray(tile), (x, y))
+            canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
             if column == highlight:
-                draw.rectangle(
-                    (x - 3, y - 3, x + tile.shape[1] + 2, y + tile.shape[0] + 2),
-                    outline=CURRENT_COLOUR,
-                    width=4,
-                )
-    return np.asarray(canvas)
+                _frame(canvas, (x - 3, y - 3, x + tile.shape[1] + 2, y + tile.shape[0] + 2), 4)
+    return canvas
+
+
+def _frame(canvas: np.ndarray, box: tuple[int, int, int, int], width: int) -> None:
+    """Paint a frame of ``width`` px inside ``box = (x0, y0, x1, y1)`` (inclusive, as Pillow's
+    rectangles) in the colour of the current iteration."""
+    x0, y0, x1, y1 = box
+    colour = np.asarray(CURRENT_COLOUR, np.uint8)
+    canvas[y0 : y0 + width, x0 : x1 + 1] = colour
+    canvas[y1 - width + 1 : y1 + 1, x0 : x1 + 1] = colour
+    canvas[y0 : y1 + 1, x0 : x0 + width] = colour
+    canvas[y0 : y1 + 1, x1 - width + 1 : x1 + 1] = colour
+
+
+def _fitting_font(
+    texts: tuple[str, ...], width: int, size: int
+) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The font of ``size`` px, or smaller until every text fits ``width`` px."""
+    while size > 9:
+        font = _font(size)
+        if all(font.getlength(text) <= width for text in texts):
+            return font
+        size -= 1
+    return _font(size)
+
+
+@lru_cache(maxsize=64)
+def _header(
+    titles: tuple[str, ...], tile_width: int, gap: int, highlight: int | None
+) -> np.ndarray:
+    """The column titles of :func:`_grid`, centred over their columns (cached)."""
+    size = max(14, tile_width // 14)
+    font = _fitting_font(titles, tile_width - 8, size)
+    height = size + 14
+    band = Image.new("RGB", (len(titles) * (tile_width + gap), height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for column, title in enumerate(titles):
+        x = column * (tile_width + gap) + tile_width / 2
+        colour = (170, 110, 0) if column == highlight else (0, 0, 0)
+        draw.text((x, height / 2), title, fill=colour, font=font, anchor="mm")
+    return np.asarray(band)
+
+
+@lru_cache(maxsize=64)
+def _row_label(name: str, height: int, size: int) -> np.ndarray:
+    """A row name of :func:`_grid`, turned to read upwards (cached)."""
+    font = _fitting_font((name,), height - 8, size)
+    left = size + 16
+    label = Image.new("RGB", (int(height), int(left)), (255, 255, 255))
+    ImageDraw.Draw(label).text((height / 2, left / 2), name, fill=(0, 0, 0), font=font, anchor="mm")
+    return np.asarray(label.rotate(90, expand=True))
 
 
 def colour_bar(colour_scale: str, width: int = 640, height: int = 64) -> np.ndarray:
@@ -414,7 +561,7 @@ class FlowPictures:
     flow: np.ndarray  # the final flow in the colours of the wheel
     legend: np.ndarray  # the colour wheel, with its directions written round it
     warped: np.ndarray  # the source warped onto the target by the final flow
-    error: np.ndarray | None  # endpoint error of the final flow, where the truth is known
+    error: np.ndarray  # endpoint error of the final flow (all "unknown" without ground truth)
     levels: np.ndarray  # every level's flow, warped source (and error): one column per level
 
 
@@ -423,19 +570,25 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
     final = flow.pictures[-1]
     scale = display_scale(flow.pair.target)
 
-    def captioned(picture: np.ndarray, title: str, caption: str | None = None) -> np.ndarray:
+    def captioned(
+        picture: np.ndarray, title: str, caption: str | None = None, legend: bool = False
+    ) -> np.ndarray:
         marks = _Marks(_enlarge(picture, scale), scale)
         marks.title(title)
         if caption is not None:
             marks.caption(caption)
-        return marks.array()
+        width = picture.shape[1] * scale
+        return marks.array(below=error_legend(width) if legend else None)
 
-    error = None
     if final.error is not None and final.mean_error is not None:
         error = captioned(
-            final.error,
-            "endpoint error",
-            f"mean {final.mean_error:.2f} px (dark 0, bright ≥ {FLOW_ERROR_RANGE:g})",
+            final.error, "endpoint error", f"mean {final.mean_error:.2f} px", legend=True
+        )
+    else:  # an error map whose every pixel is unknown, in the colour the legend gives it
+        unknown = np.empty_like(final.flow)
+        unknown[:] = UNKNOWN_COLOUR
+        error = captioned(
+            unknown, "endpoint error", "no ground truth for this pair:\nthe error is unknown", True
         )
     rows = [[_fit(item.flow, TILE_WIDTH) for item in flow.pictures]]
     rows.append([_fit(item.warped_source, TILE_WIDTH) for item in flow.pictures])
@@ -454,6 +607,34 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
             rows, [_level_kind(flow, index) for index in range(len(flow.pictures))], row_names
         ),
     )
+
+
+@lru_cache(maxsize=8)
+def error_legend(width: int) -> np.ndarray:
+    """A white band: the error colours from 0 to :data:`FLOW_ERROR_RANGE` px and a swatch of
+    the colour of unknown ground truth, ``uint8 (h, width, 3)``."""
+    size = max(13, round(width / 24))
+    height = 2 * size + 22
+    band = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    font = _font(size)
+    swatch_text = "unknown truth"
+    swatch = size + 8 + int(font.getlength(swatch_text))
+    ramp_width = max(40, width - swatch - 40)
+    ramp = _lookup_table(ERROR_COLORMAP)[np.linspace(0, 255, ramp_width).astype(int)]
+    band.paste(Image.fromarray(np.repeat(ramp[None], size, axis=0)), (8, 6))
+    draw.text((8, size + 10), "0 px", fill=(0, 0, 0), font=font)
+    draw.text(
+        (8 + ramp_width, size + 10),
+        f"≥ {FLOW_ERROR_RANGE:g} px",
+        fill=(0, 0, 0),
+        font=font,
+        anchor="ra",
+    )
+    x = width - swatch - 8
+    draw.rectangle((x, 6, x + size, 6 + size), fill=UNKNOWN_COLOUR, outline=(0, 0, 0))
+    draw.text((x + size + 6, 6), swatch_text, fill=(0, 0, 0), font=font)
+    return np.asarray(band)
 
 
 def _level_kind(flow: FlowComputed, index: int) -> str:

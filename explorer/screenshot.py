@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FLOW_PICTURES = ["flow", "warped", "flow-levels"]
+FLOW_PICTURES = ["flow", "warped", "flow-error", "flow-levels"]
 PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
 
 
@@ -76,17 +76,26 @@ def image_sources(page: Any) -> dict[str, str]:
     }
 
 
-def click_target(page: Any, fx: float, fy: float, timeout_ms: int = 20_000) -> dict[str, str]:
+def click_target(
+    page: Any,
+    fx: float,
+    fy: float,
+    timeout_ms: int = 20_000,
+    loaded: tuple[str, ...] = ("target",),
+) -> dict[str, str]:
     """Click at a fraction ``(fx, fy)`` of the shown target picture; wait until every panel
-    shows a new, loaded image; return the new sources."""
+    shows a new picture, and those in ``loaded`` are loaded (Gradio loads pictures far below
+    the window only when scrolled to); return the new sources."""
     before = image_sources(page)
+    page.locator("#target img").scroll_into_view_if_needed()
     box = page.locator("#target img").bounding_box()
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
     page.wait_for_function(
-        """(before) => Object.entries(before).every(([name, src]) => {
+        """([before, loaded]) => Object.entries(before).every(([name, src]) => {
                const img = document.querySelector('#' + name + ' img');
-               return img && img.src !== src && img.complete && img.naturalWidth > 0; })""",
-        arg=before,
+               return img && img.src !== src
+                      && (!loaded.includes(name) || (img.complete && img.naturalWidth > 0)); })""",
+        arg=[before, list(loaded)],
         timeout=timeout_ms,
     )
     return image_sources(page)

@@ -6,6 +6,7 @@ never run code) and :func:`take_tensors` (exactly the expected keys and shapes, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,11 +31,7 @@ def read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and unpickler errors have no common base
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise CheckpointError(
-            f"{path} is not a PyTorch weights file that can be read safely, expected a "
-            f"{what} ({error.__class__.__name__}: {first_line})"
-        ) from error
+        raise CheckpointError(_unreadable(path, what, error)) from error
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping):
@@ -48,6 +45,29 @@ def read_state_dict(path: str | Path, what: str, hint: str) -> dict[str, Tensor]
             raise CheckpointError(f"{path}: state dict keys must be strings, got {key!r}")
         state[key] = value
     return state
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> str:
+    """Why a weights file cannot be read safely, and what to do instead.
+
+    PyTorch's own message advises retrying with ``weights_only=False``, even for a corrupt file;
+    for a file from someone else that advice means running whatever code it holds, so it is
+    never passed on. What the file holds is said instead: objects other than tensors (a whole
+    pickled model or training state), or nothing PyTorch can read at all.
+    """
+    text = str(error)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"{path} is not a PyTorch weights file that can be read safely: besides tensors it "
+            f"holds Python objects ({found.group(1)}; a whole pickled model or training state?), "
+            f"and reading those could run any code. Expected a {what}: save only the tensors "
+            "(for a model, torch.save(model.state_dict(), file)) and give that file instead"
+        )
+    return (
+        f"{path} is not a PyTorch weights file: it cannot be read as one (damaged, truncated "
+        f"or another kind of file). Expected a {what}"
+    )
 
 
 def take_tensors(

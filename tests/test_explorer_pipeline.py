@@ -16,12 +16,26 @@ import torch
 from PIL import Image
 
 from explorer import render
-from explorer.handlers import Explorer, View
+from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.features import FeatureExtractor
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
+
+
+def _session(
+    explorer: Explorer, name: str = "chelsea-shift", pixel: tuple[float, float] = (50.0, 50.0)
+) -> Session:
+    """A session whose page shows a bundled pair at SMALL, everything drawn."""
+    session = Session(View(explorer.pipeline.example_pair(name), SMALL, pixel, 2))
+    _done(explorer, session, explorer.redraw(session))
+    return session
+
+
+def _done(explorer: Explorer, session: Session, screen: Screen) -> Screen:
+    """An action followed by the computation it asked for (what an API call returns)."""
+    return screen.merged(explorer.fulfil(session)) if screen.compute else screen
 
 
 @pytest.fixture(scope="module")
@@ -114,60 +128,91 @@ def test_local_windows_can_follow_the_coarse_flow(pipeline: Pipeline) -> None:
 
 
 def test_renders_are_pictures_of_the_enlarged_images(pipeline: Pipeline) -> None:
-    computed = pipeline.compute(pipeline.example_pair("chelsea-shift"), SMALL)
+    pair_id = pipeline.example_pair("chelsea-shift")
+    computed = pipeline.compute(pair_id, SMALL)
+    working = pipeline.working_pair(pair_id, SMALL)
     probe = pipeline.probe(computed, (40.0, 40.0), iteration=2)
     scale = render.display_scale(computed.pair.target)
     assert scale == 4  # 160 px shown at 640
-    target = render.target_picture(computed, probe)
+    target = render.target_picture(working, probe.cell)
     assert target.shape == (computed.pair.target.shape[0] * 4, 640, 3)
+    assert render.panel_scale(computed.pair.source) == 2  # the maps: at least 320 px
     for colour_scale in render.COLOUR_SCALES:
         picture = render.panel(computed, probe, probe.gocor_global, colour_scale)
-        assert picture.dtype == np.uint8 and picture.shape[1] == 640
+        assert picture.dtype == np.uint8 and picture.shape[1] == 320
         assert render.strip(computed, probe, colour_scale).ndim == 3
 
 
+def test_overlay_blends_each_cell_colour_over_the_dimmed_grey() -> None:
+    """Against a direct per-pixel formula: grey = 0.8 x mean + 25.5, blended 35/65 with the
+    colormap's colour of the cell's normalised score; NaN cells show the grey alone."""
+    from matplotlib import colormaps
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    scores = rng.random((2, 3)).astype(np.float32)
+    scores[1, 2] = np.nan
+    got = render.overlay(image, scores, 8, (0.0, 1.0), alpha=0.65, scale=2).astype(float)
+    grey = np.round(image.mean(axis=2) * 0.8 + 25.5)
+    colours = colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255
+    for y in range(32):
+        for x in range(48):
+            cell_y, cell_x = y // 16, x // 16
+            value = scores[cell_y, cell_x]
+            if np.isnan(value):
+                expected = np.full(3, grey[y // 2, x // 2])
+            else:
+                colour = np.round(colours[int(np.rint(value * 255))])
+                expected = grey[y // 2, x // 2] * 0.35 + colour * 0.65
+            np.testing.assert_allclose(got[y, x], expected, atol=1.01)
+
+
 def test_click_marks_the_cell_and_answers_outside_clicks(explorer: Explorer) -> None:
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (10.0, 10.0), 2)
-    screen = explorer.click(view, 100, 60)
-    assert screen.view.pixel == (100.0, 60.0)
+    session = _session(explorer, pixel=(10.0, 10.0))
+    screen = explorer.click(session, 100, 60)
+    assert screen.view.pixel == (100.0, 60.0) and session.view == screen.view
     assert screen.target is not None and screen.gocor_local is not None
-    assert "cell (12, 7)" in screen.status
+    assert "cell (12, 7)" in screen.status and not screen.compute
     # The displayed picture is enlarged 4x: a click there is divided by 4.
-    assert explorer.click_displayed(view, 400, 240).view.pixel == (100.0, 60.0)
-    for x, y in ((-1, 5), (5, 10_000), (None, 3), (float("nan"), 1)):
-        outside = explorer.click(view, x, y)  # type: ignore[arg-type]
-        assert outside.view == view and outside.target is None
-        assert "⚠️" in outside.status
-
-
-def test_a_click_without_a_session_starts_from_the_first_pair(explorer: Explorer) -> None:
-    screen = explorer.click(None, 20, 20)
-    assert screen.view.pair_id.startswith("example:") and screen.target is not None
+    assert explorer.click_displayed(session, 400, 240).view.pixel == (100.0, 60.0)
+    view = session.view
+    for x, y in ((-1, 5), (5, 10_000), (None, 3), (float("nan"), 1), ("3", 4)):
+        outside = explorer.click(session, x, y)  # type: ignore[arg-type]
+        assert outside.view == view and outside.target is KEEP and outside.strip is KEEP
+        assert outside.status.startswith("⚠️") and outside.warning
 
 
 def test_settings_and_iteration_changes(explorer: Explorer) -> None:
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
-    screen = explorer.apply_settings(view, {"num_iter": 1.0})
+    session = _session(explorer)
+    view = session.view
+    screen = _done(explorer, session, explorer.apply_settings(session, {"num_iter": 1.0}))
     assert screen.view.settings.num_iter == 1 and screen.view.iteration == 1
-    assert screen.num_iter == 1 and screen.losses is not None
-    bad = explorer.apply_settings(view, {"working_size": 7})
-    assert "⚠️" in bad.status and bad.view == view
-    assert explorer.set_iteration(view, 0).view.iteration == 0
-    shared = explorer.set_colour_scale(view, render.COLOUR_SCALES[1])
+    assert screen.iteration.maximum == 1 and screen.losses is not None  # type: ignore[union-attr]
+    back = _done(explorer, session, explorer.apply_settings(session, {"num_iter": 2}))
+    assert back.view.settings == view.settings
+    bad = explorer.apply_settings(session, {"working_size": 7})
+    assert bad.status.startswith("⚠️") and bad.view == session.view
+    assert "working resolution must be one of 160, 240, 320, 400, 480 px" in bad.status
+    assert explorer.set_iteration(session, 0).view.iteration == 0
+    shared = explorer.set_colour_scale(session, render.COLOUR_SCALES[1])
     assert shared.view.colour_scale == render.COLOUR_SCALES[1] and shared.colour_bar is not None
 
 
 def test_bad_checkpoint_is_a_message(explorer: Explorer, tmp_path: Path) -> None:
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    session = _session(explorer)
+    view = session.view
     bad = tmp_path / "weights.pth"
     bad.write_bytes(b"not a checkpoint")
-    screen = explorer.use_weights(view, str(bad))
-    assert "⚠️" in screen.status and "weights.pth" in screen.status
-    assert screen.view == view
+    screen = explorer.use_weights(session, str(bad))
+    assert screen.warning and "weights.pth" in screen.status
+    assert str(tmp_path) not in screen.status  # the file's name, never the server's path
+    assert "weights_only" not in screen.status
+    assert screen.view == view == session.view
 
 
 def test_checkpoint_for_other_features_is_a_message(explorer: Explorer, tmp_path: Path) -> None:
-    """The released weights expect 512 channels; DAISY has 104: a clear message."""
+    """The released weights expect 512 channels; the learned features have 64: a clear
+    message before any computation, and nothing changes."""
     from gocor_lite import GlobalGOCor, LocalGOCor
     from gocor_lite.gocor.interop import GLOBAL_PREFIX, LOCAL_PREFIX, to_official
 
@@ -178,10 +223,11 @@ def test_checkpoint_for_other_features_is_a_message(explorer: Explorer, tmp_path
     state.update(to_official(LocalGOCor(), LOCAL_PREFIX))
     path = tmp_path / "glunet_gocor.pth"
     torch.save({"state_dict": state}, path)
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
-    screen = explorer.use_weights(view, str(path))
-    assert "⚠️" in screen.status and "512" in screen.status
-    assert screen.view == view
+    session = _session(explorer)
+    view = session.view
+    screen = explorer.use_weights(session, str(path))
+    assert screen.warning and "512" in screen.status and "official-glunet-gocor" in screen.status
+    assert screen.view == view and not screen.compute
 
 
 # -- uploads: each kind of file the issue names --------------------------------------------------
@@ -193,9 +239,10 @@ def _texture(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.kron(small, np.ones((8, 8, 1), np.uint8))[:height, :width]
 
 
-def _upload(explorer: Explorer, target: Path, source: Path):
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
-    return view, explorer.upload_pair(view, str(target), str(source))
+def _upload(explorer: Explorer, target: Path, source: Path) -> tuple[View, Screen]:
+    session = _session(explorer)
+    view = session.view
+    return view, _done(explorer, session, explorer.upload_pair(session, str(target), str(source)))
 
 
 def _good(tmp_path: Path) -> Path:
@@ -266,19 +313,19 @@ def test_bad_uploads_are_messages(explorer: Explorer, tmp_path: Path, kind: str)
     elif kind == "text":
         path = tmp_path / "notes.txt"
         path.write_text("hello, I am not an image")
-    view, screen = (
-        _upload(explorer, path, good)
-        if kind != "none"
-        else (None, explorer.upload_pair(None, None, str(good)))
-    )
-    assert screen.status.startswith("⚠️"), screen.status
-    assert screen.target is None  # nothing else changes
-    if view is not None:
-        assert screen.view == view
-    if kind not in ("none", "missing"):
+    session = _session(explorer)
+    view = session.view
+    target = None if kind == "none" else str(path)
+    screen = explorer.upload_pair(session, target, str(good))
+    assert screen.status.startswith("⚠️") and screen.warning, screen.status
+    assert screen.target is KEEP and screen.strip is KEEP  # nothing else changes
+    assert screen.view == view == session.view and not screen.compute
+    assert str(tmp_path) not in screen.status  # never the server's path to the upload
+    if kind != "none":
         assert path.name in screen.status
+        assert "the target image cannot be used" in screen.status
     # The session keeps working afterwards.
-    assert explorer.click(screen.view, 10, 10).target is not None
+    assert explorer.click(session, 10, 10).target is not None
 
 
 def test_pair_from_files_needs_both(tmp_path: Path) -> None:
@@ -286,10 +333,42 @@ def test_pair_from_files_needs_both(tmp_path: Path) -> None:
         pair_from_files(str(_good(tmp_path)), None)
 
 
-def test_user_pairs_are_kept_by_content(pipeline: Pipeline) -> None:
+def test_user_pairs_are_kept_by_content_and_keep_their_own_names(pipeline: Pipeline) -> None:
     image = _texture(64, 64)
-    first = pipeline.add_pair(ExamplePair("upload", "a", image, image))
-    assert pipeline.add_pair(ExamplePair("upload", "b", image.copy(), image)) == first
+    first = pipeline.add_pair(ExamplePair("upload", "a.png", image, image))
+    second = pipeline.add_pair(ExamplePair("upload", "b.png", image.copy(), image))
+    assert Pipeline.content(first) == Pipeline.content(second)  # computed once
+    assert first != second and pipeline.pair(second).description == "b.png"
+    assert pipeline.pair(first).description == "a.png"
+
+
+def test_the_same_images_under_other_names_are_named_as_uploaded(
+    explorer: Explorer, tmp_path: Path
+) -> None:
+    """The status names the files of this upload, also when their content was seen before."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    for folder, names in (("first", ("t1.png", "s1.png")), ("second", ("t2.png", "s2.png"))):
+        Image.fromarray(_texture(96, 128, 1)).save(tmp_path / folder / names[0])
+        Image.fromarray(_texture(96, 128, 2)).save(tmp_path / folder / names[1])
+    session = _session(explorer)
+    one = _done(
+        explorer,
+        session,
+        explorer.upload_pair(
+            session, str(tmp_path / "first/t1.png"), str(tmp_path / "first/s1.png")
+        ),
+    )
+    two = _done(
+        explorer,
+        session,
+        explorer.upload_pair(
+            session, str(tmp_path / "second/t2.png"), str(tmp_path / "second/s2.png")
+        ),
+    )
+    assert "t1.png" in one.status and "s1.png" in one.status
+    assert "t2.png" in two.status and "s2.png" in two.status and "t1.png" not in two.status
+    assert Pipeline.content(one.view.pair_id) == Pipeline.content(two.view.pair_id)
 
 
 def test_pipeline_does_not_import_gradio() -> None:
@@ -318,16 +397,143 @@ def test_synthetic_pair_has_ground_truth(
 
     kinds = synthetic_kinds()
     assert "homography" in kinds and "random" in kinds
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    session = _session(explorer)
+    view = session.view
     path = str(_good(tmp_path)) if from_file else None
-    screen = explorer.make_synthetic(view, path, 3, "homography")
+    screen = _done(explorer, session, explorer.make_synthetic(session, path, 3, "homography"))
     assert "⚠️" not in screen.status, screen.status
     assert screen.view.pair_id.startswith("synthetic:")
     computed = explorer.pipeline.compute(screen.view.pair_id, screen.view.settings)
     assert computed.pair.flow is not None
     assert "No ground truth" not in screen.status  # errors are shown
-    bad = explorer.make_synthetic(view, None, 3, "no-such-kind")
-    assert "⚠️" in bad.status and bad.view == view
+    now = session.view
+    bad = explorer.make_synthetic(session, None, 3, "no-such-kind")
+    assert bad.warning and bad.view == now and "kind of warp must be one of" in bad.status
+    assert view != now
+
+
+@pytest.mark.parametrize(
+    ("seed", "shown"),
+    [
+        (1e30, "1e+30"),
+        (-1, "-1"),
+        (2.5, "2.5"),
+        (float("nan"), "nan"),
+        ("abc", "'abc'"),
+        (None, "None"),
+    ],
+)
+def test_a_seed_outside_its_range_is_a_message(
+    explorer: Explorer, seed: object, shown: str
+) -> None:
+    session = _session(explorer)
+    view = session.view
+    screen = explorer.make_synthetic(session, None, seed, "homography")
+    assert screen.warning and session.view == view and not screen.compute
+    assert f"random seed must be a whole number from 0 to 4294967295, not {shown}" in screen.status
+    assert "Something went wrong" not in screen.status
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ((1, 1), "is 1×1 px: the explorer needs at least 32 px on each side"),
+        ((31, 200), "is 200×31 px: the explorer needs at least 32 px on each side"),
+        ((40, 5000), "is 5000×40 px, 125 times longer than it is wide"),
+        ((200, 40), "is 40×200 px, 5 times longer than it is wide"),
+    ],
+)
+def test_images_the_maps_cannot_be_made_of_are_refused(
+    explorer: Explorer, tmp_path: Path, size: tuple[int, int], message: str
+) -> None:
+    """Too few feature cells across, or too long a side for the other: refused (in each
+    place an image comes in), not blown up into noise."""
+    path = tmp_path / "odd.png"
+    Image.fromarray(_texture(*size)).save(path)
+    for screen in (
+        explorer.upload_pair(_session(explorer), str(path), str(_good(tmp_path))),
+        explorer.upload_pair(_session(explorer), str(_good(tmp_path)), str(path)),
+        explorer.make_synthetic(_session(explorer), str(path), 0, "homography"),
+    ):
+        assert screen.warning and message in screen.status and "odd.png" in screen.status
+        assert not screen.compute
+
+
+def test_a_small_image_enlarged_much_is_flagged(explorer: Explorer, tmp_path: Path) -> None:
+    path = tmp_path / "small.png"
+    Image.fromarray(_texture(40, 48)).save(path)
+    session = _session(explorer)
+    screen = _done(explorer, session, explorer.upload_pair(session, str(path), str(path)))
+    assert not screen.warning
+    assert "target 48×40 px enlarged 3.4× to the working resolution 160×136 px" in screen.status
+    assert "expect blurred maps" in screen.status
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"num_iter": 1e30}, "GOCor iterations K must be a whole number from 0 to 8, not 1e+30"),
+        ({"num_iter": -1}, "GOCor iterations K must be a whole number from 0 to 8, not -1"),
+        ({"num_iter": 2.5}, "GOCor iterations K must be a whole number from 0 to 8, not 2.5"),
+        ({"search_radius": float("nan")}, "local search radius R must be a whole number"),
+        ({"search_radius": "4"}, "local search radius R must be a whole number from 1 to 8"),
+        ({"working_size": 1e30}, "working resolution must be one of 160, 240, 320, 400, 480"),
+        ({"query_loss": "yes"}, "the query loss is either on or off"),
+        ({"features": "nope"}, "features must be one of daisy, learned, vgg16"),
+    ],
+)
+def test_settings_outside_their_range_are_messages_in_the_page_words(
+    explorer: Explorer, change: dict, message: str
+) -> None:
+    session = _session(explorer)
+    view = session.view
+    screen = explorer.apply_settings(session, change)
+    assert screen.warning and message in screen.status, screen.status
+    assert session.view == view and not screen.compute
+    assert isinstance(screen.settings, Settings) and screen.settings == view.settings  # set back
+
+
+def test_iteration_outside_its_range_is_a_message(explorer: Explorer) -> None:
+    session = _session(explorer)
+    for value in (1e30, -1, 0.5, float("nan")):
+        screen = explorer.set_iteration(session, value)
+        assert screen.warning and "iteration shown must be a whole number from 0 to 2" in (
+            screen.status
+        )
+        assert session.view.iteration == 2
+        assert screen.iteration.value == 2  # type: ignore[union-attr]  # the slider set back
+
+
+def test_the_heaviest_settings_are_refused_up_front_with_what_fits(explorer: Explorer) -> None:
+    """The query loss at 320 px with 8 iterations would take tens of seconds on 2 cores: it is
+    refused before any computation, with the reason and what to choose instead."""
+    from explorer.pipeline import TIME_BUDGET, estimate_cost
+
+    session = _session(explorer, "brick-shift")
+    pipeline = explorer.pipeline
+    heavy = Settings(working_size=320, num_iter=8, query_loss=True)
+    working = pipeline.working_pair(session.view.pair_id, heavy)
+    assert estimate_cost(working.target_grid, working.source_grid, heavy).seconds > TIME_BUDGET
+    screen = explorer.apply_settings(session, dataclasses.asdict(heavy))
+    assert screen.warning and not screen.compute
+    assert "would take about" in screen.status and "more than the 10 s" in screen.status
+    assert "choose a working resolution of" in screen.status and "no query loss" in screen.status
+    assert pipeline.cached(session.view.pair_id, heavy) is None
+    with pytest.raises(InputError, match="more than the 10 s"):
+        pipeline.compute(session.view.pair_id, heavy)
+
+
+def test_the_cost_estimate_grows_with_what_is_computed() -> None:
+    from explorer.pipeline import estimate_cost
+
+    grid = (30, 40)
+    base = estimate_cost(grid, grid, Settings())
+    assert estimate_cost(grid, grid, Settings(num_iter=8)).seconds > base.seconds
+    assert estimate_cost(grid, grid, Settings(query_loss=True)).seconds > base.seconds
+    assert estimate_cost((40, 50), (40, 50), Settings()).bytes > base.bytes
+    # Bytes: (K + 2) volumes of each kind, 4 bytes an entry (K = 3, R = 4 here).
+    cells = 30 * 40
+    assert base.bytes == 4 * 5 * cells * (cells + cells + 81)
 
 
 def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
@@ -335,7 +541,8 @@ def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
 ) -> None:
     from gocor_lite.weights import load_trained_gocor
 
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
+    session = _session(explorer)
+    view = session.view
     assert SMALL.gocor_parameters == "trained (this project)"
     trained = explorer.pipeline.compute(view.pair_id, SMALL)
     paper = explorer.pipeline.compute(
@@ -344,11 +551,13 @@ def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
     assert not torch.equal(trained.global_trace.volumes[1], paper.global_trace.volumes[1])
     expected = load_trained_gocor("global", "learned").distance.sample()
     torch.testing.assert_close(trained.global_trace.functions.label, expected.label)
-    screen = explorer.apply_settings(view, {"num_iter": 2})
+    screen = _done(explorer, session, explorer.apply_settings(session, {"num_iter": 2}))
     assert "trained by this project for the learned features" in screen.status
-    other = explorer.apply_settings(view, {"initializer": "context-aware"})
+    other = _done(
+        explorer, session, explorer.apply_settings(session, {"initializer": "context-aware"})
+    )
     assert "no trained GOCor parameters" in other.status
-    with pytest.raises(InputError, match="gocor_parameters must be one of"):
+    with pytest.raises(InputError, match="GOCor parameters must be one of"):
         SMALL.updated({"gocor_parameters": "mine"})
 
 
@@ -366,14 +575,16 @@ def test_compatible_checkpoint_is_used_and_can_be_dropped(
     state.update(to_official(LocalGOCor(), LOCAL_PREFIX))
     path = tmp_path / "small.pth"
     torch.save(state, path)
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
-    screen = explorer.use_weights(view, str(path))
+    session = _session(explorer)
+    view = session.view
+    screen = _done(explorer, session, explorer.use_weights(session, str(path)))
     assert "⚠️" not in screen.status, screen.status
-    assert screen.view.settings.weights == str(path) and "checkpoint file" in screen.status
+    assert screen.view.settings.weights == str(path)
+    assert "checkpoint small.pth" in screen.status and str(tmp_path) not in screen.status
     with_weights = explorer.pipeline.compute(screen.view.pair_id, screen.view.settings)
     initial = explorer.pipeline.compute(view.pair_id, view.settings)
     assert not torch.equal(with_weights.global_trace.volumes[1], initial.global_trace.volumes[1])
-    back = explorer.use_weights(screen.view, None)
+    back = _done(explorer, session, explorer.use_weights(session, None))
     assert back.view.settings.weights is None and "initial" in back.status
 
 
@@ -401,20 +612,37 @@ def test_feature_weights_files(
     from gocor_lite import features
 
     monkeypatch.setitem(features._REGISTRY, "pooling", _PoolingExtractor)
-    view = View(explorer.pipeline.example_pair("chelsea-shift"), SMALL, (50.0, 50.0), 2)
-    needs_file = explorer.apply_settings(view, {"features": "pooling"})
-    assert "⚠️" in needs_file.status and "needs a weights file" in needs_file.status
+    session = _session(explorer)
+    view = session.view
+    # Features that need a file, without one: refused in the page's words, set back.
+    needs_file = explorer.apply_settings(session, {"features": "pooling"})
+    assert needs_file.warning and session.view == view
+    assert "the pooling features need a weights file you have" in needs_file.status
+    assert "weights=" not in needs_file.status and "<" not in needs_file.status
+    assert needs_file.settings == view.settings
+    # With the file in place, choosing the features uses it.
     weights = tmp_path / "pooling.pt"
     weights.write_bytes(b"weights")
-    pooling_view = dataclasses.replace(view, settings=SMALL.updated({"features": "pooling"}))
-    screen = explorer.use_feature_weights(pooling_view, str(weights))
-    assert "⚠️" not in screen.status, screen.status
+    screen = _done(
+        explorer, session, explorer.apply_settings(session, {"features": "pooling"}, str(weights))
+    )
+    assert not screen.warning, screen.status
+    assert session.view.settings.feature_weights == str(weights)
     assert "Feature weights: pooling.pt" in screen.status
-    daisy_view = dataclasses.replace(view, settings=SMALL.updated({"features": "daisy"}))
-    assert "take no weights file" in explorer.use_feature_weights(daisy_view, str(weights)).status
-    assert "choose a weights file" in explorer.use_feature_weights(view, None).status
-    reset = explorer.reset_weights(pooling_view)
+    # Other features drop it; features that take no file say so.
+    daisy = _done(explorer, session, explorer.apply_settings(session, {"features": "daisy"}))
+    assert daisy.view.settings.feature_weights is None
+    refused = explorer.use_feature_weights(session, str(weights))
+    assert "the daisy features take no weights file" in refused.status
+    assert "choose a weights file" in explorer.use_feature_weights(session, None).status
+    _done(
+        explorer, session, explorer.apply_settings(session, {"features": "pooling"}, str(weights))
+    )
+    reset = _done(explorer, session, explorer.reset_weights(session))
     assert reset.view.settings.feature_weights is None and reset.view.settings.weights is None
+    assert reset.view.settings.features == "learned"  # pooling cannot go on without its file
+    missing = explorer.use_feature_weights(session, str(tmp_path / "gone" / "x.pt"))
+    assert missing.warning and "x.pt" in missing.status and str(tmp_path) not in missing.status
 
 
 # -- the flow view -------------------------------------------------------------------------------
@@ -490,17 +718,21 @@ def test_flow_view_variants_estimators_and_notes(pipeline: Pipeline, explorer: E
     assert not torch.equal(plain.result.flow, gocor.result.flow)
     with pytest.raises(InputError, match="GOCor variant"):
         FlowChoice("nope")
-    view = explorer.initial_view()
+    session = _session(explorer, "brick-shift")
     for variant in FLOW_VARIANTS:
-        screen = explorer.choose_flow(view, variant, next(iter(FLOW_ESTIMATORS)))
-        assert screen.flow is not None and screen.flow_levels is not None
-        assert screen.view.flow.variant == FLOW_VARIANTS[variant]
+        action = explorer.choose_flow(session, variant, next(iter(FLOW_ESTIMATORS)))
+        assert action.compute and not isinstance(action.flow, np.ndarray)  # cleared, then drawn
+        screen = _done(explorer, session, action)
+        assert isinstance(screen.flow, np.ndarray) and isinstance(screen.flow_levels, np.ndarray)
+        assert screen.view.flow.variant == FLOW_VARIANTS[variant] and screen.view.flow_open
         assert variant in screen.flow_status and "Average endpoint error" in screen.flow_status
-    screen = explorer.choose_flow(view, "nope", "learned decoders")
-    assert screen.flow_status.startswith("⚠️") and screen.flow is None
+    view = session.view
+    screen = explorer.choose_flow(session, "nope", "learned decoders")
+    assert screen.warning and screen.flow is KEEP and session.view == view
+    assert screen.flow_choice == view.flow  # the radio buttons set back
 
 
-def test_flow_view_without_decoder_weights_is_a_note(
+def test_flow_view_without_decoder_weights_is_refused_up_front(
     pipeline: Pipeline, explorer: Explorer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gocor_lite.flow import CoarseToFineFlow
@@ -508,22 +740,34 @@ def test_flow_view_without_decoder_weights_is_a_note(
     missing = Path("/nonexistent/flow_decoders.pt")
     original = CoarseToFineFlow.load_decoders
     monkeypatch.setattr(CoarseToFineFlow, "load_decoders", lambda model: original(model, missing))
-    other = dataclasses.replace(SMALL, num_iter=1)  # not cached yet
-    view = dataclasses.replace(explorer.initial_view(), settings=other)
-    screen = explorer.choose_flow(view, "global GOCor", "learned decoders")
-    assert screen.flow_status.startswith("⚠️") and "no learned decoders" in screen.flow_status
-    assert "training-free" in screen.flow_status and screen.flow is None
+    session = _session(explorer)
+    view = session.view
+    screen = explorer.choose_flow(session, "global GOCor", "learned decoders")
+    assert screen.warning and not screen.compute and session.view == view
+    assert isinstance(screen.flow_status, str) and screen.flow_status.startswith("⚠️")
+    assert "no learned decoders" in screen.flow_status and "training-free" in screen.flow_status
+    assert "/nonexistent" not in screen.status + screen.flow_status
+    assert screen.flow_choice == view.flow
 
 
-def test_flow_view_pictures(explorer: Explorer) -> None:
-    view = explorer.initial_view()
-    screen = explorer.show_flow(view)
-    assert screen.flow is not None and screen.warped is not None and screen.flow_legend is not None
+def test_flow_view_pictures(explorer: Explorer, tmp_path: Path) -> None:
+    from gocor_lite.pictures.flow import UNKNOWN_COLOUR
+
+    session = _session(explorer, "brick-shift")
+    screen = _done(explorer, session, explorer.open_flow(session))
+    assert isinstance(screen.flow, np.ndarray) and isinstance(screen.warped, np.ndarray)
     assert screen.flow.shape[1] >= render.MIN_DISPLAY_SIDE  # enlarged like the other pictures
-    assert screen.flow_error is not None  # the first bundled pair has a ground truth
+    assert isinstance(screen.flow_error, np.ndarray)  # the bundled pair has a ground truth
     levels = screen.flow_levels
-    assert levels is not None and levels.shape[1] > 4 * render.TILE_WIDTH
+    assert isinstance(levels, np.ndarray) and levels.shape[1] > 4 * render.TILE_WIDTH
     # The legend's right edge is red (+x), its bottom orange-yellow (+y): the wheel's convention.
     legend = render.flow_legend()
     middle = legend.shape[0] // 2
     assert legend[middle, middle].tolist() == [255, 255, 255]
+    # A pair without ground truth: the error map is all "unknown", in its own colour.
+    path = tmp_path / "t.png"
+    Image.fromarray(_texture(96, 128, 3)).save(path)
+    other = _done(explorer, session, explorer.upload_pair(session, str(path), str(path)))
+    assert isinstance(other.flow_error, np.ndarray) and "No ground truth" in other.flow_status
+    middle_row = other.flow_error[other.flow_error.shape[0] // 2]
+    assert (middle_row == UNKNOWN_COLOUR).all(axis=-1).mean() > 0.9

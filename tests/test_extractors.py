@@ -232,8 +232,8 @@ class NotATensor:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("text", "not a PyTorch weights file"),
-        ("pickle", "not a PyTorch weights file"),
+        ("text", "not a PyTorch weights file: it cannot be read as one"),
+        ("pickle", "not a PyTorch weights file that can be read safely: besides tensors"),
         ("list", "holds a list"),
         ("missing", "missing key"),
         ("unexpected", "unexpected key"),
@@ -263,6 +263,10 @@ def test_learned_malformed_files(tmp_path: Path, content: str, message: str) -> 
     with pytest.raises(CheckpointError, match=message) as error:
         LearnedExtractor(path)
     assert str(path) in str(error.value)
+    # PyTorch's advice to retry with weights_only=False (arbitrary code) is never passed on.
+    assert "weights_only" not in str(error.value) and "False" not in str(error.value)
+    if content == "pickle":
+        assert "NotATensor" in str(error.value) and "state_dict()" in str(error.value)
     if content in ("missing", "shape", "integer"):
         assert "layers.0." in str(error.value)
 

@@ -386,8 +386,19 @@ def test_the_command_explains_a_missing_image(tmp_path, capsys):
     assert "no image file" in capsys.readouterr().err
 
 
+def test_unknown_truth_colour_is_no_error_colour():
+    from matplotlib import colormaps
+
+    from gocor_lite.pictures.flow import ERROR_COLORMAP, UNKNOWN_COLOUR
+
+    assert ERROR_COLORMAP == "magma"
+    every_error = np.round(colormaps["magma"](np.linspace(0, 1, 1024))[:, :3] * 255)
+    # At least 150 grey levels (L1 over RGB) away from the nearest error colour.
+    assert np.abs(every_error - np.asarray(UNKNOWN_COLOUR)).sum(axis=1).min() > 150
+
+
 def test_level_pictures_for_an_app(texture):
-    from gocor_lite.pictures.flow import level_pictures
+    from gocor_lite.pictures.flow import UNKNOWN_COLOUR, level_pictures
 
     target, source = texture[:, :, :64, :80].float(), texture[:, :, 4:68, 2:82].float()
     result = CoarseToFineFlow(SMALL)(target, source)
@@ -399,7 +410,11 @@ def test_level_pictures_for_an_app(texture):
     for picture in pictures:
         for image in (picture.flow, picture.warped_source, picture.error):
             assert image is not None and image.shape == (64, 80, 3) and image.dtype == np.uint8
-        assert picture.error is not None and not picture.error[:5].any()  # unknown: black
+        assert picture.error is not None
+        # Unknown truth has its own colour, and no error value is drawn in it (not black: black
+        # is a perfect 0 px error).
+        assert (picture.error[:5] == UNKNOWN_COLOUR).all()
+        assert not (picture.error[5:] == UNKNOWN_COLOUR).all(axis=-1).any()
         assert picture.mean_error is not None and np.isfinite(picture.mean_error)
     assert level_pictures(result)[0].error is None
 

@@ -5,6 +5,12 @@ pipeline's, or a GLU-Net trace's) the flow's colours, the source warped onto the
 where the true flow is known, the per-pixel error.
 
 Convention (colours):
+    Endpoint errors run through matplotlib's ``magma`` colormap, from black (0 px) to pale
+    yellow (``max_error`` or more); pixels whose true flow is unknown take
+    :data:`UNKNOWN_COLOUR`, a teal that ``magma`` never reaches, so that "no ground truth" is
+    never read as "no error".
+
+    Flows:
     The wheel is a ring of 55 colours in six ramps (red -> yellow in 15 steps, yellow ->
     green 6, green -> cyan 4, cyan -> blue 11, blue -> magenta 13, magenta -> red 6). A flow
     ``(dx, dy)`` (image rows grow downwards) picks the position ``(atan2(-dy, -dx) / pi + 1) / 2``
@@ -27,6 +33,9 @@ from gocor_lite.flow.pipeline import FlowResult
 from gocor_lite.glunet.network import GLUNetTrace
 from gocor_lite.images import to_tensor, to_uint8
 from gocor_lite.warp import warp
+
+ERROR_COLORMAP = "magma"  # endpoint error: black (0 px) .. pale yellow (max_error or more)
+UNKNOWN_COLOUR = (0, 160, 160)  # RGB of pixels without a known true flow (far from any magma)
 
 # (number of steps, start colour, end colour) of each ramp, RGB in [0, 1].
 _RAMPS = (
@@ -106,7 +115,8 @@ class LevelPictures:
     title: str  # e.g. "level 3: local R=2 GOCor, 160x120 cells"
     flow: np.ndarray  # the flow's colours (Middlebury wheel, shared scale)
     warped_source: np.ndarray  # the source seen through the flow, on the target grid
-    error: np.ndarray | None  # endpoint error, 0 (black) .. max_error px (white); None if unknown
+    error: np.ndarray | None  # endpoint error (magma, 0 .. max_error px), UNKNOWN_COLOUR where
+    # the true flow is unknown; None without a true flow at all
     mean_error: float | None  # over pixels with a known true flow (pixels)
 
 
@@ -117,8 +127,9 @@ def level_pictures(
     max_error: float = 10.0,
 ) -> list[LevelPictures]:
     """Every level of the first pair of ``result`` as pictures; ``true_flow`` ``(2, H, W)``
-    (NaN = unknown) adds the error maps. Flow colours share one scale: ``max_magnitude``, or the
-    largest length of the true flow (if given) or of the final flow."""
+    (NaN = unknown) adds the error maps (:data:`ERROR_COLORMAP` from 0 to ``max_error`` px,
+    :data:`UNKNOWN_COLOUR` where the truth is unknown). Flow colours share one scale:
+    ``max_magnitude``, or the largest length of the true flow (if given) or of the final flow."""
     flows = [level.flow[0].detach().float().cpu() for level in result.levels]
     titles = [_describe(result, index) for index in range(len(flows))]
     warped = [to_uint8(result.warped_source(index)[:1]) for index in range(len(flows))]
@@ -164,8 +175,12 @@ def _pictures(
             error = endpoint_error(flow[None], torch.from_numpy(true_flow)[None])[0].numpy()
             known = np.isfinite(error)
             mean_error = float(error[known].mean()) if known.any() else float("nan")
-            shade = colormaps["magma"](np.clip(np.where(known, error, 0) / max_error, 0, 1))
-            error_picture = np.round(shade[..., :3] * 255 * known[..., None]).astype(np.uint8)
+            shade = colormaps[ERROR_COLORMAP](np.clip(np.where(known, error, 0) / max_error, 0, 1))
+            error_picture = np.where(
+                known[..., None],
+                np.round(shade[..., :3] * 255),
+                np.asarray(UNKNOWN_COLOUR, np.float64),
+            ).astype(np.uint8)
         pictures.append(
             LevelPictures(
                 title=title,
@@ -246,6 +261,21 @@ def _figure(
         if picture.error is not None:
             row[2].imshow(picture.error)
             row[2].set_title(f"endpoint error, 0-10 px; mean {picture.mean_error:.2f}", fontsize=9)
+    if true_flow is not None:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+        from matplotlib.patches import Patch
+
+        scale = ScalarMappable(Normalize(0, 10), ERROR_COLORMAP)
+        bar = figure.colorbar(scale, ax=axes[1:, 2], shrink=0.6, label="endpoint error (px)")
+        unknown = (UNKNOWN_COLOUR[0] / 255, UNKNOWN_COLOUR[1] / 255, UNKNOWN_COLOUR[2] / 255)
+        bar.ax.legend(
+            handles=[Patch(color=unknown, label="unknown")],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.02),
+            fontsize=8,
+            frameon=False,
+        )
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
