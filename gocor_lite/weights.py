@@ -12,7 +12,11 @@ The shipped weights are package data (``gocor_lite/assets/weights/``, found with
   parameters where the file has them for these features, else the paper's initial values",
   written once in :func:`gocor_module`);
 * :data:`FLOW_DECODERS`: the flow pipeline's decoders per ``"<extractor>/<variant>"``
-  (:func:`decoder_state`).
+  (:func:`decoder_state`);
+* :data:`SMALL_GLUNET`: this project's small GLU-Net, one state dict per variant
+  (``"gocor"``: GLU-Net-GOCor, ``"correlation"``: the same network with feature correlation),
+  each with the :meth:`~gocor_lite.glunet.GLUNetConfig.small` arguments it was built with
+  (:func:`load_small_glunet`).
 
 Every read goes through :func:`gocor_lite.statedict.read_state_dict` (``weights_only``).
 Nothing here writes into the package unless a command is told to (``--refresh-shipped``).
@@ -21,6 +25,7 @@ Nothing here writes into the package unless a command is told to (``--refresh-sh
 from __future__ import annotations
 
 import importlib.resources
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +33,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gocor_lite.glunet.config import GLUNetConfig
+from gocor_lite.glunet.network import GLUNet
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
 from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
 
@@ -36,6 +43,7 @@ WEIGHTS_DIR = Path(str(importlib.resources.files("gocor_lite").joinpath("assets"
 LEARNED_FEATURES = WEIGHTS_DIR / "learned_features.pt"
 TRAINED_GOCOR = WEIGHTS_DIR / "gocor_trained.pt"
 FLOW_DECODERS = WEIGHTS_DIR / "flow_decoders.pt"
+SMALL_GLUNET = WEIGHTS_DIR / "glunet_small.pt"
 TRAINING_CARD = WEIGHTS_DIR / "TRAINING.md"
 
 GOCorKind = Literal["global", "local"]
@@ -163,3 +171,76 @@ def decoder_state(key: str, path: str | Path | None = None) -> Mapping[str, Tens
 def decoder_keys(path: str | Path | None = None) -> list[str]:
     """The keys of the decoder sets in ``path`` (none if no file)."""
     return _names(FLOW_DECODERS if path is None else Path(path))
+
+
+# -- this project's small GLU-Net -----------------------------------------------------------------
+
+SmallVariant = Literal["gocor", "correlation"]
+SMALL_VARIANTS: tuple[str, ...] = ("gocor", "correlation")
+_SMALL_WHAT = "file of this project's small GLU-Net"
+
+
+def save_small_glunet(
+    path: str | Path,
+    networks: Mapping[str, tuple[GLUNet, Mapping[str, Any]]],
+    **metadata: Any,
+) -> None:
+    """Write trained small networks, per variant, to one file: key ``variant`` holds the state
+    dict, metadata ``"config/<variant>"`` the JSON of the :meth:`GLUNetConfig.small` keyword
+    arguments that rebuild it (``gocor`` included)."""
+    for variant in networks:
+        if variant not in SMALL_VARIANTS:
+            raise ValueError(f"variant must be one of {SMALL_VARIANTS}, got {variant!r}")
+    states = {variant: network.state_dict() for variant, (network, _) in networks.items()}
+    configs = {
+        f"config/{variant}": json.dumps(dict(arguments), sort_keys=True)
+        for variant, (_, arguments) in networks.items()
+    }
+    save_states(path, states, **configs, **metadata)
+
+
+def small_glunet_variants(path: str | Path | None = None) -> list[str]:
+    """The variants of the small GLU-Net in ``path`` (default :data:`SMALL_GLUNET`; none if
+    there is no file)."""
+    names = _names(SMALL_GLUNET if path is None else Path(path))
+    return [variant for variant in SMALL_VARIANTS if variant in names]
+
+
+def small_glunet_metadata(path: str | Path | None = None) -> dict[str, str]:
+    """The string metadata of a small-GLU-Net file (how it was trained)."""
+    path = SMALL_GLUNET if path is None else Path(path)
+    metadata = read_state_dict(path, _SMALL_WHAT, _MADE_BY).get("metadata")
+    return dict(metadata) if isinstance(metadata, Mapping) else {}
+
+
+def load_small_glunet(variant: SmallVariant = "gocor", *, path: str | Path | None = None) -> GLUNet:
+    """This project's trained small GLU-Net (:meth:`GLUNetConfig.small`), in ``eval()`` mode,
+    float32 on the CPU: ``"gocor"`` (global and local GOCor inside, GLU-Net-GOCor) or
+    ``"correlation"`` (feature correlation, as GLU-Net). ``path``: default
+    :data:`SMALL_GLUNET`. A missing file is a ``FileNotFoundError``; a file without this
+    variant, or whose tensors do not fit, a :class:`~gocor_lite.statedict.CheckpointError`.
+
+    >>> network = load_small_glunet("gocor")  # doctest: +SKIP
+    >>> flow = network.estimate_flow(target, source)  # uint8 images, target first  # doctest: +SKIP
+    """
+    if variant not in SMALL_VARIANTS:
+        raise ValueError(f"variant must be one of {SMALL_VARIANTS}, got {variant!r}")
+    path = SMALL_GLUNET if path is None else Path(path)
+    entry = _entry(path, variant, _SMALL_WHAT)
+    metadata = small_glunet_metadata(path)
+    text = metadata.get(f"config/{variant}")
+    if text is None:
+        raise CheckpointError(f"{path} has no configuration for {variant!r} (config/{variant})")
+    try:
+        arguments = json.loads(text)
+        if "channels" in arguments:
+            arguments["channels"] = tuple(arguments["channels"])
+        config = GLUNetConfig.small(**arguments)
+    except (TypeError, ValueError) as error:
+        message = f"{path}: unreadable configuration of {variant!r}: {error}"
+        raise CheckpointError(message) from error
+    network = GLUNet(config)
+    expected = {name: tuple(value.shape) for name, value in network.state_dict().items()}
+    tensors = take_tensors(entry, expected, path, f"small GLU-Net ({variant}) state dict")
+    network.load_state_dict(tensors)
+    return network.eval()

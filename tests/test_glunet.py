@@ -565,7 +565,12 @@ def tiny_config(gocor: bool) -> GLUNetConfig:
     """The small configuration narrowed further and with fewer GOCor steps: the same code
     paths at a cost that float64 checks can afford."""
     return GLUNetConfig.small(
-        gocor, channels=(4, 8, 8, 16), width=0.0625, global_iterations=2, local_iterations=2
+        gocor,
+        channels=(4, 8, 8, 16),
+        width=0.0625,
+        global_iterations=2,
+        local_iterations=2,
+        normalization="batch",  # the released networks' layers, which the references read
     )
 
 

@@ -2,9 +2,12 @@
 """GLU-Net's learned blocks: the mapping decoder of the global level (CMDTop), the dense flow
 decoders of the local levels, and the dilated context network (reference §4.2, §7.3, §7.4).
 
-Every convolution is 3x3 with bias. Blocks with BatchNorm are ``nn.Sequential(conv, bn, act)``,
-so that their keys are ``<name>.0.*`` (convolution) and ``<name>.1.*`` (BatchNorm,
-``eps = 1e-5``), as in the released checkpoints.
+Every convolution is 3x3 with bias. Normalised blocks are ``nn.Sequential(conv, norm, act)``,
+so that their keys are ``<name>.0.*`` (convolution) and ``<name>.1.*`` (the normalisation), as
+in the released checkpoints. The normalisation is BatchNorm (``eps = 1e-5``, the authors') or,
+for small batches and data-parallel training on CPUs, GroupNorm with groups of
+:data:`GROUP_SIZE` channels (statistics per pair, so a batch split over processes computes
+exactly what one process computes; :class:`torch.nn.SyncBatchNorm` needs CUDA).
 """
 
 from __future__ import annotations
@@ -13,16 +16,33 @@ import torch
 from torch import Tensor, nn
 
 NEGATIVE_SLOPE = 0.1  # every LeakyReLU of GLU-Net
+GROUP_SIZE = 4  # channels per group of GroupNorm (normalization="group")
+
+
+def norm_layer(channels: int, normalization: str = "batch") -> nn.Module:
+    """BatchNorm2d (``"batch"``) or GroupNorm of :data:`GROUP_SIZE`-channel groups
+    (``"group"``; one group if ``channels`` is not a multiple)."""
+    if normalization == "batch":
+        return nn.BatchNorm2d(channels)
+    if normalization == "group":
+        groups = channels // GROUP_SIZE if channels % GROUP_SIZE == 0 else 1
+        return nn.GroupNorm(groups, channels)
+    raise ValueError(f"normalization must be 'batch' or 'group', got {normalization!r}")
 
 
 def conv_bn(
-    in_channels: int, out_channels: int, *, dilation: int = 1, leaky: bool = True
+    in_channels: int,
+    out_channels: int,
+    *,
+    dilation: int = 1,
+    leaky: bool = True,
+    normalization: str = "batch",
 ) -> nn.Sequential:
-    """Conv 3x3 (padding = dilation, bias), BatchNorm, LeakyReLU(0.1) (or ReLU)."""
+    """Conv 3x3 (padding = dilation, bias), normalisation, LeakyReLU(0.1) (or ReLU)."""
     activation: nn.Module = nn.LeakyReLU(NEGATIVE_SLOPE) if leaky else nn.ReLU()
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation),
-        nn.BatchNorm2d(out_channels),
+        norm_layer(out_channels, normalization),
         activation,
     )
 
@@ -35,10 +55,11 @@ class MappingDecoder(nn.Module):
     (not leaky); ``final`` is a plain convolution to 2 channels.
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...]):
+    def __init__(self, in_channels: int, widths: tuple[int, ...], normalization: str = "batch"):
         super().__init__()
         for index, width in enumerate(widths):
-            self.add_module(f"conv{index}", conv_bn(in_channels, width, leaky=False))
+            layer = conv_bn(in_channels, width, leaky=False, normalization=normalization)
+            self.add_module(f"conv{index}", layer)
             in_channels = width
         self.depth = len(widths)
         self.final = nn.Conv2d(in_channels, 2, 3, padding=1)
@@ -58,10 +79,12 @@ class FlowDecoder(nn.Module):
     ``x`` is ``[conv_4, conv_3, conv_2, conv_1, conv_0, input]`` along channels.
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...]):
+    def __init__(self, in_channels: int, widths: tuple[int, ...], normalization: str = "batch"):
         super().__init__()
         for index, width in enumerate(widths):
-            self.add_module(f"conv_{index}", conv_bn(in_channels, width))
+            self.add_module(
+                f"conv_{index}", conv_bn(in_channels, width, normalization=normalization)
+            )
             in_channels += width
         self.depth = len(widths)
         self.out_channels = in_channels
@@ -74,7 +97,10 @@ class FlowDecoder(nn.Module):
 
 
 def context_layers(
-    in_channels: int, widths: tuple[int, ...], dilations: tuple[int, ...]
+    in_channels: int,
+    widths: tuple[int, ...],
+    dilations: tuple[int, ...],
+    normalization: str = "batch",
 ) -> list[nn.Module]:
     """The dilated context network as a list of layers, to be registered by the network as
     ``dc_conv1..7`` (after decoder3) or ``l_dc_conv1..7`` (after decoder1): Conv (dilation =
@@ -84,7 +110,7 @@ def context_layers(
     """
     layers: list[nn.Module] = []
     for width, dilation in zip(widths, dilations, strict=True):
-        layers.append(conv_bn(in_channels, width, dilation=dilation))
+        layers.append(conv_bn(in_channels, width, dilation=dilation, normalization=normalization))
         in_channels = width
     layers.append(nn.Conv2d(in_channels, 2, 3, padding=1))
     return layers

@@ -24,6 +24,8 @@ from typing import Literal
 from gocor_lite.gocor.modules import GlobalGOCorConfig, LocalGOCorConfig
 
 PyramidKind = Literal["vgg16", "small"]
+Normalization = Literal["batch", "group"]
+NORMALIZATIONS: tuple[str, ...] = ("batch", "group")
 PYRAMIDS: tuple[str, ...] = ("vgg16", "small")
 GlobalPostprocess = Literal["relu_l2norm", "leakyrelu"]
 POSTPROCESSES: tuple[str, ...] = ("relu_l2norm", "leakyrelu")
@@ -67,6 +69,10 @@ class GLUNetConfig:
     context_channels: tuple[int, ...] = FULL_CONTEXT  # dc_conv1..6 and l_dc_conv1..6
     context_dilations: tuple[int, ...] = CONTEXT_DILATIONS  # their dilations (= padding)
     upfeat_channels: int = 2  # upfeat2's output, fed to decoder1
+    # "batch": BatchNorm (the authors'); "group": GroupNorm of 4-channel groups (this project's
+    # small network: small batches, and data-parallel training on CPUs gives exactly one
+    # process's result). See gocor_lite.glunet.blocks.
+    normalization: Normalization = "batch"
 
     # -- geometry ----------------------------------------------------------------------------------
     l_net_size: int = 256  # side of the square copies read by the global level and level 3
@@ -107,6 +113,10 @@ class GLUNetConfig:
         _positive_ints("context_channels", self.context_channels)
         _positive_ints("context_dilations", self.context_dilations, len(self.context_channels))
         _positive_ints("upfeat_channels", (self.upfeat_channels,))
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
         size = self.l_net_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 16:
             raise ValueError(f"l_net_size must be a multiple of 16, at least 32, got {size!r}")
@@ -196,10 +206,12 @@ class GLUNetConfig:
         query_loss: bool = False,
         global_iterations: int = 3,
         local_iterations: int = 3,
+        normalization: Normalization = "group",
     ) -> GLUNetConfig:
         """The same network at a size a 2-core CPU trains: the small pyramid (``channels`` at
         strides 2, 4, 8, 16), decoders and context networks at ``width`` times the authors'
-        widths, the 256 L-Net with its 16x16 global level, R = 4.
+        widths (the mapping decoder at the full width: it reads 256 channels), GroupNorm
+        (``normalization``), the 256 L-Net with its 16x16 global level, R = 4.
 
         ``gocor=True`` pairs the network with GOCor as GLU-Net-GOCor does (global GOCor with
         ``global_initializer`` and optionally the query loss, then LeakyReLU; one shared local
@@ -216,9 +228,10 @@ class GLUNetConfig:
         base = cls(
             pyramid="small",
             pyramid_channels=channels,
-            mapping_channels=scaled(FULL_MAPPING),
+            mapping_channels=FULL_MAPPING,
             decoder_channels=scaled(FULL_DECODER),
             context_channels=scaled(FULL_CONTEXT),
+            normalization=normalization,
             name="small-correlation",
         )
         if not gocor:

@@ -85,7 +85,8 @@ class GLUNetOutput:
         pixels (level 3 before the unit switch of §5); flow3 as the authors' forward returns it
         (pitfall 16: ``flow3_l`` scaled to working pixels, or the last extra level's flow);
         flow2 ``(B, 2, H'/8, W'/8)`` and flow1 ``(B, 2, H'/4, W'/4)`` in working pixels;
-        corr4 ``(B, g*g, g, g)``, the post-processed global volume.
+        corr4 ``(B, g*g, g, g)``, the post-processed global volume; corr4_raw the same before
+        the post-processing (correlation or GOCor scores, the input of a volume loss).
     """
 
     flow4: Tensor
@@ -94,6 +95,7 @@ class GLUNetOutput:
     flow1: Tensor
     flow3_l: Tensor
     corr4: Tensor
+    corr4_raw: Tensor
 
     @property
     def flows(self) -> list[Tensor]:
@@ -249,25 +251,27 @@ class GLUNet(nn.Module):
         self.config = config = config if config is not None else GLUNetConfig.glunet()
         grid = config.global_grid
         channels = config.decoder_channels
-        self.decoder4 = MappingDecoder(grid * grid + 2, config.mapping_channels)
+        norm = config.normalization
+        self.decoder4 = MappingDecoder(grid * grid + 2, config.mapping_channels, norm)
         self.deconv4 = nn.ConvTranspose2d(2, 2, kernel_size=4, stride=2, padding=1)
         local_in = config.displacements + 2
-        self.decoder3 = FlowDecoder(local_in, channels)
+        self.decoder3 = FlowDecoder(local_in, channels, norm)
         self._add_context("dc_conv", self.decoder3.out_channels)
-        self.decoder2 = FlowDecoder(local_in, channels)
+        self.decoder2 = FlowDecoder(local_in, channels, norm)
         self.upfeat2 = nn.ConvTranspose2d(
             self.decoder2.out_channels, config.upfeat_channels, kernel_size=4, stride=2, padding=1
         )
         self.deconv2 = nn.ConvTranspose2d(2, 2, kernel_size=4, stride=2, padding=1)
-        self.decoder1 = FlowDecoder(local_in + config.upfeat_channels, channels)
+        self.decoder1 = FlowDecoder(local_in + config.upfeat_channels, channels, norm)
         self._add_context("l_dc_conv", self.decoder1.out_channels)
         self.corr = GlobalGOCor(config.global_gocor) if config.global_gocor is not None else None
         self.local_corr = LocalGOCor(config.local_gocor) if config.local_gocor is not None else None
         self.pyramid = FeaturePyramid(config)
 
     def _add_context(self, prefix: str, in_channels: int) -> None:
+        config = self.config
         layers = context_layers(
-            in_channels, self.config.context_channels, self.config.context_dilations
+            in_channels, config.context_channels, config.context_dilations, config.normalization
         )
         for index, layer in enumerate(layers, start=1):
             self.add_module(f"{prefix}{index}", layer)
@@ -465,11 +469,17 @@ class GLUNet(nn.Module):
         height, width = target_pre.shape[2], target_pre.shape[3]  # H', W'
         size_l, grid = config.l_net_size, config.global_grid
 
-        # §3: the pyramid, once per image copy.
-        c11, c12 = self.pyramid(target_pre, (2, 3))
-        c21, c22 = self.pyramid(source_pre, (2, 3))
-        c13, c14 = self.pyramid(target_256, (3, 4))
-        c23, c24 = self.pyramid(source_256, (3, 4))
+        # §3: the pyramid, once per image copy (once per image when the working copies are
+        # the L copies themselves, as in training at L x L: the same numbers, half the work).
+        if target_pre is target_256 and source_pre is source_256:
+            c11, c12, c14 = self.pyramid(target_pre, (2, 3, 4))
+            c21, c22, c24 = self.pyramid(source_pre, (2, 3, 4))
+            c13, c23 = c12, c22
+        else:
+            c11, c12 = self.pyramid(target_pre, (2, 3))
+            c21, c22 = self.pyramid(source_pre, (2, 3))
+            c13, c14 = self.pyramid(target_256, (3, 4))
+            c23, c24 = self.pyramid(source_256, (3, 4))
 
         # §4.1: the global volume, source positions row-major in channels.
         volume4 = self._global_volume(l2_normalize(c14), l2_normalize(c24), record)
@@ -560,7 +570,13 @@ class GLUNet(nn.Module):
             flow1=flow1,
         )
         return GLUNetOutput(
-            flow4=flow4, flow3=flow3, flow2=flow2, flow1=flow1, flow3_l=flow3_l, corr4=corr4
+            flow4=flow4,
+            flow3=flow3,
+            flow2=flow2,
+            flow1=flow1,
+            flow3_l=flow3_l,
+            corr4=corr4,
+            corr4_raw=corr4_raw,
         )
 
     def _final_flows(self, flow1: Tensor, prepared: PreparedPair) -> tuple[Tensor, Tensor]:

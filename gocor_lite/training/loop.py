@@ -6,6 +6,10 @@ A stage is a set of modules, an optimiser and ``loss_at(step)``, a function of t
 exactly the steps it would have taken. The checkpoint records the stage's *identity* (the
 ``repr`` of its settings dataclass, which names every field, plus anything else the caller
 adds); resuming refuses a checkpoint of another identity.
+
+Under ``torchrun`` (:class:`~gocor_lite.training.distributed.Workers`), every process runs the
+loop on its share of each batch; the leader alone writes the checkpoint and shows progress, and
+the recorded loss of a step is the mean over the processes.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from gocor_lite.training.distributed import Workers
+
 CHECKPOINT_EVERY = 50  # steps between two saves of a stage's resumable state
 
 
 Progress = Callable[[int, int, float], None]  # (step, steps, loss) after each step
+Schedule = Callable[[int], float]  # the learning rate of a step
 
 
 def resumable_loop(
@@ -31,11 +38,18 @@ def resumable_loop(
     checkpoint: Path | None,
     resume: bool,
     progress: Progress | None,
+    *,
+    first_step: int = 0,
+    schedule: Schedule | None = None,
+    workers: Workers | None = None,
 ) -> list[float]:
-    """Run ``steps`` optimiser steps of ``loss_at(step)``; save ``modules``, the optimiser and
-    the losses to ``checkpoint`` every :data:`CHECKPOINT_EVERY` steps and at the end; with
-    ``resume``, continue from it (exactly, since every batch is a function of its step)."""
-    start, losses = 0, []
+    """Run optimiser steps ``first_step .. steps - 1`` of ``loss_at(step)``; save ``modules``,
+    the optimiser and the losses to ``checkpoint`` every :data:`CHECKPOINT_EVERY` steps and at
+    the end; with ``resume``, continue from it (exactly, since every batch is a function of its
+    step). ``schedule(step)``: the learning rate of each step (default: the optimiser's own).
+    Returns the loss of every step run (resumed ones included)."""
+    workers = workers or Workers()
+    start, losses = first_step, []
     if resume and checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if state.get("identity") != identity:
@@ -48,14 +62,18 @@ def resumable_loop(
         optimizer.load_state_dict(state["optimizer"])
         start, losses = int(state["step"]), list(state["losses"])
     for step in range(start, steps):
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(step)
         loss = loss_at(step)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()))
-        if progress is not None:
+        losses.append(workers.mean(float(loss.detach())))
+        if progress is not None and workers.leader:
             progress(step, steps, losses[-1])
-        if checkpoint is not None and ((step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps):
+        due = (step + 1 - first_step) % CHECKPOINT_EVERY == 0 or step + 1 == steps
+        if checkpoint is not None and workers.leader and due:
             state = {
                 "identity": identity,
                 "step": step + 1,
