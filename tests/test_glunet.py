@@ -571,6 +571,7 @@ def tiny_config(gocor: bool) -> GLUNetConfig:
         global_iterations=2,
         local_iterations=2,
         normalization="batch",  # the released networks' layers, which the references read
+        soft_argmax=False,  # the released networks' mapping decoder
     )
 
 

@@ -1,50 +1,78 @@
 # SPDX-License-Identifier: MIT
 """``python -m gocor_lite.train``: every trained weight the project ships, in one command.
 
-Three stages, self-supervised on synthetic warps of the training images of
-:mod:`gocor_lite.data.split` (held-out images never seen), fixed seed, resumable (``--resume``):
+Three stages, self-supervised on synthetic warps of real photographs
+(:mod:`gocor_lite.data.photos`: the training split; no evaluation image is ever seen), fixed
+seed, resumable (``--resume``), progress bars:
 
-1. ``features``: the ``learned`` extractor -> ``learned_features.pt``;
+1. ``features``: the ``learned`` extractor (the explorer's and the course's features) ->
+   ``learned_features.pt``;
 2. ``gocor``: GOCor's learned parameters (global and local) on the frozen features of each
    extractor of ``--gocor-extractors`` -> ``gocor_trained.pt``;
-3. ``decoders``: the flow pipeline's decoders for the learned features, one set per GOCor
-   variant -> ``flow_decoders.pt``.
+3. ``network``: this project's small GLU-Net, with GOCor inside (GLU-Net-GOCor) and with
+   feature correlation (GLU-Net): its pyramid first, then the shared start of the correlation
+   network, then each variant to the end (:mod:`gocor_lite.training.network`) ->
+   ``glunet_small.pt``.
 
-Then ``TRAINING.md`` beside them: the card (command, data, steps, time, losses). The library
-functions are in :mod:`gocor_lite.training` (the decoders: :mod:`gocor_lite.training.decoders`).
+Then ``TRAINING.md`` beside them: the card (command, machine, data, steps, time, losses).
+Under ``torchrun --nproc_per_node=N -m gocor_lite.train --stages network`` the network trains
+data-parallel (:mod:`gocor_lite.training.distributed`).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
+import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gocor_lite.data.split import HELD_OUT, TRAIN_IMAGES
+from gocor_lite.data.photos import HELD_OUT_PHOTOS, available_training_photos, held_out_pairs
 from gocor_lite.features import LearnedExtractor, make_extractor
-from gocor_lite.flow.config import FlowConfig
-from gocor_lite.training.decoders import TrainingRun, train_flow_decoders
+from gocor_lite.training.distributed import Workers, leave, workers_from_environment
 from gocor_lite.training.features import FeatureTraining, train_features
 from gocor_lite.training.gocor import GOCorTraining, train_gocor
+from gocor_lite.training.network import (
+    NetworkTraining,
+    carry_over,
+    fresh_network,
+    held_out_errors,
+    train_network,
+    zero_flow_error,
+)
 from gocor_lite.weights import (
-    FLOW_DECODERS,
     LEARNED_FEATURES,
+    SMALL_GLUNET,
     TRAINED_GOCOR,
     TRAINING_CARD,
     WEIGHTS_DIR,
+    save_small_glunet,
     save_trained_gocor,
 )
 
-STAGES = ("features", "gocor", "decoders")
+STAGES = ("features", "gocor", "network")
 FEATURES_FILE = LEARNED_FEATURES.name
 GOCOR_FILE = TRAINED_GOCOR.name
-DECODERS_FILE = FLOW_DECODERS.name
+NETWORK_FILE = SMALL_GLUNET.name
 CARD_FILE = TRAINING_CARD.name
+PYRAMID_LEARNING_RATE = 2e-3  # the pyramid phase's Adam (decayed to a tenth)
+#: ``--quick``: every stage end to end in about a minute (CI proves the command with it).
+QUICK = {
+    "feature_steps": 4,
+    "gocor_steps": 3,
+    "gocor_pairs": 8,
+    "network_pyramid_steps": 2,
+    "network_shared_steps": 2,
+    "network_steps": 3,
+    "network_batch": 2,
+    "card_pairs": 0,
+}
 
 
 @dataclass
@@ -65,9 +93,12 @@ class StageReport:
         return f"{head:.3f} (first {tenth} steps) -> {tail:.3f} (last {tenth})"
 
 
-def _bar(description: str) -> Any:
+def _bar(description: str, workers: Workers) -> Any:
+    """A tqdm progress bar for a stage (the leader's only)."""
     from tqdm import tqdm
 
+    if not workers.leader:
+        return None
     state: dict[str, Any] = {}
 
     def progress(step: int, steps: int, loss: float) -> None:
@@ -82,14 +113,15 @@ def _bar(description: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    features, gocor, decoders = FeatureTraining(), GOCorTraining(), TrainingRun()
+    features, gocor, network = FeatureTraining(), GOCorTraining(), NetworkTraining()
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.train",
-        description="Train the project's weights on synthetic warps of the skimage training "
-        f"images ({', '.join(TRAIN_IMAGES)}; held out: "
-        f"{', '.join(name for names in HELD_OUT.values() for name in names)}): the learned "
-        "features, GOCor's parameters on them, and the flow decoders. About 10 minutes on a "
-        "2-core CPU; same seed and thread count give the same weights bit for bit.",
+        description="Train the project's weights on synthetic warps of real photographs "
+        "(gocor_lite.data.photos' training split; held out: the evaluation pairs and "
+        f"{len(HELD_OUT_PHOTOS)} photographs): the learned features, GOCor's parameters on "
+        "them, and the small GLU-Net with and without GOCor. About an hour on a 2-core CPU "
+        "(TRAINING.md states the measured time). Under torchrun --nproc_per_node=N (with "
+        "--stages network) the network trains data-parallel.",
     )
     parser.add_argument(
         "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="what to train"
@@ -119,9 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads (default 1: bit-identical results need the same count, and on a "
-        "busy 2-core machine more threads were slower)",
+        default=None,
+        help="torch threads per process (default 2, or 1 under torchrun); the card records it",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few steps of every stage (about a minute): proves the command end to end; the "
+        "weights are not useful",
     )
     counts = (  # (option, default, what it counts)
         (
@@ -131,9 +168,15 @@ def _parser() -> argparse.ArgumentParser:
         ),
         ("--gocor-steps", gocor.steps, "steps of GOCor's parameters per extractor"),
         ("--gocor-pairs", gocor.pairs, "cached pairs GOCor trains on"),
-        ("--decoder-steps", decoders.steps, "steps of the flow decoders per GOCor variant"),
-        ("--decoder-pairs", decoders.pairs, "cached pairs the decoders train on"),
-        ("--card-pairs", 2, "held-out pairs per image for the card's key metrics, 0 for none"),
+        ("--network-pyramid-steps", 700, "steps of the network's pyramid phase"),
+        (
+            "--network-shared-steps",
+            400,
+            "steps of the correlation network that both variants start from",
+        ),
+        ("--network-steps", 700, "network steps of each variant, the shared ones included"),
+        ("--network-batch", network.batch_size, "pairs per network step (all processes)"),
+        ("--card-pairs", 1, "held-out pairs per photograph for the card's checks, 0 for none"),
     )
     for option, default, what in counts:
         parser.add_argument(option, type=int, default=default, help=f"{what} (default {default})")
@@ -143,150 +186,272 @@ def _parser() -> argparse.ArgumentParser:
         default=["learned", "daisy"],
         help="features GOCor's parameters are trained for (default: learned daisy)",
     )
+    parser.add_argument(
+        "--network-variants",
+        nargs="+",
+        choices=("gocor", "correlation"),
+        default=["gocor", "correlation"],
+        help="which small GLU-Nets to train (default both)",
+    )
     return parser
 
 
+def _settings(args: argparse.Namespace) -> argparse.Namespace:
+    """``--quick`` and the thread default applied."""
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+    if args.network_shared_steps > args.network_steps:
+        raise ValueError("--network-shared-steps must not exceed --network-steps")
+    return args
+
+
+def train_small_glunet(
+    args: argparse.Namespace, workers: Workers, reports: list[StageReport]
+) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The network stage: pyramid phase, the shared correlation start, each variant to the end.
+    Returns ``{variant: (network, GLUNetConfig.small arguments)}``."""
+    checkpoints = args.checkpoints
+    base = NetworkTraining(
+        variant="correlation",
+        batch_size=args.network_batch,
+        seed=args.seed,
+        steps=args.network_steps,
+    )
+    pyramid = replace(
+        base,
+        phase="pyramid",
+        steps=args.network_pyramid_steps,
+        learning_rate=PYRAMID_LEARNING_RATE,
+        final_learning_rate=PYRAMID_LEARNING_RATE / 10,
+    )
+    begin = time.perf_counter()
+    network, losses = train_network(
+        pyramid,
+        fresh_network(base),
+        checkpoint=checkpoints / "network_pyramid.pt",
+        resume=args.resume,
+        progress=_bar("network: pyramid", workers),
+        workers=workers,
+    )
+    reports.append(StageReport("network pyramid", pyramid.steps, _since(begin), losses))
+
+    shared = replace(base, steps=args.network_shared_steps, schedule_steps=args.network_steps)
+    begin = time.perf_counter()
+    network, shared_losses = train_network(
+        shared,
+        network,
+        checkpoint=checkpoints / "network_shared.pt",
+        resume=args.resume,
+        progress=_bar("network: shared start", workers),
+        workers=workers,
+    )
+    reports.append(
+        StageReport(
+            "network shared start (correlation)", shared.steps, _since(begin), shared_losses
+        )
+    )
+
+    trained: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for variant in args.network_variants:
+        settings = replace(base, variant=variant, first_step=shared.steps)
+        start = copy.deepcopy(network)
+        if variant == "gocor":
+            start = carry_over(start, fresh_network(settings))
+        begin = time.perf_counter()
+        result, variant_losses = train_network(
+            settings,
+            start,
+            checkpoint=checkpoints / f"network_{variant}.pt",
+            resume=args.resume,
+            progress=_bar(f"network: {variant}", workers),
+            workers=workers,
+        )
+        reports.append(
+            StageReport(
+                f"network {variant} (steps {shared.steps}..{settings.steps - 1})",
+                settings.steps - shared.steps,
+                _since(begin),
+                variant_losses,
+            )
+        )
+        trained[variant] = (result, settings.config_arguments())
+    return trained
+
+
+def _since(begin: float) -> float:
+    return time.perf_counter() - begin
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    workers = workers_from_environment()
+    try:
+        args = _settings(_parser().parse_args(argv))
+        if workers.distributed and set(args.stages) != {"network"}:
+            raise ValueError(
+                "under torchrun only the network trains data-parallel: add --stages network "
+                "(train the other stages in one process first)"
+            )
+        threads = args.threads or (1 if workers.distributed else 2)
+        torch.set_num_threads(threads)
+        return _run(args, workers, threads)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        leave(workers)
+
+
+def _run(args: argparse.Namespace, workers: Workers, threads: int) -> int:
     out = WEIGHTS_DIR if args.refresh_shipped else args.out
     checkpoints = args.checkpoints
     started = time.perf_counter()
     reports: list[StageReport] = []
-    try:
-        if "features" in args.stages:
-            settings = FeatureTraining(steps=args.feature_steps, seed=args.seed)
+    networks: dict[str, tuple[Any, dict[str, Any]]] = {}
+    if "features" in args.stages:
+        settings = FeatureTraining(steps=args.feature_steps, seed=args.seed)
+        begin = time.perf_counter()
+        extractor, losses = train_features(
+            settings,
+            checkpoint=checkpoints / "features.pt",
+            resume=args.resume,
+            progress=_bar("features", workers),
+        )
+        extractor.save_weights(out / FEATURES_FILE)
+        reports.append(StageReport("learned features", settings.steps, _since(begin), losses))
+    if "gocor" in args.stages:
+        gocor_settings = GOCorTraining(
+            steps=args.gocor_steps, pairs=args.gocor_pairs, seed=args.seed
+        )
+        modules = {}
+        for name in args.gocor_extractors:
             begin = time.perf_counter()
-            extractor, losses = train_features(
-                settings,
-                checkpoint=checkpoints / "features.pt",
+            if name == "learned":
+                extractor_used: Any = LearnedExtractor(out / FEATURES_FILE)
+            else:
+                extractor_used = make_extractor(name)
+            trained = train_gocor(
+                extractor_used,
+                gocor_settings,
+                checkpoint=checkpoints / f"gocor_{name}.pt",
                 resume=args.resume,
-                progress=_bar("features"),
+                progress=_bar(f"GOCor on {name}", workers),
             )
-            extractor.save_weights(out / FEATURES_FILE)
+            modules[name] = (trained.global_module, trained.local_module)
             reports.append(
-                StageReport("learned features", settings.steps, time.perf_counter() - begin, losses)
-            )
-        if "gocor" in args.stages:
-            gocor_settings = GOCorTraining(
-                steps=args.gocor_steps, pairs=args.gocor_pairs, seed=args.seed
-            )
-            modules = {}
-            for name in args.gocor_extractors:
-                begin = time.perf_counter()
-                if name == "learned":
-                    extractor_used: Any = LearnedExtractor(out / FEATURES_FILE)
-                else:
-                    extractor_used = make_extractor(name)
-                trained = train_gocor(
-                    extractor_used,
-                    gocor_settings,
-                    checkpoint=checkpoints / f"gocor_{name}.pt",
-                    resume=args.resume,
-                    progress=_bar(f"GOCor on {name}"),
+                StageReport(
+                    f"GOCor parameters on {name} features",
+                    gocor_settings.steps,
+                    _since(begin),
+                    trained.losses,
                 )
-                modules[name] = (trained.global_module, trained.local_module)
-                reports.append(
-                    StageReport(
-                        f"GOCor parameters on {name} features",
-                        gocor_settings.steps,
-                        time.perf_counter() - begin,
-                        trained.losses,
-                    )
-                )
-            save_trained_gocor(
-                out / GOCOR_FILE,
-                modules,
+            )
+        save_trained_gocor(
+            out / GOCOR_FILE,
+            modules,
+            command="python -m gocor_lite.train",
+            settings=gocor_settings,
+        )
+    if "network" in args.stages:
+        networks = train_small_glunet(args, workers, reports)
+        if workers.leader:
+            save_small_glunet(
+                out / NETWORK_FILE,
+                networks,
                 command="python -m gocor_lite.train",
-                settings=gocor_settings,
-            )
-        if "decoders" in args.stages:
-            run = TrainingRun(
-                pairs=args.decoder_pairs,
-                steps=args.decoder_steps,
                 seed=args.seed,
-                config=FlowConfig(extractor="learned", estimator="decoder"),
+                processes=workers.world,
+                threads=threads,
+                torch=torch.__version__,
             )
-            begin = time.perf_counter()
-            bars: dict[str, Any] = {}
-
-            def progress(key: str, step: int, steps: int, loss: float) -> None:
-                if key not in bars:
-                    bars[key] = _bar(f"decoders {key}")
-                bars[key](step, steps, loss)
-
-            decoder_losses = train_flow_decoders(
-                run,
-                out / DECODERS_FILE,
-                checkpoints / "decoders.pt",
-                resume=args.resume,
-                progress=progress,
-                extractor=LearnedExtractor(out / FEATURES_FILE).eval(),
-            )
-            seconds = time.perf_counter() - begin
-            for key, losses in decoder_losses.items():
-                reports.append(
-                    StageReport(
-                        f"flow decoders {key}", run.steps, seconds / len(decoder_losses), losses
-                    )
-                )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    if not workers.leader:
+        return 0
     total = time.perf_counter() - started
-    metrics = key_metrics(out, args.card_pairs) if args.card_pairs > 0 else ""
-    card = training_card(args, reports, total, metrics)
+    checks = network_checks(networks, args.card_pairs) if args.card_pairs > 0 else ""
+    card = training_card(args, reports, total, threads, workers.world, checks)
     (out / CARD_FILE).write_text(card)
     print(card)
     return 0
 
 
-def key_metrics(out: Path, pairs_per_image: int = 2) -> str:
-    """A quick held-out check of the weights in ``out`` for the card: matches within one cell
-    of the learned features' global correlation and GOCor (3 iterations), initial and trained
-    parameters, on a few pairs of the held-out synthetic sets (``docs/evaluation.md`` has more).
-    """
-    from gocor_lite.evaluation.report import run_evaluation, summary_table
-
-    if not (out / FEATURES_FILE).is_file():
+def network_checks(networks: dict[str, tuple[Any, dict[str, Any]]], pairs: int) -> str:
+    """Each level's endpoint error of the trained networks on held-out photographs (synthetic
+    warps at 256 x 256, GLU-Net's training kind), beside predicting zero flow."""
+    if not networks:
         return ""
-    sets = ("natural", "repeated")
-    evaluation = run_evaluation(
-        {"learned": LearnedExtractor(out / FEATURES_FILE).eval()},
-        pairs_per_image=pairs_per_image,
-        sets=sets,
-        gocor_weights=out / GOCOR_FILE,
-        flow=False,
-    )
-    return (
-        f"Key metrics, on {pairs_per_image} held-out pairs per image of the `natural` and "
-        "`repeated` sets (the best score of each target cell as its match; PCK-cell: % within "
-        "one 8-pixel cell, AEPE in pixels; the full table is `docs/evaluation.md`):\n\n"
-        + summary_table(evaluation.volumes, sets)
-        + "\n"
-    )
+    batch = held_out_pairs(pairs, (256, 256))
+    grids = {"flow4": 16, "flow3": 32, "flow2": 32, "flow1": 64}
+    lines = [
+        f"Held-out check: {batch.target.shape[0]} synthetic warps of the held-out photographs "
+        "(`gocor_lite.data.photos.held_out_pairs`, 256 x 256), mean endpoint error in pixels at "
+        "each level's cells (flow4: 16 x 16, flow3: 32 x 32, flow2: 32 x 32, flow1: 64 x 64). "
+        "The real pairs and the peers are in `docs/evaluation.md` (`python -m "
+        "gocor_lite.evaluate`).",
+        "",
+        "| network | flow4 | flow3 | flow2 | flow1 |",
+        "|---|---:|---:|---:|---:|",
+        "| zero flow | "
+        + " | ".join(f"{zero_flow_error(batch, (g, g)):.2f}" for g in grids.values())
+        + " |",
+    ]
+    for variant, (network, _) in networks.items():
+        errors = held_out_errors(network, batch)
+        lines.append(
+            f"| small GLU-Net {variant} | "
+            + " | ".join(f"{errors[name]:.2f}" for name in grids)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def training_card(
-    args: argparse.Namespace, reports: list[StageReport], seconds: float, metrics: str = ""
+    args: argparse.Namespace,
+    reports: list[StageReport],
+    seconds: float,
+    threads: int,
+    processes: int,
+    checks: str = "",
 ) -> str:
     """The markdown card written beside the weights."""
     command = "python -m gocor_lite.train" + (
         "" if sys.argv[1:] == [] else " " + " ".join(sys.argv[1:])
     )
+    photos, notes = available_training_photos()
     lines = [
         "# Trained weights: how they were made",
         "",
-        f"Written by `{command}` (seed {args.seed}, {args.threads} torch thread(s)) in "
-        f"{seconds:.0f} s on this machine (2 shared CPU cores; timings vary with the load). "
-        "Rerunning the command with the same seed and thread count writes the same tensors bit "
-        "for bit.",
+        f"Written by `{command}` (seed {args.seed}, {processes} process(es) of {threads} torch "
+        f"thread(s)) in {seconds:.0f} s ({seconds / 60:.1f} min) on {_cpu()} "
+        f"({torch.get_num_threads()} threads used, {_cores()} cores visible), torch "
+        f"{torch.__version__}, Python {platform.python_version()}. Timings vary with the "
+        "machine's load. The same command, seed, thread count, CPU and torch build give the "
+        "same tensors; another CPU or thread count gives floating-point sums in another order, "
+        "and 300 to 700 optimiser steps amplify those differences "
+        "(`tests/test_training.py::test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one` "
+        "measures how far).",
         "",
         f"Data: synthetic warps (homography, affine, thin-plate spline, photometric changes; "
-        f"`gocor_lite.data.synthetic`) of the scikit-image images {', '.join(TRAIN_IMAGES)} "
-        "(`gocor_lite.data.split.TRAIN_IMAGES`). Never seen in training: "
-        f"{', '.join(name for names in HELD_OUT.values() for name in names)} and the "
-        "stereo pair, which `python -m gocor_lite.evaluate` measures on (`docs/evaluation.md`).",
+        f"`gocor_lite.data.synthetic`) of {len(photos)} real photographs "
+        "(`gocor_lite.data.photos.TRAIN_PHOTOS`: opencv-doc's sample photographs and video "
+        "frames, mate-backgrounds' nature photographs, scikit-image's and scikit-learn's "
+        "photographs; sources and licences in `assets/README.md`). Never seen in training: the "
+        f"{len(HELD_OUT_PHOTOS)} held-out photographs and every real pair of the evaluation "
+        "(motorcycle, aloe, graffiti: `gocor_lite.data.photos.check_training_photos` refuses "
+        "them).",
+    ]
+    if notes:
+        lines += ["", "Skipped on this machine: " + "; ".join(notes) + "."]
+    lines += [
         "",
         "| what | steps | time (s) | loss |",
         "|---|---:|---:|---|",
@@ -297,11 +462,16 @@ def training_card(
         )
     lines += [
         "",
-        "Losses: the features and GOCor, the cross-entropy of the volume's softmax against a "
-        "Gaussian around the true match (`gocor_lite.supervision.match_loss`; GOCor: global plus "
-        "local); the decoders, the endpoint error summed over the levels (pixels).",
+        "Losses: the features, GOCor and the network's pyramid phase, the cross-entropy of a "
+        "volume's softmax against a Gaussian around the true match "
+        "(`gocor_lite.supervision.match_loss`); the network, GLU-Net's multi-scale endpoint "
+        "error (`gocor_lite.training.network.network_loss`, pixels).",
         "",
     ]
-    if metrics:
-        lines += [metrics]
+    if checks:
+        lines += [checks]
     return "\n".join(lines)
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1

@@ -82,6 +82,13 @@ class GLUNetConfig:
     global_postprocess: GlobalPostprocess = "relu_l2norm"  # GLUNet: L2n(ReLU); GOCor: lrelu
     cyclic_consistency: bool = True  # mutual matching of the global volume (GLUNet only)
 
+    # The mapping decoder predicts a correction to the soft-argmax of the raw global volume
+    # (softmax over source cells at a learned temperature, the expected position as a
+    # mapping) instead of the whole mapping. Not in the released networks (False); this
+    # project's small network uses it (True): a CPU-sized training run cannot teach a few
+    # convolutions to find a peak among 256 channels (measured: README, training).
+    global_soft_argmax: bool = False
+
     # -- GOCor (None: the plain correlation) -------------------------------------------------------
     global_gocor: GlobalGOCorConfig | None = None  # the global volume (§4.1)
     local_gocor: LocalGOCorConfig | None = None  # every local volume, one shared module (§8)
@@ -207,11 +214,14 @@ class GLUNetConfig:
         global_iterations: int = 3,
         local_iterations: int = 3,
         normalization: Normalization = "group",
+        soft_argmax: bool = True,
     ) -> GLUNetConfig:
         """The same network at a size a 2-core CPU trains: the small pyramid (``channels`` at
         strides 2, 4, 8, 16), decoders and context networks at ``width`` times the authors'
         widths (the mapping decoder at the full width: it reads 256 channels), GroupNorm
-        (``normalization``), the 256 L-Net with its 16x16 global level, R = 4.
+        (``normalization``), the mapping decoder as a correction of the global volume's
+        soft-argmax (``soft_argmax``, :attr:`global_soft_argmax`), the 256 L-Net with its 16x16
+        global level, R = 4.
 
         ``gocor=True`` pairs the network with GOCor as GLU-Net-GOCor does (global GOCor with
         ``global_initializer`` and optionally the query loss, then LeakyReLU; one shared local
@@ -232,6 +242,7 @@ class GLUNetConfig:
             decoder_channels=scaled(FULL_DECODER),
             context_channels=scaled(FULL_CONTEXT),
             normalization=normalization,
+            global_soft_argmax=soft_argmax,
             name="small-correlation",
         )
         if not gocor:

@@ -11,6 +11,8 @@ Convention:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -73,6 +75,27 @@ def mapping_to_flow(mapping: Tensor) -> Tensor:
     u = (mapping[:, 0] + 1) * (width - 1) / 2 - xs
     v = (mapping[:, 1] + 1) * (height - 1) / 2 - ys
     return torch.stack([u, v], dim=1)
+
+
+def soft_argmax_mapping(volume: Tensor, temperature: Tensor | float) -> Tensor:
+    """The expected source position under ``softmax(volume / temperature)`` over source
+    cells, as a mapping in :func:`mapping_to_flow`'s normalised coordinates (``-1`` = cell 0,
+    ``+1`` = cell ``g - 1``).
+
+    Shapes: ``(B, g * g', h, w)`` with source cells row-major in channels (``k = y g' + x``;
+    here the source grid is square, ``g = g'``) -> ``(B, 2, h, w)``, x then y.
+    """
+    cells = volume.shape[1]
+    side = math.isqrt(cells)
+    if side * side != cells:
+        raise ValueError(f"the volume's {cells} channels are not a square grid of source cells")
+    probability = torch.softmax(volume / temperature, dim=1)  # (B, g*g, h, w)
+    steps = torch.linspace(-1.0, 1.0, side, dtype=volume.dtype, device=volume.device)
+    xs = steps.repeat(side)  # x of channel k = y * g + x
+    ys = steps.repeat_interleave(side)
+    mapping_x = torch.einsum("bkhw,k->bhw", probability, xs)
+    mapping_y = torch.einsum("bkhw,k->bhw", probability, ys)
+    return torch.stack([mapping_x, mapping_y], dim=1)
 
 
 def scale_flow(flow: Tensor, scale_x: float, scale_y: float) -> Tensor:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Stage 1 of the project's training: the ``learned`` extractor, self-supervised on synthetic
-warps (the GLU-Net recipe).
+warps of real photographs (the GLU-Net recipe; :func:`gocor_lite.data.photos.training_pairs`).
 
 For a batch of synthetic pairs, the global correlation of the (centred, L2-normalised) target
 and source features is read as a distribution over source cells (``softmax(scores /
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gocor_lite.correlation import global_correlation
-from gocor_lite.data.split import TRAIN_IMAGES, check_training_images, training_batch
+from gocor_lite.data.photos import check_training_photos, training_pairs
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.features import FeatureExtractor, LearnedExtractor, normalize_features
 from gocor_lite.supervision import global_candidates, match_loss, true_matches
@@ -36,7 +36,8 @@ class FeatureTraining:
     learning_rate: float = 2e-3  # Adam
     temperature: float = 0.05  # of the softmax over source cells (cosine scores)
     seed: int = 0
-    images: tuple[str, ...] = TRAIN_IMAGES  # skimage.data names; held-out ones are refused
+    # Training photographs (gocor_lite.data.photos names); None: every available one.
+    photos: tuple[str, ...] | None = None
 
 
 def grid_of(features: Tensor) -> tuple[int, int]:
@@ -71,7 +72,8 @@ def train_features(
     """Train the ``learned`` extractor (a fresh one, seeded, unless given); returns it and the
     loss of every step. See :class:`FeatureTraining`."""
     settings = settings or FeatureTraining()
-    images = check_training_images(settings.images)
+    if settings.photos is not None:
+        check_training_photos(settings.photos)
     if extractor is None:
         torch.manual_seed(settings.seed)
         extractor = LearnedExtractor()
@@ -80,7 +82,9 @@ def train_features(
 
     def loss_at(step: int) -> Tensor:
         seed = settings.seed * 1_000_000 + step
-        batch = training_batch(images, settings.batch_size, settings.image_size, seed)
+        batch = training_pairs(
+            settings.batch_size, settings.image_size, seed, names=settings.photos
+        )
         return feature_loss(extractor, batch, settings.temperature)
 
     losses = resumable_loop(

@@ -19,12 +19,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from gocor_lite.data.split import (
-    TRAIN_IMAGES,
-    batch_indices,
-    check_training_images,
-    synthetic_pairs,
-)
+from gocor_lite.data.photos import check_training_photos, training_pairs
+from gocor_lite.data.split import batch_indices
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.features import FeatureExtractor
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
@@ -53,13 +49,8 @@ class GOCorTraining:
     coarse_offset: float = 2.0  # largest shift of the coarse flow from the true one, in cells
     temperature: float = 0.05  # initial temperature of both losses
     seed: int = 0
-    images: tuple[str, ...] = TRAIN_IMAGES
-
-
-# -- resumable loops -------------------------------------------------------------------------------
-
-
-# -- stage 1: the features ------------------------------------------------------------------------
+    # Training photographs (gocor_lite.data.photos names); None: every available one.
+    photos: tuple[str, ...] | None = None
 
 
 # -- stage 2: GOCor's parameters ------------------------------------------------------------------
@@ -157,11 +148,14 @@ def train_gocor(
     """Train a global and a local GOCor module (simple initialiser, no query loss: the
     project's default variant) on ``extractor``'s frozen features. See :class:`GOCorTraining`."""
     settings = settings or GOCorTraining()
-    images = check_training_images(settings.images)
+    if settings.photos is not None:
+        check_training_photos(settings.photos)
     for parameter in extractor.parameters():
         parameter.requires_grad_(False)
     extractor.eval()
-    pairs = synthetic_pairs(images, settings.pairs, settings.image_size, settings.seed * 100_000)
+    pairs = training_pairs(
+        settings.pairs, settings.image_size, settings.seed * 100_000, names=settings.photos
+    )
     data = gocor_data(extractor, pairs, settings)
     global_module = GlobalGOCor(num_iter=settings.num_iter)
     local_module = LocalGOCor(num_iter=settings.num_iter, search_radius=settings.search_radius)

@@ -77,7 +77,8 @@ class NetworkTraining:
     first_step: int = 0  # the first step run here (a variant branching from a shared run)
     schedule_steps: int | None = None  # the cosine schedule's length (default: steps)
     batch_size: int = 8
-    learning_rate: float = 1e-3  # Adam, decayed by a half cosine to final_learning_rate
+    optimizer: Literal["adam", "sgd"] = "adam"  # sgd: with momentum 0.9
+    learning_rate: float = 1e-3  # decayed by a half cosine to final_learning_rate
     final_learning_rate: float = 1e-4
     small_motion: float = 0.25  # fraction of each batch with SMALL_WARPS
     temperature: float = 0.05  # pyramid phase: of the softmax over source cells (cosines)
@@ -99,6 +100,8 @@ class NetworkTraining:
             raise ValueError(f"first_step must be in [0, steps], got {self.first_step}")
         if not 0 <= self.small_motion <= 1:
             raise ValueError(f"small_motion must be in [0, 1], got {self.small_motion}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
@@ -250,11 +253,17 @@ def bilinear_upsampling_(deconvolution: nn.ConvTranspose2d) -> None:
 
 
 def fresh_network(settings: NetworkTraining) -> GLUNet:
-    """A newly initialised network of ``settings`` (seeded), with bilinear flow upsamplings."""
+    """A newly initialised network of ``settings`` (seeded), with bilinear flow upsamplings and,
+    where the mapping decoder corrects the global soft-argmax, a zero correction to start
+    with (its last convolution zeroed: the first flows are the volume's soft-argmax)."""
     torch.manual_seed(settings.seed)
     network = GLUNet(settings.config())
     bilinear_upsampling_(network.deconv4)
     bilinear_upsampling_(network.deconv2)
+    if network.config.global_soft_argmax:
+        with torch.no_grad():
+            network.decoder4.final.weight.zero_()
+            network.decoder4.final.bias.zero_()
     return network
 
 
@@ -322,7 +331,12 @@ def train_network(
             return network_loss(output, batch, settings.level_weights)
 
     parameters = [parameter for parameter in trained.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate_at(settings.first_step))
+    rate = settings.learning_rate_at(settings.first_step)
+    optimizer: torch.optim.Optimizer = (
+        torch.optim.Adam(parameters, lr=rate)
+        if settings.optimizer == "adam"
+        else torch.optim.SGD(parameters, lr=rate, momentum=0.9)
+    )
     identity = repr(dataclasses.replace(settings)) + f" world={workers.world}"
     losses = resumable_loop(
         {"network": network},
