@@ -171,10 +171,10 @@ def _parser() -> argparse.ArgumentParser:
         ("--network-pyramid-steps", 700, "steps of the network's pyramid phase"),
         (
             "--network-shared-steps",
-            400,
+            500,
             "steps of the correlation network that both variants start from",
         ),
-        ("--network-steps", 700, "network steps of each variant, the shared ones included"),
+        ("--network-steps", 1000, "network steps of each variant, the shared ones included"),
         ("--network-batch", network.batch_size, "pairs per network step (all processes)"),
         ("--card-pairs", 1, "held-out pairs per photograph for the card's checks, 0 for none"),
     )

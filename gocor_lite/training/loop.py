@@ -44,10 +44,11 @@ def resumable_loop(
     workers: Workers | None = None,
 ) -> list[float]:
     """Run optimiser steps ``first_step .. steps - 1`` of ``loss_at(step)``; save ``modules``,
-    the optimiser and the losses to ``checkpoint`` every :data:`CHECKPOINT_EVERY` steps and at
-    the end; with ``resume``, continue from it (exactly, since every batch is a function of its
-    step). ``schedule(step)``: the learning rate of each step (default: the optimiser's own).
-    Returns the loss of every step run (resumed ones included)."""
+        the optimiser and the losses to ``checkpoint`` every :data:`CHECKPOINT_EVERY` steps and at
+        the end; with ``resume``, continue from it (exactly, since every batch is a function of its
+        step). ``schedule(step)``: the learning rate of each step (default: the optimiser's own),
+    times a parameter group's ``"lr_factor"`` where it has one.
+        Returns the loss of every step run (resumed ones included)."""
     workers = workers or Workers()
     start, losses = first_step, []
     if resume and checkpoint is not None and checkpoint.is_file():
@@ -64,7 +65,7 @@ def resumable_loop(
     for step in range(start, steps):
         if schedule is not None:
             for group in optimizer.param_groups:
-                group["lr"] = schedule(step)
+                group["lr"] = schedule(step) * group.get("lr_factor", 1.0)
         loss = loss_at(step)
         optimizer.zero_grad()
         loss.backward()

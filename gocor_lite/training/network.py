@@ -73,7 +73,7 @@ class NetworkTraining:
 
     variant: Variant = "gocor"
     phase: Phase = "network"
-    steps: int = 700  # the last step (exclusive) of this run, counted from the schedule's start
+    steps: int = 1000  # the last step (exclusive) of this run, counted from the schedule's start
     first_step: int = 0  # the first step run here (a variant branching from a shared run)
     schedule_steps: int | None = None  # the cosine schedule's length (default: steps)
     batch_size: int = 8
@@ -83,6 +83,7 @@ class NetworkTraining:
     small_motion: float = 0.25  # fraction of each batch with SMALL_WARPS
     temperature: float = 0.05  # pyramid phase: of the softmax over source cells (cosines)
     level_weights: tuple[float, float, float, float] = LEVEL_WEIGHTS
+    gocor_learning_rate_factor: float = 10.0  # GOCor's parameters learn this much faster
     freeze_pyramid: bool = True  # network phase: the pyramid as the pyramid phase left it
     seed: int = 0
     # The network (GLUNetConfig.small's arguments).
@@ -279,6 +280,20 @@ def carry_over(source: GLUNet, destination: GLUNet) -> GLUNet:
     return destination
 
 
+def parameter_groups(module: nn.Module, gocor_factor: float, rate: float) -> list[dict[str, Any]]:
+    """The trainable parameters of ``module`` in two optimiser groups: GOCor's (``corr.``,
+    ``local_corr.``: a few dozen scalars, learning ``gocor_factor`` times faster, as the GOCor
+    stage's own training uses a ten times larger step) and the rest."""
+    gocor, rest = [], []
+    for name, parameter in module.named_parameters():
+        if parameter.requires_grad:
+            (gocor if name.startswith(("corr.", "local_corr.")) else rest).append(parameter)
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": rate, "lr_factor": 1.0}]
+    if gocor:
+        groups.append({"params": gocor, "lr": rate * gocor_factor, "lr_factor": gocor_factor})
+    return groups
+
+
 def train_network(
     settings: NetworkTraining,
     network: GLUNet | None = None,
@@ -330,12 +345,12 @@ def train_network(
             output = model(target, source, target, source)
             return network_loss(output, batch, settings.level_weights)
 
-    parameters = [parameter for parameter in trained.parameters() if parameter.requires_grad]
     rate = settings.learning_rate_at(settings.first_step)
+    groups = parameter_groups(trained, settings.gocor_learning_rate_factor, rate)
     optimizer: torch.optim.Optimizer = (
-        torch.optim.Adam(parameters, lr=rate)
+        torch.optim.Adam(groups, lr=rate)
         if settings.optimizer == "adam"
-        else torch.optim.SGD(parameters, lr=rate, momentum=0.9)
+        else torch.optim.SGD(groups, lr=rate, momentum=0.9)
     )
     identity = repr(dataclasses.replace(settings)) + f" world={workers.world}"
     losses = resumable_loop(
