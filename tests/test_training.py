@@ -176,7 +176,7 @@ def test_shipped_weights_load_with_their_shapes():
         assert not torch.equal(module.distance.label_coeffs, GlobalGOCor().distance.label_coeffs)
     assert SMALL_GLUNET.is_file(), "run make refresh-weights"
     for variant in ("gocor", "correlation"):
-        network = load_small_glunet(variant)  # type: ignore[arg-type]
+        network = load_small_glunet(variant)
         assert network.config.uses_gocor == (variant == "gocor")
     assert (WEIGHTS / "TRAINING.md").is_file()
 
@@ -202,8 +202,10 @@ def test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one():
 
 
 #: Largest difference allowed between a rerun and the shipped GOCor parameters, relative to the
-#: parameter's size (see test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one).
-REPRODUCIBLE = 0.05
+#: parameter's size (see test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one). Measured
+#: on the machine that made them: 2 threads (as shipped) 0; 1 thread 0.070 (the local module's
+#: slope coefficients; the global module's parameters within 2.4e-4). About twice that.
+REPRODUCIBLE = 0.15
 
 
 def test_the_flow_pipeline_can_use_the_trained_gocor():

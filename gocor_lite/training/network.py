@@ -263,8 +263,10 @@ def fresh_network(settings: NetworkTraining) -> GLUNet:
     bilinear_upsampling_(network.deconv2)
     if network.config.global_soft_argmax:
         with torch.no_grad():
-            network.decoder4.final.weight.zero_()
-            network.decoder4.final.bias.zero_()
+            final = network.decoder4.final
+            final.weight.zero_()
+            if final.bias is not None:
+                final.bias.zero_()
     return network
 
 
@@ -284,7 +286,8 @@ def parameter_groups(module: nn.Module, gocor_factor: float, rate: float) -> lis
     """The trainable parameters of ``module`` in two optimiser groups: GOCor's (``corr.``,
     ``local_corr.``: a few dozen scalars, learning ``gocor_factor`` times faster, as the GOCor
     stage's own training uses a ten times larger step) and the rest."""
-    gocor, rest = [], []
+    gocor: list[nn.Parameter] = []
+    rest: list[nn.Parameter] = []
     for name, parameter in module.named_parameters():
         if parameter.requires_grad:
             (gocor if name.startswith(("corr.", "local_corr.")) else rest).append(parameter)
