@@ -436,7 +436,7 @@ def training_card(
         f"{torch.__version__}, Python {platform.python_version()}. Timings vary with the "
         "machine's load. The same command, seed, thread count, CPU and torch build give the "
         "same tensors; another CPU or thread count gives floating-point sums in another order, "
-        "and 300 to 700 optimiser steps amplify those differences "
+        "and hundreds of optimiser steps amplify those differences "
         "(`tests/test_training.py::test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one` "
         "measures how far).",
         "",
