@@ -122,11 +122,10 @@ def test_the_command_runs_every_stage_and_reproduces_its_weights(tmp_path):
     from gocor_lite.cli.train import main
 
     tiny = ["--feature-steps", "3", "--gocor-steps", "2", "--gocor-pairs", "4"]
-    tiny += ["--decoder-steps", "2", "--decoder-pairs", "4", "--gocor-extractors", "learned"]
-    tiny += ["--card-pairs", "0"]
+    tiny += ["--gocor-extractors", "learned", "--card-pairs", "0"]
     for run in ("a", "b"):
         assert main([*tiny, "--out", str(tmp_path / run), "--checkpoints", str(tmp_path)]) == 0
-    for name in ("learned_features.pt", "gocor_trained.pt", "flow_decoders.pt"):
+    for name in ("learned_features.pt", "gocor_trained.pt"):
         first = torch.load(tmp_path / "a" / name, weights_only=True)
         second = torch.load(tmp_path / "b" / name, weights_only=True)
         assert _tensors(first) and _tensors(first) == _tensors(second), name
@@ -160,24 +159,4 @@ def test_shipped_weights_load_with_their_shapes():
     for name in ("learned", "daisy"):
         module = load_trained_gocor("global", name)
         assert not torch.equal(module.distance.label_coeffs, GlobalGOCor().distance.label_coeffs)
-    decoders = torch.load(WEIGHTS / "flow_decoders.pt", weights_only=True)
-    assert {"learned/correlation", "learned/gocor"} <= set(decoders)
     assert (WEIGHTS / "TRAINING.md").is_file()
-
-
-def test_the_flow_pipeline_can_use_the_trained_gocor():
-    from gocor_lite.flow.config import FlowConfig
-    from gocor_lite.flow.pipeline import CoarseToFineFlow
-
-    config = FlowConfig(gocor_parameters="trained").with_variant("gocor")
-    model = CoarseToFineFlow(config)
-    shipped_global = load_trained_gocor("global", "learned")
-    shipped_local = load_trained_gocor("local", "learned")
-    assert torch.equal(model.gocor[0].reg, shipped_global.reg)
-    assert model.gocor[1].config.search_radius == config.levels[1].search_radius
-    for name in ("label_coeffs", "weight_coeffs", "slope_coeffs"):
-        assert torch.equal(
-            getattr(model.gocor[1].distance, name), getattr(shipped_local.distance, name)
-        )
-    with pytest.raises(ValueError, match="gocor_parameters must be one of"):
-        FlowConfig(gocor_parameters="learned")

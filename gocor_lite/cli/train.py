@@ -1,17 +1,15 @@
 # SPDX-License-Identifier: MIT
 """``python -m gocor_lite.train``: every trained weight the project ships, in one command.
 
-Three stages, self-supervised on synthetic warps of the training images of
+Two stages, self-supervised on synthetic warps of the training images of
 :mod:`gocor_lite.data.split` (held-out images never seen), fixed seed, resumable (``--resume``):
 
 1. ``features``: the ``learned`` extractor -> ``learned_features.pt``;
 2. ``gocor``: GOCor's learned parameters (global and local) on the frozen features of each
-   extractor of ``--gocor-extractors`` -> ``gocor_trained.pt``;
-3. ``decoders``: the flow pipeline's decoders for the learned features, one set per GOCor
-   variant -> ``flow_decoders.pt``.
+   extractor of ``--gocor-extractors`` -> ``gocor_trained.pt``.
 
 Then ``TRAINING.md`` beside them: the card (command, data, steps, time, losses). The library
-functions are in :mod:`gocor_lite.training` (the decoders: :mod:`gocor_lite.training.decoders`).
+functions are in :mod:`gocor_lite.training`.
 """
 
 from __future__ import annotations
@@ -27,12 +25,9 @@ import torch
 
 from gocor_lite.data.split import HELD_OUT, TRAIN_IMAGES
 from gocor_lite.features import LearnedExtractor, make_extractor
-from gocor_lite.flow.config import FlowConfig
-from gocor_lite.training.decoders import TrainingRun, train_flow_decoders
 from gocor_lite.training.features import FeatureTraining, train_features
 from gocor_lite.training.gocor import GOCorTraining, train_gocor
 from gocor_lite.weights import (
-    FLOW_DECODERS,
     LEARNED_FEATURES,
     TRAINED_GOCOR,
     TRAINING_CARD,
@@ -40,10 +35,9 @@ from gocor_lite.weights import (
     save_trained_gocor,
 )
 
-STAGES = ("features", "gocor", "decoders")
+STAGES = ("features", "gocor")
 FEATURES_FILE = LEARNED_FEATURES.name
 GOCOR_FILE = TRAINED_GOCOR.name
-DECODERS_FILE = FLOW_DECODERS.name
 CARD_FILE = TRAINING_CARD.name
 
 
@@ -82,14 +76,14 @@ def _bar(description: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    features, gocor, decoders = FeatureTraining(), GOCorTraining(), TrainingRun()
+    features, gocor = FeatureTraining(), GOCorTraining()
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.train",
         description="Train the project's weights on synthetic warps of the skimage training "
         f"images ({', '.join(TRAIN_IMAGES)}; held out: "
         f"{', '.join(name for names in HELD_OUT.values() for name in names)}): the learned "
-        "features, GOCor's parameters on them, and the flow decoders. About 10 minutes on a "
-        "2-core CPU; same seed and thread count give the same weights bit for bit.",
+        "features and GOCor's parameters on them. About 10 minutes on a 2-core CPU; same seed "
+        "and thread count give the same weights bit for bit.",
     )
     parser.add_argument(
         "--stages", nargs="+", choices=STAGES, default=list(STAGES), help="what to train"
@@ -131,8 +125,6 @@ def _parser() -> argparse.ArgumentParser:
         ),
         ("--gocor-steps", gocor.steps, "steps of GOCor's parameters per extractor"),
         ("--gocor-pairs", gocor.pairs, "cached pairs GOCor trains on"),
-        ("--decoder-steps", decoders.steps, "steps of the flow decoders per GOCor variant"),
-        ("--decoder-pairs", decoders.pairs, "cached pairs the decoders train on"),
         ("--card-pairs", 2, "held-out pairs per image for the card's key metrics, 0 for none"),
     )
     for option, default, what in counts:
@@ -200,36 +192,6 @@ def main(argv: list[str] | None = None) -> int:
                 command="python -m gocor_lite.train",
                 settings=gocor_settings,
             )
-        if "decoders" in args.stages:
-            run = TrainingRun(
-                pairs=args.decoder_pairs,
-                steps=args.decoder_steps,
-                seed=args.seed,
-                config=FlowConfig(extractor="learned", estimator="decoder"),
-            )
-            begin = time.perf_counter()
-            bars: dict[str, Any] = {}
-
-            def progress(key: str, step: int, steps: int, loss: float) -> None:
-                if key not in bars:
-                    bars[key] = _bar(f"decoders {key}")
-                bars[key](step, steps, loss)
-
-            decoder_losses = train_flow_decoders(
-                run,
-                out / DECODERS_FILE,
-                checkpoints / "decoders.pt",
-                resume=args.resume,
-                progress=progress,
-                extractor=LearnedExtractor(out / FEATURES_FILE).eval(),
-            )
-            seconds = time.perf_counter() - begin
-            for key, losses in decoder_losses.items():
-                reports.append(
-                    StageReport(
-                        f"flow decoders {key}", run.steps, seconds / len(decoder_losses), losses
-                    )
-                )
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -256,7 +218,7 @@ def key_metrics(out: Path, pairs_per_image: int = 2) -> str:
         pairs_per_image=pairs_per_image,
         sets=sets,
         gocor_weights=out / GOCOR_FILE,
-        flow=False,
+        methods=[],
     )
     return (
         f"Key metrics, on {pairs_per_image} held-out pairs per image of the `natural` and "
@@ -299,7 +261,7 @@ def training_card(
         "",
         "Losses: the features and GOCor, the cross-entropy of the volume's softmax against a "
         "Gaussian around the true match (`gocor_lite.supervision.match_loss`; GOCor: global plus "
-        "local); the decoders, the endpoint error summed over the levels (pixels).",
+        "local).",
         "",
     ]
     if metrics:
