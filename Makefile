@@ -67,14 +67,17 @@ endif
 refresh-weights: setup
 	$(PY) -m gocor_lite.train --refresh-shipped
 
-# Correlation against GOCor, the matching rules with their calibration, and our flow against
-# OpenCV's DIS and Farneback and zero flow, on held-out synthetic sets, held-out real photographs
-# and real pairs with ground truth, written to docs/evaluation.md (several minutes of one core).
+# Our GLU-Net-GOCor and GLU-Net (gocor_lite/assets/weights/glunet_small.pt, from `make train`)
+# against OpenCV's DIS and Farneback and zero flow, GLU-Net against GLU-Net-GOCor, correlation
+# against GOCor and the matching rules with their calibration, on held-out synthetic sets,
+# held-out real photographs (also moved by at most 3 px) and real pairs with ground truth,
+# written to docs/evaluation.md (several minutes of one core). EVALUATE='--official-weights
+# GLUNet_GOCor_static.pth' adds the authors' networks.
 # The real sets need Debian's opencv-doc and mate-backgrounds (apt-get install opencv-doc
 # mate-backgrounds; .ci/run does); the peers need opencv-python-headless (the eval extra, part
 # of .[dev]).
 evaluate: setup
-	$(PY) -m gocor_lite.evaluate
+	$(PY) -m gocor_lite.evaluate $(EVALUATE)
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 notebooks: setup

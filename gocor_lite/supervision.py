@@ -10,8 +10,7 @@ Convention:
     ``((j + 0.5) s - 0.5, (i + 0.5) s - 0.5)``. A volume's entries each stand for one source
     position (a *candidate*): a source cell centre for a global volume; for a local volume
     after a coarse flow, window entry ``[R+dy, R+dx]`` of target cell ``i`` stands for the
-    coarse-flow match of the neighbouring target cell ``i + (dx, dy)``, as in GLU-Net (and in
-    :mod:`gocor_lite.flow`).
+    coarse-flow match of the neighbouring target cell ``i + (dx, dy)``, as in GLU-Net.
 """
 
 from __future__ import annotations

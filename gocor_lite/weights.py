@@ -63,8 +63,8 @@ def save_states(
     torch.save(file, path)
 
 
-def _entry(path: Path, key: str, what: str) -> Mapping[str, Tensor]:
-    state = read_state_dict(path, what, _MADE_BY)
+def _entry(path: Path, key: str, what: str, hint: str = _MADE_BY) -> Mapping[str, Tensor]:
+    state = read_state_dict(path, what, hint)
     entry: object = state.get(key)
     if not isinstance(entry, Mapping):
         known = sorted(k for k in state if k != "metadata")
@@ -178,6 +178,8 @@ def decoder_keys(path: str | Path | None = None) -> list[str]:
 SmallVariant = Literal["gocor", "correlation"]
 SMALL_VARIANTS: tuple[str, ...] = ("gocor", "correlation")
 _SMALL_WHAT = "file of this project's small GLU-Net"
+#: What to do when :data:`SMALL_GLUNET` is missing (said by every command that needs it).
+SMALL_GLUNET_HINT = "run `make train` to make it (python -m gocor_lite.train), or give another file"
 
 
 def save_small_glunet(
@@ -209,7 +211,7 @@ def small_glunet_variants(path: str | Path | None = None) -> list[str]:
 def small_glunet_metadata(path: str | Path | None = None) -> dict[str, str]:
     """The string metadata of a small-GLU-Net file (how it was trained)."""
     path = SMALL_GLUNET if path is None else Path(path)
-    metadata = read_state_dict(path, _SMALL_WHAT, _MADE_BY).get("metadata")
+    metadata = read_state_dict(path, _SMALL_WHAT, SMALL_GLUNET_HINT).get("metadata")
     return dict(metadata) if isinstance(metadata, Mapping) else {}
 
 
@@ -226,7 +228,7 @@ def load_small_glunet(variant: SmallVariant = "gocor", *, path: str | Path | Non
     if variant not in SMALL_VARIANTS:
         raise ValueError(f"variant must be one of {SMALL_VARIANTS}, got {variant!r}")
     path = SMALL_GLUNET if path is None else Path(path)
-    entry = _entry(path, variant, _SMALL_WHAT)
+    entry = _entry(path, variant, _SMALL_WHAT, SMALL_GLUNET_HINT)
     metadata = small_glunet_metadata(path)
     text = metadata.get(f"config/{variant}")
     if text is None:

@@ -1,39 +1,47 @@
 # SPDX-License-Identifier: MIT
-"""The coarse-to-fine flow pipeline: conventions, resolutions, warping, GOCor on/off, training."""
+"""Flows: cells and pixels, warping, reading a match, the pictures of flows, and the flow
+command (``python -m gocor_lite.flow``) with this project's GLU-Net from a file of random
+weights (and the authors' from a synthetic checkpoint): its ``.flo`` and ``.npy`` read back."""
 
 from __future__ import annotations
 
-import dataclasses
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from gocor_lite import global_correlation, local_correlation
 from gocor_lite.cli.flow import main
 from gocor_lite.data.examples import load_example
-from gocor_lite.data.split import load_image, synthetic_pairs
-from gocor_lite.flow.config import FlowConfig, LevelConfig
-from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
+from gocor_lite.data.split import load_image
 from gocor_lite.images import to_uint8
 from gocor_lite.matching import argmax_position, soft_argmax_position
-from gocor_lite.training.decoders import DecoderTraining, save_decoders, train_decoder
 from gocor_lite.warp import Frame, dense_flow, warp
-
-# A small pyramid for fast tests: global on 64x64, local on the original images.
-SMALL = FlowConfig(
-    levels=(
-        LevelConfig(image_scale=1.0, working=True),
-        LevelConfig(image_scale=1.0, working=False, search_radius=2),
-    ),
-    working_size=(64, 64),
-)
+from gocor_lite.weights import load_small_glunet
+from tests.random_weights import write_random_small_glunet
 
 
 @pytest.fixture(scope="module")
-def texture() -> torch.Tensor:
-    """A natural image, ``(1, 3, 160, 200)`` float64."""
-    return load_image("astronaut", (160, 200)).to(torch.float64)
+def weights_file(tmp_path_factory: pytest.TempPathFactory):
+    """A small-GLU-Net file of random weights (both variants)."""
+    return write_random_small_glunet(tmp_path_factory.mktemp("weights") / "glunet_small.pt")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory):
+    """Two overlapping crops of a photograph, 120x90 and 110x80 (sizes differ), as PNG files
+    and as uint8 arrays."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    picture = to_uint8(load_image("astronaut", (160, 200)))
+    target, source = picture[20:110, 30:150], picture[24:104, 36:146]
+    paths = []
+    for name, image in (("target.png", target), ("source.png", source)):
+        Image.fromarray(image).save(folder / name)
+        paths.append(str(folder / name))
+    return paths, target, source
 
 
 def pixel_grid(height: int, width: int) -> torch.Tensor:
@@ -43,14 +51,6 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
         indexing="ij",
     )
     return torch.stack([xs, ys])[None]  # (1, 2, H, W)
-
-
-def homography_flow(matrix: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Oracle: the flow ``T(p) - p`` of a homography on pixel coordinates, ``(1, 2, H, W)``."""
-    grid = pixel_grid(*size)[0]  # (2, H, W)
-    points = torch.cat([grid, torch.ones_like(grid[:1])])  # (3, H, W)
-    mapped = torch.einsum("ij,jhw->ihw", matrix.to(torch.float64), points)
-    return (mapped[:2] / mapped[2:] - grid)[None]
 
 
 def inside(flow: torch.Tensor, source_size: tuple[int, int], margin: float = 0) -> torch.Tensor:
@@ -72,52 +72,7 @@ def inside(flow: torch.Tensor, source_size: tuple[int, int], margin: float = 0) 
     )
 
 
-# -- conventions ----------------------------------------------------------------------------------
-
-
-def test_translation_pins_the_flow_direction(texture):
-    # Target = crop at (row 20, col 30); source = crop at (row 14, col 39): target pixel p shows
-    # the image point at source pixel p + (-9, +6).
-    target = texture[:, :, 20:140, 30:190]
-    source = texture[:, :, 14:134, 39:199]
-    result = CoarseToFineFlow(FlowConfig()).eval()(target.float(), source.float())
-    true = torch.tensor([-9.0, 6.0]).view(1, 2, 1, 1)
-    visible = inside(true.expand_as(result.flow), (120, 160), margin=16)
-    error = result.flow - true  # (1, 2, H, W)
-    length = error.norm(dim=1)[visible]
-    # The finest cells are 8 px wide here: errors of a fraction of a cell, and no bias (a sign
-    # or half-pixel slip in a convention would show as a mean offset).
-    assert float(length.median()) < 2.5
-    assert float((length < 4).float().mean()) > 0.85
-    inliers = visible & (error.norm(dim=1) < 4)
-    for axis in (0, 1):
-        assert abs(float(error[:, axis][inliers].mean())) < 0.3
-
-
-def test_homography_with_known_flow(texture):
-    matrix = torch.tensor([[0.95, 0.06, 6.0], [-0.04, 1.02, -4.0], [1e-4, -2e-4, 1.0]])
-    true = homography_flow(matrix, (160, 200))  # (1, 2, H, W), float64
-    source = texture
-    target = warp(source, true)
-    result = CoarseToFineFlow(FlowConfig()).eval()(target.float(), source.float())
-    error = (result.flow.double() - true).norm(dim=1)[inside(true, (160, 200), margin=16)]
-    assert float(error.median()) < 2.5
-    assert float((error < 4).float().mean()) > 0.85
-
-
-def test_each_level_returns_its_flow_as_data(texture):
-    result = CoarseToFineFlow(FlowConfig()).eval()(texture[:, :, :150].float(), texture.float())
-    assert len(result.levels) == 4
-    for level in result.levels:
-        assert level.flow.shape == (1, 2, 150, 200)
-        assert level.cell_flow.shape[2:] == level.target_frame.grid
-    assert result.levels[0].volume.shape == (1, 16, 16, 16, 16)  # the working size's grid
-    assert result.levels[2].volume.shape == (1, 18, 25, 5, 5)  # original size, stride 8, R=2
-    assert result.levels[3].volume.shape == (1, 37, 50, 5, 5)  # original size x 2
-    assert torch.equal(result.flow, result.levels[-1].flow)
-
-
-# -- adaptive resolution --------------------------------------------------------------------------
+# -- cells, pixels and warping -------------------------------------------------------------------
 
 
 def test_frames_map_cells_to_original_pixels_on_non_square_images():
@@ -147,52 +102,6 @@ def test_dense_flow_interpolates_an_affine_flow_exactly_between_cell_centres():
         & (pixels[:, 1] <= high[1])
     )
     torch.testing.assert_close(flow.permute(0, 2, 3, 1)[hull], expected.permute(0, 2, 3, 1)[hull])
-
-
-def test_global_level_scales_the_flow_back_to_non_square_images_of_different_sizes(texture):
-    # The source is the target resized to another size and aspect: the true flow is the
-    # resizing map p' = (p + 0.5) * (W' / W) - 0.5 per axis.
-    target = texture[:, :, :96, :]  # 200x96
-    source = torch.nn.functional.interpolate(
-        target, size=(150, 120), mode="bilinear", align_corners=False, antialias=True
-    )
-    config = dataclasses.replace(SMALL, levels=SMALL.levels[:1], working_size=(96, 96))
-    result = CoarseToFineFlow(config).eval()(target.float(), source.float())
-    pixels = pixel_grid(96, 200)
-    scale = torch.tensor([120 / 200, 150 / 96], dtype=torch.float64).view(1, 2, 1, 1)
-    true = (pixels + 0.5) * scale - 0.5 - pixels
-    error = (result.flow.double() - true).norm(dim=1)
-    assert float(error.median()) < 1.5  # cells of the global level are 25x12 px on the target
-
-
-def test_all_levels_follow_a_source_of_another_size(texture):
-    # Source = target enlarged by 15% (non-square, both): every level, local ones included,
-    # must place its cells on each image's own grid.
-    target = texture[:, :, :96, :]  # 200x96
-    source = torch.nn.functional.interpolate(
-        target, size=(110, 230), mode="bilinear", align_corners=False, antialias=True
-    )
-    result = CoarseToFineFlow(FlowConfig()).eval()(target.float(), source.float())
-    pixels = pixel_grid(96, 200)
-    scale = torch.tensor([230 / 200, 110 / 96], dtype=torch.float64).view(1, 2, 1, 1)
-    true = (pixels + 0.5) * scale - 0.5 - pixels
-    for level in result.levels:
-        assert float((level.flow.double() - true).norm(dim=1).median()) < 2.0
-
-
-def test_any_sizes_odd_and_different(generator):
-    target = torch.rand(1, 3, 77, 101, generator=generator)
-    source = torch.rand(1, 3, 64, 90, generator=generator)
-    for variant in ("correlation", "gocor"):
-        for estimator in ("argmax", "soft-argmax", "decoder"):
-            config = dataclasses.replace(SMALL, estimator=estimator).with_variant(variant)
-            result = CoarseToFineFlow(config).eval()(target, source)
-            assert result.flow.shape == (1, 2, 77, 101)
-            assert bool(torch.isfinite(result.flow).all())
-            assert result.warped_source().shape == (1, 3, 77, 101)
-
-
-# -- warping --------------------------------------------------------------------------------------
 
 
 def test_warping_by_the_true_flow_reproduces_the_target_where_visible():
@@ -225,57 +134,7 @@ def test_warping_the_stereo_pair_by_its_disparity_aligns_it():
     assert float(aligned) < 0.5 * float(unaligned)
 
 
-# -- GOCor on and off -----------------------------------------------------------------------------
-
-
-def test_without_gocor_the_pipeline_is_the_feature_correlation_pipeline(texture):
-    target, source = texture[:, :, :96, :128], texture[:, :, 8:104, 6:134]
-    model = CoarseToFineFlow(SMALL).to(torch.float64)
-    # GOCor modules exist but must not be called.
-    model.gocor = torch.nn.ModuleList([_Refuse(), _Refuse()])
-    inputs = model.extract(target, source)
-    result = model(target, source)
-    from gocor_lite.features import normalize_features
-
-    # Level 0: the plain global correlation of the normalised features, argmax.
-    t0, s0 = normalize_features(inputs[0].target, inputs[0].source, "centered-l2")
-    assert torch.equal(result.levels[0].volume, global_correlation(t0, s0))
-    # Level 1: the plain local correlation (a sum over channels) with the warped source.
-    from gocor_lite.warp import flow_at, sample
-
-    centres = inputs[1].target_frame.centres(like=t0)
-    cells = inputs[1].source_frame.to_cells(centres + flow_at(result.levels[0].flow, centres))
-    t1, s1 = normalize_features(inputs[1].target, sample(inputs[1].source, cells), "centered-l2")
-    assert torch.equal(result.levels[1].volume, local_correlation(t1, s1, 2, reduction="sum"))
-
-
-class _Refuse(torch.nn.Module):
-    def forward(self, *args: object) -> torch.Tensor:
-        raise AssertionError("GOCor was called with GOCor switched off")
-
-
-def test_gocor_before_its_first_step_gives_the_feature_correlation_flow(texture):
-    # Iteration 0 of GOCor is the feature correlation scaled per target cell, which moves no
-    # argmax: the whole pipeline's flow is unchanged.
-    target, source = texture[:, :, :96, :128], texture[:, :, 8:104, 6:134]
-    plain = CoarseToFineFlow(SMALL).to(torch.float64)(target, source)
-    config = dataclasses.replace(SMALL, gocor_iterations=0).with_variant("gocor")
-    gocor = CoarseToFineFlow(config).to(torch.float64)(target, source)
-    torch.testing.assert_close(gocor.flow, plain.flow)
-
-
-def test_variants_switch_gocor_per_level():
-    config = FlowConfig().with_variant("local-gocor")
-    assert [level.gocor for level in config.levels] == [False, True, True, True]
-    assert config.variant == "local-gocor"
-    assert FlowConfig().with_variant("global-gocor").variant == "global-gocor"
-    with pytest.raises(ValueError, match="level 0 must be global"):
-        FlowConfig(levels=(LevelConfig(search_radius=2),))
-    with pytest.raises(ValueError, match="only level 0"):
-        FlowConfig(levels=(LevelConfig(), LevelConfig()))
-
-
-# -- estimators -----------------------------------------------------------------------------------
+# -- reading a match -----------------------------------------------------------------------------
 
 
 def test_argmax_refines_a_parabolic_peak_below_one_cell():
@@ -295,95 +154,90 @@ def test_soft_argmax_ignores_a_distant_second_mode():
     torch.testing.assert_close(position.flatten(), torch.tensor([2.0, 2.0]), atol=1e-6, rtol=0)
 
 
-# -- learned decoders -----------------------------------------------------------------------------
+# -- the flow command ----------------------------------------------------------------------------
 
 
-def test_a_small_decoder_trains_and_its_loss_goes_down():
-    torch.manual_seed(0)
-    pairs = synthetic_pairs(["astronaut"], 2, (64, 96), seed=0)
-    config = dataclasses.replace(SMALL, estimator="decoder")
-    model = CoarseToFineFlow(config)
-    settings = DecoderTraining(steps=12, batch_size=2, learning_rate=3e-3)
-    losses, _ = train_decoder(model, pairs, settings)
-    assert len(losses) == 12
-    assert sum(losses[-3:]) / 3 < losses[0]
+def _read_flo_by_hand(path) -> tuple[int, int, np.ndarray]:
+    """A Middlebury .flo file read with struct, as its format says: the float32 202021.25
+    ('PIEH'), int32 width, int32 height, then (u, v) float32 pairs row by row, little-endian."""
+    data = Path(path).read_bytes()
+    assert data[:4] == b"PIEH"
+    (magic,) = struct.unpack("<f", data[:4])
+    assert magic == 202021.25
+    width, height = struct.unpack("<ii", data[4:12])
+    assert len(data) == 12 + 8 * width * height
+    values = struct.unpack(f"<{2 * width * height}f", data[12:])
+    u = np.array(values[0::2], dtype=np.float32).reshape(height, width)
+    v = np.array(values[1::2], dtype=np.float32).reshape(height, width)
+    return width, height, np.stack([u, v])
 
 
-def test_decoder_weights_round_trip(tmp_path):
-    model = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder"))
-    with torch.no_grad():
-        for parameter in model.decoders.parameters():
-            parameter.add_(0.01)
-    path = tmp_path / "decoders.pt"
-    save_decoders([model], path, note="test")
-    fresh = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder"))
-    fresh.load_decoders(path)
-    for a, b in zip(model.decoders.parameters(), fresh.decoders.parameters(), strict=True):
-        assert torch.equal(a, b)
-    other = CoarseToFineFlow(dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor"))
-    with pytest.raises(ValueError, match="holds no 'learned/gocor'"):
-        other.load_decoders(path)
-    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
-        fresh.load_decoders(tmp_path / "missing.pt")
+def test_the_command_writes_the_networks_flow_as_flo_and_npy(tmp_path, weights_file, images):
+    (target_path, source_path), target, source = images
+    network = load_small_glunet("gocor", path=weights_file)
+    expected = network.estimate_flow(target, source)[0].numpy()  # (2, 90, 120)
+    flo, npy = tmp_path / "flow.flo", tmp_path / "flow.npy"
+    given = [target_path, source_path, "--network-weights", str(weights_file)]
+    assert main([*given, "--out", str(flo)]) == 0
+    width, height, read = _read_flo_by_hand(flo)
+    assert (width, height) == (120, 90)  # the target's grid
+    np.testing.assert_array_equal(read, expected)
+    assert main([*given, "--out", str(npy)]) == 0
+    array = np.load(npy, allow_pickle=False)
+    assert array.dtype == np.float32 and array.shape == (2, 90, 120)
+    np.testing.assert_array_equal(array, expected)
+    # --network correlation: the other variant of the same file.
+    plain = load_small_glunet("correlation", path=weights_file).estimate_flow(target, source)
+    assert main([*given, "--network", "correlation", "--out", str(npy)]) == 0
+    np.testing.assert_array_equal(np.load(npy), plain[0].numpy())
+    assert not np.array_equal(plain[0].numpy(), expected)
 
 
-# -- outputs for people ---------------------------------------------------------------------------
-
-
-def test_estimate_flow_on_uint8_images_and_the_command(tmp_path, texture):
+def test_the_command_draws_every_level(tmp_path, weights_file, capsys):
     from PIL import Image
 
-    target = to_uint8(texture[:, :, :70, :90].float())
-    source = to_uint8(texture[:, :, 5:80, 3:98].float())
-    result = estimate_flow(target, source, SMALL)
-    flow, warped = result.to_numpy()
-    assert flow.shape == (2, 70, 90) and warped.shape == (70, 90, 3)
-    Image.fromarray(target).save(tmp_path / "t.png")
-    Image.fromarray(source).save(tmp_path / "s.png")
-    out = tmp_path / "flow.png"
-    assert main([str(tmp_path / "t.png"), str(tmp_path / "s.png"), "--out", str(out)]) == 0
-    assert out.is_file() and out.stat().st_size > 1000
+    out, saved = tmp_path / "flow.png", tmp_path / "flow.npy"
+    args = ["--example", "chelsea-shift", "--network-weights", str(weights_file)]
+    assert main([*args, "--out", str(out), "--save-flow", str(saved)]) == 0
+    assert "GLU-Net-GOCor" in capsys.readouterr().out
+    with Image.open(out) as picture:
+        width, height = picture.size
+    assert width > 500 and height > 5 * 200  # the images, then a row per level (at least 4)
+    pair = load_example("chelsea-shift")
+    assert np.load(saved).shape == (2, *pair.target.shape[:2])
 
 
-@pytest.mark.parametrize("variant", ["correlation", "global-gocor", "local-gocor", "gocor"])
-def test_shipped_decoders_fit_the_default_pipeline(variant):
-    model = CoarseToFineFlow(FlowConfig(estimator="decoder").with_variant(variant))
-    model.load_decoders()  # assets/weights/flow_decoders.pt, weights_only
-    last = model.decoders[0].layers[-1]
-    assert float(last.weight.detach().abs().sum()) > 0  # trained, not the zero initialisation
-
-
-def test_the_pipeline_follows_the_device_of_its_inputs(device, generator):
-    target = torch.rand(1, 3, 48, 72, generator=generator).to(device)
-    source = torch.rand(1, 3, 56, 64, generator=generator).to(device)
-    config = dataclasses.replace(SMALL, estimator="decoder").with_variant("gocor")
-    model = CoarseToFineFlow(config).to(device)
-    result = model(target, source)
-    assert result.flow.device == target.device
-    assert result.warped_source().device == target.device
-    if device.type != "cpu":
-        on_cpu = CoarseToFineFlow(config)(target.cpu(), source.cpu())
-        torch.testing.assert_close(result.flow.cpu(), on_cpu.flow, atol=1e-3, rtol=0)
-
-
-def test_training_resumes_exactly_from_a_checkpoint():
-    pairs = synthetic_pairs(["coins"], 3, (48, 64), seed=1)
-    config = dataclasses.replace(SMALL, estimator="decoder", working_size=(48, 48))
-    settings = DecoderTraining(steps=4, batch_size=2)
-    torch.manual_seed(0)
-    once = CoarseToFineFlow(config)
-    torch.manual_seed(0)
-    twice = CoarseToFineFlow(config)
-    train_decoder(once, pairs, settings)
-    _, optimizer_state = train_decoder(twice, pairs, dataclasses.replace(settings, steps=2))
-    train_decoder(twice, pairs, settings, start_step=2, optimizer_state=optimizer_state)
-    for a, b in zip(once.decoders.parameters(), twice.decoders.parameters(), strict=True):
-        torch.testing.assert_close(a, b)
-
-
-def test_the_command_explains_a_missing_image(tmp_path, capsys):
+def test_the_command_explains_what_is_wrong(tmp_path, capsys, weights_file):
     assert main([str(tmp_path / "missing.png"), str(tmp_path / "other.png")]) == 1
     assert "no image file" in capsys.readouterr().err
+    missing = tmp_path / "glunet_small.pt"
+    args = ["--example", "chelsea-shift", "--network-weights", str(missing)]
+    assert main(args) == 1
+    assert "run `make train`" in capsys.readouterr().err
+    for old in ("train", "evaluate"):
+        assert main([old]) == 2
+        assert f"python -m gocor_lite.{old}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the authors' network has no variant to choose
+        main(["--example", "chelsea-shift", "--weights", "x.pth", "--network", "correlation"])
+    with pytest.raises(SystemExit):
+        main(["--example", "chelsea-shift", "--save-flow", "flow.png"])
+
+
+@pytest.mark.slow
+def test_the_command_runs_the_authors_network(tmp_path, images):
+    from gocor_lite.glunet import load_official_glunet
+    from tests.test_glunet import random_checkpoint
+
+    (target_path, source_path), target, source = images
+    checkpoint = tmp_path / "GLUNet_GOCor_static.pth"
+    torch.save(random_checkpoint(True), checkpoint)
+    out = tmp_path / "flow.npy"
+    assert main([target_path, source_path, "--weights", str(checkpoint), "--out", str(out)]) == 0
+    expected = load_official_glunet(checkpoint).estimate_flow(target, source)[0].numpy()
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
+# -- pictures ------------------------------------------------------------------------------------
 
 
 def test_unknown_truth_colour_is_no_error_colour():
@@ -397,44 +251,65 @@ def test_unknown_truth_colour_is_no_error_colour():
     assert np.abs(every_error - np.asarray(UNKNOWN_COLOUR)).sum(axis=1).min() > 150
 
 
-def test_level_pictures_for_an_app(texture):
-    from gocor_lite.pictures.flow import UNKNOWN_COLOUR, level_pictures
+def test_flow_pictures_for_an_app():
+    from gocor_lite.pictures.flow import UNKNOWN_COLOUR, flow_pictures
 
-    target, source = texture[:, :, :64, :80].float(), texture[:, :, 4:68, 2:82].float()
-    result = CoarseToFineFlow(SMALL)(target, source)
-    true = np.zeros((2, 64, 80), np.float32)
-    true[0], true[1] = 2.0, 4.0
-    true[:, :5] = np.nan
-    pictures = level_pictures(result, true)
-    assert [p.title[:7] for p in pictures] == ["level 0", "level 1"]
+    pair = load_example("chelsea-shift")
+    assert pair.flow is not None
+    true = pair.flow  # NaN where the match is outside the source
+    shift = np.nanmean(true.reshape(2, -1), axis=1)
+    pictures = flow_pictures({"truth": true, "zero": np.zeros_like(true)}, pair.source, true)
+    assert [p.title for p in pictures] == ["truth", "zero"]
+    unknown = ~np.isfinite(true[0])
     for picture in pictures:
         for image in (picture.flow, picture.warped_source, picture.error):
-            assert image is not None and image.shape == (64, 80, 3) and image.dtype == np.uint8
+            assert image is not None and image.shape == (*true.shape[1:], 3)
+            assert image.dtype == np.uint8
         assert picture.error is not None
         # Unknown truth has its own colour, and no error value is drawn in it (not black: black
         # is a perfect 0 px error).
-        assert (picture.error[:5] == UNKNOWN_COLOUR).all()
-        assert not (picture.error[5:] == UNKNOWN_COLOUR).all(axis=-1).any()
-        assert picture.mean_error is not None and np.isfinite(picture.mean_error)
-    assert level_pictures(result)[0].error is None
+        assert (picture.error[unknown] == UNKNOWN_COLOUR).all()
+        assert not (picture.error[~unknown] == UNKNOWN_COLOUR).all(axis=-1).any()
+    assert pictures[0].mean_error == 0.0  # the truth against itself
+    assert pictures[1].mean_error == pytest.approx(float(np.hypot(*shift)), rel=1e-5)
+    # Warping by the true (constant) shift reproduces the target where the match is known.
+    warped = pictures[0].warped_source.astype(int)
+    assert np.abs(warped[~unknown] - pair.target[~unknown].astype(int)).max() <= 1
+    assert flow_pictures({"zero": np.zeros_like(true)}, pair.source)[0].error is None
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        flow_pictures({"bad": np.zeros((3, 4, 4))}, pair.source)
 
 
-def test_flow_strip_png_lays_out_the_final_level(texture):
+def test_glunet_level_pictures_follow_the_trace(weights_file):
+    from gocor_lite.pictures.flow import glunet_level_pictures
+
+    pair = load_example("chelsea-shift")
+    trace = load_small_glunet("gocor", path=weights_file).trace(pair.target, pair.source)
+    pictures = glunet_level_pictures(trace, pair.source, pair.flow)
+    assert [p.title for p in pictures] == [view.title for view in trace.levels]
+    assert pictures[0].title.startswith("level 4: global GOCor")
+    for picture, view in zip(pictures, trace.levels, strict=True):
+        assert picture.flow.shape == (*pair.target.shape[:2], 3)
+        error = np.hypot(*(view.flow[0].numpy() - pair.flow))
+        assert picture.mean_error == pytest.approx(float(np.nanmean(error)), rel=1e-5)
+
+
+def test_flow_strip_png_lays_out_one_flow():
     import io
 
     from PIL import Image
 
-    from gocor_lite.pictures.flow import flow_strip_png
+    from gocor_lite.pictures.flow import flow_pictures, flow_strip_png
 
-    target = to_uint8(texture[:, :, :64, :80].float())
-    source = to_uint8(texture[:, :, 4:68, 6:86].float())
-    result = estimate_flow(target, source, SMALL)
-    truth = np.full((2, 64, 80), np.nan, dtype=np.float32)
-    truth[:, 10:50, 10:60] = 3.0
-    with_truth = Image.open(io.BytesIO(flow_strip_png(result, truth, title="t")))
-    assert with_truth.size == (3 * 80 + 2 * 4, 64 + 18)  # flow | warped | error, a title band
-    without = Image.open(io.BytesIO(flow_strip_png(result)))
-    assert without.size == (2 * 80 + 4, 64)
+    pair = load_example("chelsea-shift")
+    assert pair.flow is not None
+    height, width = pair.target.shape[:2]
+    flow = np.nan_to_num(pair.flow)
+    with_truth = Image.open(io.BytesIO(flow_strip_png(flow, pair.source, pair.flow, title="t")))
+    assert with_truth.size == (3 * width + 2 * 4, height + 18)  # flow | warped | error, a title
+    without = Image.open(io.BytesIO(flow_strip_png(flow, pair.source)))
+    assert without.size == (2 * width + 4, height)
     strip = np.asarray(with_truth.convert("RGB"))[18:]
-    warped = result.to_numpy()[1]
-    np.testing.assert_array_equal(strip[:, 84:164], warped)  # the middle panel is the warp
+    warped = flow_pictures({"": flow}, pair.source)[0].warped_source
+    middle = slice(width + 4, 2 * width + 4)
+    np.testing.assert_array_equal(strip[:, middle], warped)  # the middle panel is the warp

@@ -206,21 +206,3 @@ def test_a_rerun_of_the_gocor_stage_is_close_to_the_shipped_one():
 #: on the machine that made them: 2 threads (as shipped) 0; 1 thread 0.070 (the local module's
 #: slope coefficients; the global module's parameters within 2.4e-4). About twice that.
 REPRODUCIBLE = 0.15
-
-
-def test_the_flow_pipeline_can_use_the_trained_gocor():
-    from gocor_lite.flow.config import FlowConfig
-    from gocor_lite.flow.pipeline import CoarseToFineFlow
-
-    config = FlowConfig(gocor_parameters="trained").with_variant("gocor")
-    model = CoarseToFineFlow(config)
-    shipped_global = load_trained_gocor("global", "learned")
-    shipped_local = load_trained_gocor("local", "learned")
-    assert torch.equal(model.gocor[0].reg, shipped_global.reg)
-    assert model.gocor[1].config.search_radius == config.levels[1].search_radius
-    for name in ("label_coeffs", "weight_coeffs", "slope_coeffs"):
-        assert torch.equal(
-            getattr(model.gocor[1].distance, name), getattr(shipped_local.distance, name)
-        )
-    with pytest.raises(ValueError, match="gocor_parameters must be one of"):
-        FlowConfig(gocor_parameters="learned")

@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: MIT
 """``python -m gocor_lite.evaluate``: the evaluation of :mod:`gocor_lite.evaluation`, printed
-and written to ``docs/evaluation.md``."""
+and written to ``docs/evaluation.md``.
+
+The flow rows come from this project's small GLU-Net-GOCor and GLU-Net (``--network-weights``,
+default the shipped :data:`gocor_lite.weights.SMALL_GLUNET`; while it is missing the command
+says to run ``make train`` and measures the rest), the authors' networks from the files given
+to ``--official-weights``, and the peers."""
 
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from typing import Any
 
 import torch
 
+from gocor_lite.evaluation.networks import EvaluatedNetwork, official_networks, project_networks
 from gocor_lite.evaluation.peers import opencv_available
 from gocor_lite.evaluation.report import report, run_evaluation
 from gocor_lite.evaluation.sets import EVALUATION_SETS
 from gocor_lite.features import make_extractor
-from gocor_lite.weights import FLOW_DECODERS, TRAINED_GOCOR
+from gocor_lite.weights import SMALL_GLUNET, TRAINED_GOCOR
 
 
 def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progress: Any) -> str:
@@ -38,15 +44,38 @@ def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progres
     return rules_section(rules, figure.name)
 
 
+def _networks(args: argparse.Namespace) -> tuple[list[EvaluatedNetwork], list[str]]:
+    """The networks to measure, and notes for the report: the project's file where it is (a
+    missing default file is a note saying to run ``make train``; a missing named file an
+    error), then the authors' files."""
+    if args.no_methods:
+        return [], []
+    networks, notes = [], []
+    try:
+        networks += project_networks(args.network_weights)
+    except FileNotFoundError as error:
+        if args.network_weights is not None:
+            raise
+        notes.append(
+            f"this project's GLU-Net weights ({SMALL_GLUNET.name}) are not there yet: run "
+            "`make train`, then this command again; the peers were measured without them."
+        )
+        print(f"note: {error}; measuring the rest without it", file=sys.stderr)
+    networks += official_networks(args.official_weights)
+    return networks, notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.evaluate",
-        description="Measure global and local correlation, GOCor (paper-initial and trained "
-        "parameters, iterations 0/1/3/7), the flow pipeline, the matching rules (with their "
-        "calibration curves), and the flow against its peers (OpenCV's DIS and Farneback, zero "
-        "flow), on held-out synthetic warps, held-out real photographs and real pairs with ground "
-        "truth (Middlebury motorcycle and aloe, Oxford graffiti); print the tables and write them "
-        "to --out.",
+        description="Measure this project's GLU-Net-GOCor and GLU-Net (and the authors' networks "
+        "from files you give) against OpenCV's DIS and Farneback and zero flow, GLU-Net against "
+        "GLU-Net-GOCor (the GOCor paper's ablation, with the global level's cell accuracy), "
+        "global and local correlation against GOCor (paper-initial and trained parameters, "
+        "iterations 0/1/3/7) and the matching rules (with their calibration curves), on held-out "
+        "synthetic warps, held-out real photographs (also moved by at most 3 px) and real pairs "
+        "with ground truth (Middlebury motorcycle and aloe, Oxford graffiti); print the tables "
+        "and write them to --out.",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("docs/evaluation.md"), help="markdown file to write"
@@ -57,9 +86,30 @@ def main(argv: list[str] | None = None) -> int:
         default=["learned", "daisy"],
         help="extractors that need no file (default: learned daisy; none: only the files below)",
     )
-    parser.add_argument("--vgg16", type=Path, help="also VGG-16 (torchvision weights file)")
     parser.add_argument(
-        "--official-glunet-gocor", type=Path, help="also the authors' GLU-Net-GOCor pyramid"
+        "--network-weights",
+        type=Path,
+        default=None,
+        help="this project's small GLU-Net file (default the shipped "
+        f"{SMALL_GLUNET.name}, made by `make train`; while it is missing, the rest is measured)",
+    )
+    parser.add_argument(
+        "--official-weights",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="the authors' released GLU-Net or GLU-Net-GOCor checkpoints (GLUNet_static.pth, "
+        "GLUNet_GOCor_static.pth, ...), any number: each adds its flow rows",
+    )
+    parser.add_argument(
+        "--vgg16", type=Path, help="also VGG-16 features in the volumes (torchvision weights)"
+    )
+    parser.add_argument(
+        "--official-glunet-gocor",
+        type=Path,
+        help="also the authors' GLU-Net-GOCor pyramid as features in the volumes",
     )
     parser.add_argument(
         "--pairs-per-image", type=int, default=4, help="pairs per held-out image (default 4)"
@@ -78,20 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         help="trained GOCor parameters (default assets/weights/gocor_trained.pt)",
     )
     parser.add_argument(
-        "--decoder-weights",
-        type=Path,
-        default=FLOW_DECODERS,
-        help="flow decoders (default assets/weights/flow_decoders.pt)",
-    )
-    parser.add_argument("--no-flow", action="store_true", help="skip the flow pipeline rows")
-    parser.add_argument(
-        "--no-methods", action="store_true", help="skip the table of peers and ours"
+        "--no-methods",
+        action="store_true",
+        help="skip the flow (networks and peers) and the ablation",
     )
     parser.add_argument(
         "--no-rules",
         action="store_true",
-        help="skip the matching rules' section (learned features, or the first extractor) and "
-        "its calibration figure (written beside --out as rules_calibration.png)",
+        help="skip the matching rules' section (learned features, or the first extractor; none "
+        "without extractors) and its calibration figure (written beside --out as "
+        "rules_calibration.png)",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch and OpenCV threads (default 1)"
@@ -115,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             extractors["official-glunet-gocor"] = make_extractor(
                 "official-glunet-gocor", weights=args.official_glunet_gocor, layer="pool3"
             )
-        if not extractors:
-            parser.error("no extractor to evaluate: name some, or pass a weights file")
-        steps = len(args.sets) * (
-            len(extractors) * (1 if args.no_flow else 2) + (0 if args.no_methods else 1)
-        ) + (not args.no_rules)
+        networks, notes = _networks(args)
+        if not extractors and args.no_methods:
+            parser.error("nothing to evaluate: name extractors, or drop --no-methods")
+        rules = not args.no_rules and bool(extractors)  # the rules read an extractor's volumes
+        per_set = len(extractors) + (0 if args.no_methods else 1) + (1 if networks else 0)
+        steps = len(args.sets) * per_set + rules
         with tqdm(total=steps, unit="part") as bar:
 
             def progress(message: str) -> None:
@@ -131,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
                 pairs_per_image=args.pairs_per_image,
                 sets=args.sets,
                 gocor_weights=args.gocor_weights,
-                decoder_weights=args.decoder_weights,
-                flow=not args.no_flow,
+                networks=networks,
                 methods=[] if args.no_methods else None,
+                notes=notes,
                 progress=progress,
             )
-            sections = [] if args.no_rules else [_rules_section(extractors, args, progress)]
+            sections = [_rules_section(extractors, args, progress)] if rules else []
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

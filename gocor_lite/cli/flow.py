@@ -1,20 +1,25 @@
 # SPDX-License-Identifier: MIT
-"""Command line of the flow pipeline.
+"""``python -m gocor_lite.flow``: the dense flow between two images, from a GLU-Net.
 
-* ``python -m gocor_lite.flow TARGET SOURCE --out flow.png``: the flow between two images of
-  any sizes, drawn per level (``--example NAME`` uses a bundled pair instead, with its true
-  flow when known); ``--out flow.flo`` writes the flow itself as Middlebury ``.flo``,
-  ``--out flow.npy`` as a ``(2, H, W)`` float32 array (:mod:`gocor_lite.export`);
+* ``python -m gocor_lite.flow TARGET SOURCE --out flow.png``: the flow of this project's small
+  GLU-Net-GOCor (``--network correlation``: the same network with feature correlation; both
+  from :data:`gocor_lite.weights.SMALL_GLUNET`, made by ``make train``, or ``--network-weights
+  FILE``) between two images of any sizes, drawn per level of the network (``--example NAME``
+  uses a bundled pair instead, with its true flow when known); ``--out flow.flo`` writes the
+  flow itself as Middlebury ``.flo``, ``--out flow.npy`` as a ``(2, H, W)`` float32 array
+  (:mod:`gocor_lite.export`);
 * ``python -m gocor_lite.flow TARGET SOURCE --weights GLUNet_GOCor_static.pth``: the same with
-  the authors' GLU-Net or GLU-Net-GOCor, from their released checkpoint, on the CPU
+  the authors' GLU-Net or GLU-Net-GOCor, from their released checkpoint
   (:func:`gocor_lite.glunet.load_official_glunet`);
-* ``python -m gocor_lite.flow train``: train the decoders of every GOCor variant on synthetic
-  warps (fixed seed, progress bar, resumable) and write ``assets/weights/flow_decoders.pt``;
-* ``python -m gocor_lite.flow evaluate``: the same as ``python -m gocor_lite.evaluate`` (whose
-  tables include the pipeline's ablation), written to ``docs/evaluation.md``;
 * ``python -m gocor_lite.flow time --network GLUNet_GOCor --size 640 480``: the time per pair
   of a GLU-Net configuration (random weights unless ``--weights``; the time does not depend on
   the weights' values), median of a few runs after a warm-up run.
+
+Training and evaluation have their own commands: ``python -m gocor_lite.train`` (``make
+train``) and ``python -m gocor_lite.evaluate`` (``make evaluate``).
+
+Convention: target pixel ``p`` matches source pixel ``p + flow(p)``, x then y, on the target's
+grid, in pixels of the original images.
 """
 
 from __future__ import annotations
@@ -23,25 +28,26 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import torch
 
-from gocor_lite.flow.config import ESTIMATORS, VARIANTS, FlowConfig
-from gocor_lite.flow.pipeline import CoarseToFineFlow, estimate_flow
-from gocor_lite.training.decoders import TrainingRun, train_flow_decoders
+from gocor_lite.weights import SMALL_VARIANTS, SmallVariant
 
-_THREADS_HELP = (
-    "torch threads (default 1: these small operations gain little from more, and on a busy "
-    "2-core machine more threads made training 30x slower)"
-)
+#: Subcommands of the retired coarse-to-fine pipeline, and where their work is done now.
+_MOVED = {
+    "train": "python -m gocor_lite.train (make train)",
+    "evaluate": "python -m gocor_lite.evaluate (make evaluate)",
+}
 
 
-def _estimate(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.flow",
-        description="Estimate the dense flow from TARGET to SOURCE (coarse to fine, GLU-Net "
-        "style) and draw it per level. Subcommands: train, evaluate.",
+        description="Estimate the dense flow from TARGET to SOURCE with a GLU-Net: this "
+        "project's GLU-Net-GOCor by default, the same network with feature correlation, or the "
+        "authors' network from their checkpoint; draw it per level, or write the flow itself. "
+        "(`python -m gocor_lite.flow time --help`: the time per pair.)",
     )
     parser.add_argument("target", nargs="?", help="target image file (the flow's grid)")
     parser.add_argument("source", nargs="?", help="source image file")
@@ -54,21 +60,24 @@ def _estimate(argv: list[str]) -> int:
         "flow.png)",
     )
     parser.add_argument(
-        "--variant", choices=VARIANTS, default=None, help="where GOCor is used (default: gocor)"
+        "--network",
+        choices=SMALL_VARIANTS,
+        default=None,
+        help="this project's network: gocor (GLU-Net-GOCor, the default) or correlation "
+        "(the same network with feature correlation)",
     )
     parser.add_argument(
-        "--estimator",
-        choices=ESTIMATORS,
+        "--network-weights",
+        type=Path,
         default=None,
-        help="argmax or soft-argmax (training-free), decoder (shipped weights); default argmax",
+        help="this project's small GLU-Net file (default the shipped one, made by `make train`)",
     )
     parser.add_argument(
         "--weights",
         type=Path,
         default=None,
         help="the authors' released GLU-Net or GLU-Net-GOCor checkpoint (GLUNet_static.pth, "
-        "GLUNet_GOCor_static.pth, ...: their network runs instead of this project's pipeline); "
-        "with --estimator decoder, a decoder weights file of this project instead",
+        "GLUNet_GOCor_static.pth, ...): their network runs instead of this project's",
     )
     parser.add_argument(
         "--iterations",
@@ -83,27 +92,31 @@ def _estimate(argv: list[str]) -> int:
     )
     parser.add_argument("--save-flow", type=Path, help="also save the flow (.flo or .npy)")
     parser.add_argument("--dpi", type=int, default=80, help="resolution of the picture")
+    return parser
+
+
+def _estimate(argv: list[str]) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
 
     from gocor_lite.export import FLOW_SUFFIXES, write_flow
     from gocor_lite.images import read_image
-    from gocor_lite.pictures.flow import draw_flow
+    from gocor_lite.pictures.flow import draw_glunet_flow
 
-    true_flow = None
     if not args.example and not (args.target and args.source):
         parser.error("give TARGET and SOURCE image files, or --example NAME")
-    authors = args.weights is not None and args.estimator != "decoder"
-    if authors and (args.estimator is not None or args.variant is not None):
+    if args.example and (args.target or args.source):
+        parser.error("give TARGET and SOURCE image files or --example NAME, not both")
+    if args.weights is not None and (args.network is not None or args.network_weights):
         parser.error(
-            "--weights without --estimator decoder runs the authors' network, which has its own "
-            "estimator and GOCor variant: drop --estimator and --variant"
+            "--weights runs the authors' network: drop --network and --network-weights (they "
+            "choose this project's)"
         )
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    args.variant = args.variant or "gocor"
-    args.estimator = args.estimator or "argmax"
     if args.save_flow and args.save_flow.suffix.lower() not in FLOW_SUFFIXES:
         parser.error(f"--save-flow must end in .flo or .npy, got {args.save_flow}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    true_flow = None
     try:
         if args.example:
             from gocor_lite.data.examples import load_example
@@ -112,114 +125,39 @@ def _estimate(argv: list[str]) -> int:
             target, source, true_flow = pair.target, pair.source, pair.flow
         else:
             target, source = read_image(args.target), read_image(args.source)
-        if authors:
-            return _estimate_authors(args, target, source, true_flow)
-        config = FlowConfig(estimator=args.estimator).with_variant(args.variant)
-        model = CoarseToFineFlow(config)
-        if args.estimator == "decoder":
-            model.load_decoders(args.weights)
+        if args.weights is not None:
+            from gocor_lite.glunet.official import load_official_glunet
+
+            global_iterations, local_iterations = args.iterations
+            network = load_official_glunet(
+                args.weights,
+                global_iterations=global_iterations,
+                local_iterations=local_iterations,
+            )
+            title = f"the authors' {network.config.name} ({args.weights.name})"
+        else:
+            from gocor_lite.weights import load_small_glunet
+
+            variant = cast(SmallVariant, args.network or "gocor")
+            network = load_small_glunet(variant, path=args.network_weights)
+            kind = "GLU-Net-GOCor" if variant == "gocor" else "GLU-Net with feature correlation"
+            title = f"this project's small {kind}"
         start = time.perf_counter()
-        result = estimate_flow(target, source, model=model)
+        trace = network.trace(target, source, gocor_traces=False)
         seconds = time.perf_counter() - start
-    except (ValueError, FileNotFoundError) as error:  # ImageError is a ValueError
+    except (ValueError, FileNotFoundError) as error:  # ImageError, CheckpointError: ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return 1
-    title = f"GOCor variant '{args.variant}', estimator '{args.estimator}'"
+    flow = trace.estimated_flow  # (1, 2, H_t, W_t), source pixels
     if Path(args.out).suffix.lower() in FLOW_SUFFIXES:
-        write_flow(args.out, result.flow)  # the flow itself, not a picture
-    else:
-        draw_flow(target, source, result, true_flow, title=title).savefig(args.out, dpi=args.dpi)
-    if args.save_flow:
-        write_flow(args.save_flow, result.flow)
-    print(f"wrote {args.out} ({title}; the flow took {seconds:.1f} s)")
-    return 0
-
-
-def _estimate_authors(args: Any, target: Any, source: Any, true_flow: Any) -> int:
-    """The authors' GLU-Net (-GOCor) from their checkpoint: the flow, drawn per level."""
-    from gocor_lite.glunet.official import load_official_glunet
-    from gocor_lite.pictures.flow import draw_glunet_flow
-
-    global_iterations, local_iterations = args.iterations
-    network = load_official_glunet(
-        args.weights, global_iterations=global_iterations, local_iterations=local_iterations
-    )
-    start = time.perf_counter()
-    trace = network.trace(target, source)
-    seconds = time.perf_counter() - start
-    title = f"the authors' {network.config.name} ({args.weights.name})"
-    from gocor_lite.export import FLOW_SUFFIXES, write_flow
-
-    if Path(args.out).suffix.lower() in FLOW_SUFFIXES:
-        write_flow(args.out, trace.estimated_flow)  # the flow itself, not a picture
+        write_flow(args.out, flow)  # the flow itself, not a picture
     else:
         figure = draw_glunet_flow(target, source, trace, true_flow, title=title)
         figure.savefig(args.out, dpi=args.dpi)
     if args.save_flow:
-        write_flow(args.save_flow, trace.estimated_flow)
+        write_flow(args.save_flow, flow)
     print(f"wrote {args.out} ({title}; the network took {seconds:.1f} s)")
     return 0
-
-
-def _train(argv: list[str]) -> int:
-    from tqdm import tqdm
-
-    parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.flow train",
-        description="Train the flow decoders of every GOCor variant on synthetic warps.",
-    )
-    defaults = TrainingRun()
-    parser.add_argument("--pairs", type=int, default=defaults.pairs, help="synthetic pairs")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per variant")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("out/weights/flow_decoders.pt"),
-        help="decoder weights to write (default out/weights/flow_decoders.pt; the shipped "
-        "file is written only when named here)",
-    )
-    parser.add_argument(
-        "--checkpoint", type=Path, default=Path("out/flow_training.pt"), help="resumable state"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    parser.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    run = TrainingRun(
-        pairs=args.pairs, steps=args.steps, seed=args.seed, variants=tuple(args.variants)
-    )
-    bars: dict[str, Any] = {}
-
-    def progress(key: str, step: int, steps: int, loss: float) -> None:
-        if key not in bars:
-            for bar in bars.values():
-                bar.close()
-            bars[key] = tqdm(total=steps, initial=step, desc=key, unit="step")
-        bars[key].update(1)
-        bars[key].set_postfix(loss=f"{loss:.2f}")
-
-    def log(message: str) -> None:
-        (tqdm.write if bars else print)(message)
-
-    try:
-        train_flow_decoders(
-            run, args.out, args.checkpoint, resume=args.resume, progress=progress, log=log
-        )
-    except ValueError as error:
-        parser.error(str(error))
-    finally:
-        for bar in bars.values():
-            bar.close()
-    return 0
-
-
-def _evaluate(argv: list[str]) -> int:
-    """An alias: the flow pipeline's ablation is part of ``python -m gocor_lite.evaluate``."""
-    from gocor_lite.cli.evaluate import main as evaluate
-
-    return evaluate(argv)
 
 
 _NETWORKS = ("small", "small-correlation", "GLUNet", "GLUNet_GOCor")
@@ -290,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "time":
         return _time(argv[1:])
-    if argv and argv[0] == "train":
-        return _train(argv[1:])
-    if argv and argv[0] == "evaluate":
-        return _evaluate(argv[1:])
+    if argv and argv[0] in _MOVED and not Path(argv[0]).exists():
+        print(
+            f"error: `python -m gocor_lite.flow {argv[0]}` belonged to the retired coarse-to-fine "
+            f"pipeline; use {_MOVED[argv[0]]}",
+            file=sys.stderr,
+        )
+        return 2
     return _estimate(argv)

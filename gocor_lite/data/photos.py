@@ -342,10 +342,13 @@ def held_out_pairs(
     *,
     kinds: Sequence[str] = KINDS,
     options: WarpOptions | None = None,
+    photometric: bool = True,
 ) -> WarpedBatch:
     """The held-out equivalent of :func:`training_pairs`, for evaluation: pair ``k`` warps
     the centred crop (aspect of ``size``) of photograph ``k mod n`` of :data:`HELD_OUT_PHOTOS`
     with seed ``seed + k``, so a pair does not depend on the number of pairs.
+    ``photometric=False`` leaves out the photometric changes (drawn after the warp: the flows
+    are the same).
 
     Raises :class:`~gocor_lite.data.real.MissingDataError` if a held-out photograph is missing.
     """
@@ -356,7 +359,11 @@ def held_out_pairs(
         image = _centre_crop(_photo_tensor(HELD_OUT_PHOTOS[k % len(HELD_OUT_PHOTOS)]), size)
         parts.append(
             random_warp_batch(
-                image, torch.Generator().manual_seed(seed + k), kinds, options=options
+                image,
+                torch.Generator().manual_seed(seed + k),
+                kinds,
+                photometric=photometric,
+                options=options,
             )
         )
     return WarpedBatch(*(torch.cat(field) for field in zip(*parts, strict=True)))

@@ -61,6 +61,7 @@ class Metrics:
     pck1: float  # % within 1 pixel
     pck3: float  # % within 3 pixels
     pck5: float  # % within 5 pixels
+    pck10: float  # % within 10 pixels
     pck_cell: float  # % within one feature cell (the stride), NaN for dense flows
     count: int  # matches counted
 
@@ -90,6 +91,7 @@ def score(predicted: Tensor, truth: Tensor, known: Tensor, stride: float | None)
         pck1=percent(1.0),
         pck3=percent(3.0),
         pck5=percent(5.0),
+        pck10=percent(10.0),
         pck_cell=nan if stride is None else percent(stride),
         count=int(error.numel()),
     )

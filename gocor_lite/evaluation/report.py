@@ -1,40 +1,42 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.evaluate``: how well each correlation layer matches, and how this
-project's flow compares with the methods a user would pick instead, on data no training has
-seen, written to ``docs/evaluation.md``.
+"""``python -m gocor_lite.evaluate``: how this project's GLU-Net-GOCor and GLU-Net compare with
+the methods a user would pick instead, what GOCor changes in them, and how well each
+correlation layer matches, on data no training has seen, written to ``docs/evaluation.md``.
 
 Sets (:mod:`gocor_lite.evaluation.sets`): ``natural`` and ``repeated``, synthetic warps of
 held-out photographs and of repeated structure (brick, gravel, a checkerboard); ``photos``,
-synthetic warps of held-out real photographs; ``motorcycle``, ``aloe`` and ``graffiti``, real
-pairs with real ground truth (Middlebury stereo, the Oxford graffiti homography), on the pixels
-whose truth is known. Sets whose files are not installed are skipped, and the report says so.
+synthetic warps of held-out real photographs; ``small-motion``, the same photographs moved by
+at most 3 px; ``motorcycle``, ``aloe`` and ``graffiti``, real pairs with real ground truth
+(Middlebury stereo, the Oxford graffiti homography), on the pixels whose truth is known. Sets
+whose files are not installed are skipped, and the report says so.
 
 Three parts:
 
+* **Flow**: dense-flow methods (:class:`~gocor_lite.evaluation.methods.DenseFlowMethod`) on
+  the ``uint8`` images of every set, timed per pair: this project's small GLU-Net-GOCor and
+  GLU-Net (:func:`gocor_lite.evaluation.networks.project_networks`), the authors' networks
+  where their files are given, OpenCV's DIS and Farneback and zero flow
+  (:mod:`gocor_lite.evaluation.peers`).
+* **The GOCor paper's ablation**: GLU-Net against GLU-Net-GOCor of the same training on every
+  set (:func:`ablation_table`), and at the global level, the share of target cells whose best
+  source cell is the true one, for GOCor's volume and the plain correlation of the same
+  network's features (:func:`gocor_lite.evaluation.networks.cell_scores`).
 * **Volumes**: the best match of every target cell (argmax refined below one cell) of the
   global correlation, the local correlation after a known coarse flow (the true flow shifted
   by up to two cells per pair, as a coarser level would leave it), and global and local GOCor
   at iterations 0, 1, 3 and 7, with the paper's initial parameters and with this project's
   trained ones (:func:`gocor_lite.weights.load_trained_gocor`), for every extractor.
-* **Flow pipeline** (:mod:`gocor_lite.flow`), the GOCor paper's ablation: feature correlation
-  -> + global GOCor -> + local GOCor -> both, training-free and with the learned decoders,
-  the dense flow scored at every valid pixel.
-* **Peers and ours**: dense-flow methods (:class:`~gocor_lite.evaluation.methods.DenseFlowMethod`)
-  on the ``uint8`` images of every set, timed per pair: OpenCV's DIS and Farneback, zero flow
-  (:mod:`gocor_lite.evaluation.peers`) and this project's flow pipeline in a few settings
-  (:func:`default_methods`; a network is added as one more method).
 
 Metrics: the mean endpoint error (AEPE, pixels, and in feature cells for the volumes) and the
-percentage of matches within 1, 3 and 5 pixels (PCK) and within one feature cell, pooled over
-every counted target cell (volumes) or pixel (flow) of the set.
+percentage of matches within 1, 3, 5 and 10 pixels (PCK) and within one feature cell, pooled
+over every counted target cell (volumes) or pixel (flow) of the set.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -47,32 +49,28 @@ from gocor_lite.evaluation.methods import (
     DenseFlowMethod,
     MethodScore,
     pairs_of_batch,
-    pipeline_method,
     score_methods,
 )
 from gocor_lite.evaluation.metrics import Metrics, score
+from gocor_lite.evaluation.networks import (
+    CellScore,
+    EvaluatedNetwork,
+    ablation_pairs,
+    cell_scores,
+    network_method,
+)
 from gocor_lite.evaluation.peers import peer_methods
 from gocor_lite.evaluation.sets import EVAL_SIZE, EVALUATION_SETS, load_sets
 from gocor_lite.features import FeatureExtractor
-from gocor_lite.flow.config import VARIANTS, FlowConfig
-from gocor_lite.flow.pipeline import CoarseToFineFlow
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
 from gocor_lite.supervision import global_matches, local_problem, true_matches
-from gocor_lite.training.decoders import extract_in_chunks
 from gocor_lite.training.features import feature_pair
 from gocor_lite.training.gocor import coarse_flow
-from gocor_lite.weights import decoder_keys, gocor_module
+from gocor_lite.weights import gocor_module
 
 ITERATIONS = (0, 1, 3, 7)  # GOCor iterations reported
-PIXEL_THRESHOLDS = (1.0, 3.0, 5.0)
 SEARCH_RADIUS = 4  # of the local correlation and local GOCor
 COARSE_OFFSET = 2.0  # largest shift of the known coarse flow, in cells
-ROW_NAMES = {
-    "correlation": "feature correlation",
-    "global-gocor": "+ global GOCor",
-    "local-gocor": "+ local GOCor (no global)",
-    "gocor": "+ global and local GOCor",
-}
 
 
 # -- volumes --------------------------------------------------------------------------------------
@@ -160,77 +158,13 @@ def volume_matches(
     return stacked, torch.cat(truths), torch.cat(knowns), stride
 
 
-# -- the flow pipeline ----------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def flow_ablation(
-    extractor: FeatureExtractor,
-    pairs: WarpedBatch,
-    estimators: Sequence[str],
-    decoder_weights: Path | None,
-    trained_gocor: bool = False,
-) -> dict[tuple[str, str, str], Metrics]:
-    """Dense-flow scores of every ``(estimator, variant, GOCor parameters)`` of the default
-    pipeline with ``extractor``'s features; the features are computed once and shared by all
-    rows. ``trained_gocor``: also the training-free estimators with this project's trained
-    GOCor parameters (the decoders were trained with the initial ones)."""
-    base = FlowConfig(extractor=extractor.name)
-    shared = CoarseToFineFlow(base, extractor)
-    features = extract_in_chunks(shared, pairs)
-    size = (pairs.target.shape[2], pairs.target.shape[3])
-    rows = []
-    for estimator in estimators:
-        rows += [(estimator, variant, "initial") for variant in VARIANTS]
-        if trained_gocor and estimator != "decoder":
-            rows += [(estimator, variant, "trained") for variant in VARIANTS[1:]]
-    results = {}
-    for estimator, variant, parameters in rows:
-        config = dataclasses.replace(base, estimator=estimator, gocor_parameters=parameters)
-        model = CoarseToFineFlow(config.with_variant(variant), extractor)
-        if estimator == "decoder":
-            model.load_decoders(decoder_weights)
-        flow = model.run(features, size)[-1].flow
-        results[(estimator, variant, parameters)] = score(flow, pairs.flow, pairs.valid[:, 0], None)
-    return results
-
-
-def _has_decoders(extractor: str, path: Path | None) -> bool:
-    return {f"{extractor}/{variant}" for variant in VARIANTS} <= set(decoder_keys(path))
-
-
 # -- the whole evaluation -------------------------------------------------------------------------
 
 
-def default_methods(decoder_weights: Path | None = None) -> list[DenseFlowMethod]:
-    """The peers (:func:`~gocor_lite.evaluation.peers.peer_methods`) and this project's flow
-    pipeline with the default (learned) features: feature correlation (``FlowConfig()``, what
-    ``estimate_flow`` does), global and local GOCor with the trained parameters, and the learned
-    decoders on feature correlation where their file has them."""
-    correlation = FlowConfig()
-    methods = [
-        *peer_methods(),
-        pipeline_method(
-            "ours: flow, feature correlation",
-            correlation,
-            description="gocor_lite.flow with FlowConfig() (estimate_flow's default), argmax",
-        ),
-        pipeline_method(
-            "ours: flow, global and local GOCor (trained)",
-            dataclasses.replace(correlation, gocor_parameters="trained").with_variant("gocor"),
-            description="the same with GOCor at every level, this project's trained parameters",
-        ),
-    ]
-    if f"{correlation.extractor}/correlation" in decoder_keys(decoder_weights):
-        methods.append(
-            pipeline_method(
-                "ours: flow, learned decoders, feature correlation",
-                dataclasses.replace(correlation, estimator="decoder"),
-                description="the same with the learned per-level decoders instead of the argmax",
-                decoder_weights=decoder_weights,
-            )
-        )
-    return methods
+def default_methods(networks: Sequence[EvaluatedNetwork] = ()) -> list[DenseFlowMethod]:
+    """The networks (:func:`~gocor_lite.evaluation.networks.network_method`), then the peers
+    and zero flow (:func:`~gocor_lite.evaluation.peers.peer_methods`)."""
+    return [*(network_method(entry) for entry in networks), *peer_methods()]
 
 
 @dataclass(frozen=True)
@@ -238,12 +172,14 @@ class Evaluation:
     """Everything ``python -m gocor_lite.evaluate`` measured."""
 
     volumes: list[VolumeRow]
-    flow: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]]  # extractor -> row -> set
-    methods: dict[str, dict[str, MethodScore]]  # set -> method -> score (peers and ours)
+    methods: dict[str, dict[str, MethodScore]]  # set -> method -> score (networks and peers)
     descriptions: dict[str, str]  # method -> one line
+    ablations: list[tuple[str, str, str]]  # (family, GLU-Net's name, GLU-Net-GOCor's name)
+    cells: dict[str, dict[tuple[str, str], CellScore]]  # set -> (network, volume) -> score
     sets: dict[str, str]  # set name -> description
     skipped: dict[str, str]  # set name -> why it was not measured
     seconds: float
+    notes: list[str] = field(default_factory=list)  # said at the top (a missing weights file)
 
 
 def run_evaluation(
@@ -252,65 +188,72 @@ def run_evaluation(
     pairs_per_image: int = 4,
     sets: Sequence[str] = EVALUATION_SETS,
     gocor_weights: Path | None = None,
-    decoder_weights: Path | None = None,
-    flow: bool = True,
     volumes: bool = True,
+    networks: Sequence[EvaluatedNetwork] = (),
     methods: Sequence[DenseFlowMethod] | None = None,
+    notes: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Measure every extractor of ``extractors`` (name -> extractor) on ``sets`` (volumes and,
-    with ``flow``, the flow pipeline's ablation), and every dense-flow method of ``methods``
-    (default: :func:`default_methods`; an empty list: none) on every set. Sets whose files are
-    missing are skipped (:attr:`Evaluation.skipped`)."""
+    """Measure every extractor of ``extractors`` (name -> extractor) on ``sets`` (with
+    ``volumes``), and on every set every network of ``networks`` and every method of
+    ``methods`` (default: the peers and zero flow; an empty list: none), with the ablation of
+    each GLU-Net / GLU-Net-GOCor pair among the networks and every network's global-level cell
+    accuracy. Sets whose files are missing are skipped (:attr:`Evaluation.skipped`)."""
     started = time.perf_counter()
     loaded, skipped = load_sets(sets, pairs_per_image, EVAL_SIZE)
     data = {name: evaluation_set.pairs for name, evaluation_set in loaded.items()}
     found: dict[tuple[str, str, str, int | None], dict[str, Metrics]] = {}
-    flows: dict[str, dict[tuple[str, str, str], dict[str, Metrics]]] = {}
-    for extractor_name, extractor in extractors.items() if volumes or flow else ():
+    for extractor_name, extractor in extractors.items() if volumes else ():
         modules = _gocor_modules(extractor_name, gocor_weights)
-        estimators = ["argmax", "soft-argmax"]
-        if _has_decoders(extractor_name, decoder_weights):
-            estimators.append("decoder")
-        for set_name, pairs in data.items():
-            if volumes:
-                if progress is not None:
-                    progress(f"{extractor_name} on {set_name}: volumes")
-                # A seed per set (not per position in this run), so a set alone gives the same.
-                seed = EVAL_SEED + 1000 * (EVALUATION_SETS.index(set_name) + 1)
-                predicted, truth, known, stride = volume_matches(extractor, pairs, modules, seed)
-                for (method, parameters, iteration), matches in predicted.items():
-                    key = (extractor_name, method, parameters, iteration)
-                    found.setdefault(key, {})[set_name] = score(matches, truth, known, stride)
-            if flow:
-                if progress is not None:
-                    progress(f"{extractor_name} on {set_name}: flow pipeline")
-                rows = flow_ablation(
-                    extractor, pairs, estimators, decoder_weights, "trained" in modules
-                )
-                for row, metrics in rows.items():
-                    flows.setdefault(extractor_name, {}).setdefault(row, {})[set_name] = metrics
-    methods = default_methods(decoder_weights) if methods is None else list(methods)
-    dense: dict[str, dict[str, MethodScore]] = {}
-    if methods:
         for set_name, pairs in data.items():
             if progress is not None:
-                progress(f"peers and ours on {set_name}")
-            dense[set_name] = score_methods(methods, pairs_of_batch(pairs, set_name))
+                progress(f"{extractor_name} on {set_name}: volumes")
+            # A seed per set (not per position in this run), so a set alone gives the same.
+            seed = EVAL_SEED + 1000 * (EVALUATION_SETS.index(set_name) + 1)
+            predicted, truth, known, stride = volume_matches(extractor, pairs, modules, seed)
+            for (method, parameters, iteration), matches in predicted.items():
+                key = (extractor_name, method, parameters, iteration)
+                found.setdefault(key, {})[set_name] = score(matches, truth, known, stride)
+    if methods is None:
+        flow_methods = default_methods(networks)
+    else:
+        flow_methods = [*(network_method(entry) for entry in networks), *methods]
+    names = [method.name for method in flow_methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two methods share a name: {names}")
+    dense: dict[str, dict[str, MethodScore]] = {}
+    cells: dict[str, dict[tuple[str, str], CellScore]] = {}
+    for set_name, pairs in data.items():
+        as_pairs = pairs_of_batch(pairs, set_name) if flow_methods else []
+        if flow_methods:
+            if progress is not None:
+                progress(f"flow on {set_name}")
+            dense[set_name] = score_methods(flow_methods, as_pairs)
+        if networks:
+            if progress is not None:
+                progress(f"global cells on {set_name}")
+            cells[set_name] = cell_scores(networks, as_pairs)
     order = {"global correlation": 0, "global GOCor": 1, "local correlation": 2, "local GOCor": 3}
-    names = list(extractors)
+    extractor_names = list(extractors)
     keys = sorted(
         found,
-        key=lambda k: (names.index(k[0]), order[k[1]], k[2] != "paper initial", k[3] or 0),
+        key=lambda k: (
+            extractor_names.index(k[0]),
+            order[k[1]],
+            k[2] != "paper initial",
+            k[3] or 0,
+        ),
     )
     return Evaluation(
         volumes=[VolumeRow(*key, found[key]) for key in keys],
-        flow=flows,
         methods=dense,
-        descriptions={method.name: method.description for method in methods},
+        descriptions={method.name: method.description for method in flow_methods},
+        ablations=ablation_pairs(networks),
+        cells=cells,
         sets={name: evaluation_set.description for name, evaluation_set in loaded.items()},
         skipped=skipped,
         seconds=time.perf_counter() - started,
+        notes=list(notes),
     )
 
 
@@ -358,37 +301,58 @@ def summary_table(rows: Sequence[VolumeRow], sets: Sequence[str], iteration: int
     return "\n".join(lines)
 
 
-def flow_table(results: dict[tuple[str, str, str], dict[str, Metrics]], extractor: str) -> str:
-    """The ablation table of the flow pipeline: AEPE / PCK-1 / PCK-3 / PCK-5 per set."""
-    set_names = list(next(iter(results.values())))
-    header = "| features | estimator | correlation | GOCor parameters | " + " | ".join(
-        f"{name} AEPE | {name} PCK-1 | {name} PCK-3 | {name} PCK-5" for name in set_names
+def _flow_cells(m: Metrics) -> str:
+    return (
+        f"{_number(m.aepe, 2)} | {_number(m.pck1, 1)} | {_number(m.pck3, 1)} | "
+        f"{_number(m.pck5, 1)} | {_number(m.pck10, 1)}"
     )
-    lines = [header + " |", "|---|---|---|---|" + "---:|" * (4 * len(set_names))]
-    for (estimator, variant, parameters), row in results.items():
-        cells = " | ".join(
-            f"{row[name].aepe:.2f} | {row[name].pck1:.1f} | {row[name].pck3:.1f} | "
-            f"{row[name].pck5:.1f}"
-            for name in set_names
-        )
-        shown = "" if variant == "correlation" else parameters
-        lines.append(f"| {extractor} | {estimator} | {ROW_NAMES[variant]} | {shown} | {cells} |")
-    return "\n".join(lines)
+
+
+FLOW_HEADER = "AEPE px | PCK-1 | PCK-3 | PCK-5 | PCK-10"
 
 
 def methods_table(results: dict[str, dict[str, MethodScore]]) -> str:
-    """Peers and ours, every set: one row per (set, method), AEPE, PCK-1, PCK-5 and the mean
+    """Every method on every set: one row per (set, method), AEPE, PCK-1/3/5/10 and the mean
     time per pair in milliseconds."""
-    lines = [
-        "| set | method | AEPE px | PCK-1 | PCK-5 | ms per pair |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    lines = [f"| set | method | {FLOW_HEADER} | ms per pair |", "|---|---|" + "---:|" * 6]
     for set_name, scores in results.items():
         for method, result in scores.items():
-            m = result.metrics
             lines.append(
-                f"| {set_name} | {method} | {_number(m.aepe, 2)} | {_number(m.pck1, 1)} | "
-                f"{_number(m.pck5, 1)} | {1e3 * result.seconds_per_pair:.0f} |"
+                f"| {set_name} | {method} | {_flow_cells(result.metrics)} | "
+                f"{1e3 * result.seconds_per_pair:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def ablation_table(results: dict[str, dict[str, MethodScore]], plain: str, gocor: str) -> str:
+    """GLU-Net (``plain``) against GLU-Net-GOCor (``gocor``) on every set, and GOCor's change
+    (GLU-Net-GOCor minus GLU-Net: negative AEPE and positive PCK mean GOCor is better)."""
+    lines = [f"| set | network | {FLOW_HEADER} |", "|---|---|" + "---:|" * 5]
+    for set_name, scores in results.items():
+        if plain not in scores or gocor not in scores:
+            continue
+        a, b = scores[plain].metrics, scores[gocor].metrics
+        lines.append(f"| {set_name} | {plain} | {_flow_cells(a)} |")
+        lines.append(f"| {set_name} | {gocor} | {_flow_cells(b)} |")
+        change = " | ".join(
+            f"{getattr(b, name) - getattr(a, name):+.{2 if name == 'aepe' else 1}f}"
+            for name in ("aepe", "pck1", "pck3", "pck5", "pck10")
+        )
+        lines.append(f"| {set_name} | change with GOCor | {change} |")
+    return "\n".join(lines)
+
+
+def cells_table(cells: dict[str, dict[tuple[str, str], CellScore]]) -> str:
+    """The global level's cell accuracy: one row per (set, network, volume)."""
+    lines = [
+        "| set | network | global volume | % right cell | % within one cell | cells |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for set_name, scores in cells.items():
+        for (network, volume), result in scores.items():
+            lines.append(
+                f"| {set_name} | {network} | {volume} | {_number(result.right, 1)} | "
+                f"{_number(result.near, 1)} | {result.count} |"
             )
     return "\n".join(lines)
 
@@ -407,8 +371,8 @@ def report(
     sets = list(evaluation.sets)
     threads_note = "" if threads is None else f" with {threads} thread(s) for torch and OpenCV"
     text = [
-        "# Evaluation: correlation against GOCor, and our flow against its peers, on data no "
-        "training has seen",
+        "# Evaluation: our GLU-Net-GOCor against its peers, GOCor against correlation, on data "
+        "no training has seen",
         "",
         f"Written by `{command}` in {evaluation.seconds:.0f} s on this machine{threads_note}."
         f"{' ' + machine if machine else ''} "
@@ -423,27 +387,57 @@ def report(
             "",
             *[f"- `{name}`: {reason}" for name, reason in evaluation.skipped.items()],
         ]
+    for note in evaluation.notes:
+        text += ["", f"**Note**: {note}"]
     if evaluation.methods:
         text += [
             "",
-            "## Peers and ours, every set",
+            "## Flow: every method on every set",
             "",
             "Every method maps the pair's `uint8` images to a dense flow "
             "(`gocor_lite.evaluation.methods`), scored at every pixel whose truth is known; the "
             "time is the mean wall-clock time per pair of that call, measured in this run. "
-            "Methods:",
+            "AEPE: mean endpoint error in pixels (lower is better); PCK-n: % of the pixels "
+            "within n pixels (higher is better). Methods:",
             "",
             *[f"- {name}: {line}" for name, line in evaluation.descriptions.items()],
             "",
             methods_table(evaluation.methods),
+        ]
+    if evaluation.ablations:
+        text += [
+            "",
+            "## The GOCor paper's ablation: GLU-Net against GLU-Net-GOCor",
+            "",
+            "The same network with feature correlation and with GOCor in its place (global and "
+            "local), of the same training, on every set: the numbers of the table above, side "
+            "by side, with GOCor's change (negative AEPE and positive PCK: GOCor is better).",
+        ]
+        for family, plain, gocor in evaluation.ablations:
+            text += ["", f"### {family[0].upper() + family[1:]} networks", ""]
+            text += [ablation_table(evaluation.methods, plain, gocor)]
+    if evaluation.cells:
+        text += [
+            "",
+            "### The global level: the best source cell against the true one",
+            "",
+            "For every target cell of the global level (16x16 cells of the 256x256 copies), "
+            "whether the source cell with the highest score holds its true match (`% right "
+            "cell`) or is that cell or one of its 8 neighbours (`% within one cell`), pooled "
+            "over the set's target cells whose true match is known and inside the source "
+            "(`gocor_lite.evaluation.networks.cell_scores`). `global GOCor` is the network's "
+            "trained GOCor volume; `global correlation` the plain correlation of the *same* "
+            "network's features, so that only the correlation layer differs.",
+            "",
+            cells_table(evaluation.cells),
         ]
     if evaluation.volumes:
         text += [
             "",
             "## Volumes",
             "",
-            "Features are centred and L2-normalised per pair before correlating (as the app and "
-            "the flow pipeline do). The best match (argmax, refined below one cell) of every "
+            "Features are centred and L2-normalised per pair before correlating (as the app "
+            "does). The best match (argmax, refined below one cell) of every "
             "target cell centre whose true match is known; local correlation and local GOCor "
             f"(R = {SEARCH_RADIUS}) search around a known coarse flow: the true flow shifted by "
             f"up to {COARSE_OFFSET:g} cells per pair. GOCor: simple initialiser, no query loss; "
@@ -458,25 +452,6 @@ def report(
         ]
         for name in sets:
             text += ["", f"### Volumes: `{name}`", "", volume_table(evaluation.volumes, name)]
-    if evaluation.flow:
-        config = FlowConfig()
-        text += [
-            "",
-            "## Flow pipeline: the ablation of GOCor",
-            "",
-            f"`gocor_lite.flow` with `FlowConfig()` ({len(config.levels)} levels, working size "
-            f"{config.working_size[1]}x{config.working_size[0]}, GOCor with "
-            f"{config.gocor_iterations} iterations, `initial` or `trained` parameters), the "
-            "dense flow scored at every valid pixel (on the float images, before any rounding "
-            "to `uint8`). `decoder` rows use the decoders trained by "
-            "`python -m gocor_lite.train` for those features (with the initial GOCor "
-            "parameters; none for other extractors).",
-        ]
-        for extractor, results in evaluation.flow.items():
-            text += ["", flow_table(results, extractor)]
     for section in sections:
         text += ["", section]
     return "\n".join(text) + "\n"
-
-
-# -- the command ----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Pictures of flows: the Middlebury colour wheel (Baker et al., "A Database and Evaluation
-Methodology for Optical Flow", IJCV 2011), and per level of a flow result (the coarse-to-fine
-pipeline's, or a GLU-Net trace's) the flow's colours, the source warped onto the target and,
-where the true flow is known, the per-pixel error.
+Methodology for Optical Flow", IJCV 2011), and for any flows on a target's grid (named flow
+tensors and the source image; a GLU-Net trace's levels, :func:`glunet_level_pictures`) the
+flow's colours, the source warped onto the target and, where the true flow is known, the
+per-pixel error.
 
 Convention (colours):
     Endpoint errors run through matplotlib's ``magma`` colormap, from black (0 px) to pale
@@ -21,6 +22,8 @@ Convention (colours):
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,6 @@ import torch
 from torch import Tensor
 
 from gocor_lite.evaluation.metrics import endpoint_error
-from gocor_lite.flow.pipeline import FlowResult
 from gocor_lite.glunet.network import GLUNetTrace
 from gocor_lite.images import to_tensor, to_uint8
 from gocor_lite.warp import warp
@@ -109,10 +111,10 @@ def colour_wheel(size: int = 65) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LevelPictures:
-    """One level of a flow result as ``uint8 (H, W, 3)`` pictures, for an app or a notebook
-    (no matplotlib figure: fast enough to redraw per interaction)."""
+    """One flow (one level of a network) as ``uint8 (H, W, 3)`` pictures, for an app or a
+    notebook (no matplotlib figure: fast enough to redraw per interaction)."""
 
-    title: str  # e.g. "level 3: local R=2 GOCor, 160x120 cells"
+    title: str  # e.g. "level 3: local GOCor R=4, 32x32 cells of the 256x256 copies"
     flow: np.ndarray  # the flow's colours (Middlebury wheel, shared scale)
     warped_source: np.ndarray  # the source seen through the flow, on the target grid
     error: np.ndarray | None  # endpoint error (magma, 0 .. max_error px), UNKNOWN_COLOUR where
@@ -120,20 +122,44 @@ class LevelPictures:
     mean_error: float | None  # over pixels with a known true flow (pixels)
 
 
-def level_pictures(
-    result: FlowResult,
+FlowLike = Tensor | np.ndarray  # (2, H, W) or (1, 2, H, W), pixels, x then y
+
+
+def _as_flow(flow: FlowLike) -> Tensor:
+    """A flow as a float32 CPU tensor ``(2, H, W)``."""
+    values = torch.as_tensor(np.asarray(flow)) if isinstance(flow, np.ndarray) else flow
+    values = values.detach().to("cpu", torch.float32)
+    if values.dim() == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.dim() != 3 or values.shape[0] != 2:
+        raise ValueError(
+            f"a flow must have shape (2, H, W) or (1, 2, H, W), got {tuple(values.shape)}"
+        )
+    return values
+
+
+def flow_pictures(
+    flows: Mapping[str, FlowLike],
+    source: np.ndarray,
     true_flow: np.ndarray | None = None,
     max_magnitude: float | None = None,
     max_error: float = 10.0,
 ) -> list[LevelPictures]:
-    """Every level of the first pair of ``result`` as pictures; ``true_flow`` ``(2, H, W)``
-    (NaN = unknown) adds the error maps (:data:`ERROR_COLORMAP` from 0 to ``max_error`` px,
-    :data:`UNKNOWN_COLOUR` where the truth is unknown). Flow colours share one scale:
-    ``max_magnitude``, or the largest length of the true flow (if given) or of the final flow."""
-    flows = [level.flow[0].detach().float().cpu() for level in result.levels]
-    titles = [_describe(result, index) for index in range(len(flows))]
-    warped = [to_uint8(result.warped_source(index)[:1]) for index in range(len(flows))]
-    return _pictures(titles, flows, warped, true_flow, max_magnitude, max_error)
+    """Flows on one target grid as pictures, in the mapping's order: each flow's colours, the
+    source ``uint8 (H_s, W_s, 3)`` warped by it onto the target grid, and with ``true_flow``
+    ``(2, H, W)`` (NaN = unknown) its error map (:data:`ERROR_COLORMAP` from 0 to ``max_error``
+    px, :data:`UNKNOWN_COLOUR` where the truth is unknown). Flow colours share one scale:
+    ``max_magnitude``, or the largest length of the true flow (if given) or of the last flow.
+
+    Shapes: flows title -> ``(2, H, W)`` or ``(1, 2, H, W)`` in source pixels (target pixel
+    ``p`` matches source pixel ``p + flow(p)``).
+    """
+    if not flows:
+        raise ValueError("no flow to draw")
+    images = to_tensor(source)
+    tensors = [_as_flow(flow) for flow in flows.values()]
+    warped = [to_uint8(warp(images, flow[None])) for flow in tensors]
+    return _pictures(list(flows), tensors, warped, true_flow, max_magnitude, max_error)
 
 
 def glunet_level_pictures(
@@ -145,11 +171,30 @@ def glunet_level_pictures(
 ) -> list[LevelPictures]:
     """Every level of the first pair of a GLU-Net trace (:meth:`gocor_lite.glunet.GLUNet.trace`)
     as pictures, coarse to fine: each level's flow on the original target pixels and the source
-    ``uint8 (H_s, W_s, 3)`` warped by it; as :func:`level_pictures` otherwise."""
-    images = to_tensor(source)
-    flows = [view.flow[0].detach().float().cpu() for view in trace.levels]
-    warped = [to_uint8(warp(images, flow[None])) for flow in flows]
-    titles = [view.title for view in trace.levels]
+    ``uint8 (H_s, W_s, 3)`` warped by it; as :func:`flow_pictures` otherwise."""
+    flows = {view.title: view.flow[0] for view in trace.levels}
+    return flow_pictures(flows, source, true_flow, max_magnitude, max_error)
+
+
+def level_pictures(
+    result: Any,
+    true_flow: np.ndarray | None = None,
+    max_magnitude: float | None = None,
+    max_error: float = 10.0,
+) -> list[LevelPictures]:
+    """Transitional, for the explorer's old flow view only: the levels of a result of the
+    retired coarse-to-fine pipeline (anything with ``levels``, each with ``flow`` ``(B, 2, H,
+    W)``, ``config`` and ``target_frame``, and ``warped_source(index)``) as pictures. Delete it
+    with ``gocor_lite/flow/`` once the explorer draws the network (:func:`glunet_level_pictures`).
+    """
+    titles, flows, warped = [], [], []
+    for index, level in enumerate(result.levels):
+        kind = "global" if level.config.is_global else f"local R={level.config.search_radius}"
+        corr = "GOCor" if level.config.gocor else "correlation"
+        height, width = level.target_frame.grid
+        titles.append(f"level {index}: {kind} {corr}, {width}x{height} cells")
+        flows.append(level.flow[0].detach().float().cpu())
+        warped.append(to_uint8(result.warped_source(index)[:1]))
     return _pictures(titles, flows, warped, true_flow, max_magnitude, max_error)
 
 
@@ -193,29 +238,22 @@ def _pictures(
     return pictures
 
 
-def _describe(result: FlowResult, index: int) -> str:
-    level = result.levels[index]
-    config = level.config
-    kind = "global" if config.is_global else f"local R={config.search_radius}"
-    corr = "GOCor" if config.gocor else "correlation"
-    height, width = level.target_frame.grid
-    return f"level {index}: {kind} {corr}, {width}x{height} cells"
-
-
 def draw_flow(
     target: np.ndarray,
     source: np.ndarray,
-    result: FlowResult,
+    flows: Mapping[str, FlowLike],
     true_flow: np.ndarray | None = None,
     title: str | None = None,
 ) -> Any:
-    """A matplotlib ``Figure``: the images, then one row per level (flow colours, warped
-    source, and the endpoint error where ``true_flow`` ``(2, H, W)`` is known; NaN = unknown).
+    """A matplotlib ``Figure``: the images, then one row per flow of ``flows`` (title -> flow
+    ``(2, H, W)`` on the target grid; e.g. a network's levels, coarse to fine): its colours, the
+    warped source, and the endpoint error where ``true_flow`` ``(2, H, W)`` is known (NaN =
+    unknown).
 
-    All flows share one colour scale (the largest length of the final flow, or of the true
+    All flows share one colour scale (the largest length of the last flow, or of the true
     flow where known), so that the rows can be compared.
     """
-    return _figure(target, source, level_pictures(result, true_flow), true_flow, title)
+    return _figure(target, source, flow_pictures(flows, source, true_flow), true_flow, title)
 
 
 def draw_glunet_flow(
@@ -255,7 +293,7 @@ def _figure(
         axes[0, 2].set_title("true flow")
     for row, picture in zip(axes[1:], pictures, strict=True):
         row[0].imshow(picture.flow)
-        row[0].set_title(picture.title, fontsize=9)
+        row[0].set_title(textwrap.fill(picture.title, 44), fontsize=9)  # long level titles
         row[1].imshow(picture.warped_source)
         row[1].set_title("source warped onto target", fontsize=9)
         if picture.error is not None:
@@ -288,17 +326,21 @@ def _figure(
 
 
 def flow_strip_png(
-    result: FlowResult, true_flow: np.ndarray | None = None, title: str | None = None
+    flow: FlowLike,
+    source: np.ndarray,
+    true_flow: np.ndarray | None = None,
+    title: str | None = None,
 ) -> bytes:
-    """The final level of ``result`` as one PNG strip, fast (numpy and PIL, no matplotlib):
-    the flow's colours (with the colour wheel in its corner), the source warped onto the
-    target, and the endpoint error (0 black .. 10 px white; black also where unknown) when
-    ``true_flow`` ``(2, H, W)`` is given; ``title`` on a band above."""
+    """One flow ``(2, H, W)`` on the target grid as a PNG strip, fast (numpy and PIL, no
+    matplotlib): its colours (with the colour wheel in its corner), the source ``uint8 (H_s,
+    W_s, 3)`` warped onto the target, and the endpoint error (:data:`ERROR_COLORMAP`, 0 to
+    10 px; :data:`UNKNOWN_COLOUR` where unknown) when ``true_flow`` ``(2, H, W)`` is given;
+    ``title`` on a band above."""
     import io
 
     from PIL import Image, ImageDraw
 
-    picture = level_pictures(result, true_flow)[-1]
+    picture = flow_pictures({title or "": flow}, source, true_flow)[0]
     flow = picture.flow.copy()
     wheel = colour_wheel(max(16, min(flow.shape[:2]) // 5))
     flow[-wheel.shape[0] :, -wheel.shape[1] :] = wheel
