@@ -397,3 +397,40 @@ def test_central_cell():
     assert central_cell(mask) == (3, 1)  # (x, y): the one nearest the centre (3, 2)
     with pytest.raises(ValueError, match="at least one"):
         central_cell(torch.zeros(3, 3, dtype=torch.bool))
+
+
+def test_corrected_pixel_is_right_for_gocor_and_wrong_for_correlation():
+    from gocor_lite.data.examples import load_example
+    from gocor_lite.evaluation.rules import corrected_pixel, pair_features, pair_truth
+    from gocor_lite.features import make_extractor
+    from gocor_lite.images import to_tensor
+    from gocor_lite.weights import gocor_module
+
+    pair = load_example("brick-shift")  # repeated structure: correlation errs, GOCor fixes some
+    extractor = make_extractor("learned")
+    gocor, _ = gocor_module("global", "learned")
+    pixel = corrected_pixel(pair, extractor, gocor)
+    assert pixel is not None
+    stride = extractor.stride
+    x, y = round((pixel[0] + 0.5) / stride - 0.5), round((pixel[1] + 0.5) / stride - 0.5)
+    target, source = pair_features(extractor, to_tensor(pair.target), to_tensor(pair.source))
+    truth, known = pair_truth(pair.flow, (target.shape[2], target.shape[3]), stride)
+    assert bool(known[0, y, x])
+    # Correlation's best source cell, by a loop over the source cells.
+    best, best_score = None, -float("inf")
+    for sy in range(source.shape[2]):
+        for sx in range(source.shape[3]):
+            score = float((target[0, :, y, x] * source[0, :, sy, sx]).sum())
+            if score > best_score:
+                best, best_score = (sx, sy), score
+    with torch.no_grad():
+        volume = gocor(target, source)[0, y, x]  # (h', w')
+    gy, gx = divmod(int(volume.flatten().argmax()), volume.shape[1])
+    true_x, true_y = float(truth[0, 0, y, x]), float(truth[0, 1, y, x])
+
+    def error(cell: tuple[int, int]) -> float:
+        cx, cy = (cell[0] + 0.5) * stride - 0.5, (cell[1] + 0.5) * stride - 0.5
+        return ((cx - true_x) ** 2 + (cy - true_y) ** 2) ** 0.5
+
+    assert best is not None and error(best) > 2 * stride
+    assert error((gx, gy)) < stride

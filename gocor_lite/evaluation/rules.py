@@ -406,3 +406,27 @@ def rules_section(evaluation: RulesEvaluation, figure: str | None = None) -> str
             f"per rule and set]({figure})",
         ]
     return "\n".join(text)
+
+
+def corrected_pixel(
+    pair: ExamplePair, extractor: FeatureExtractor, gocor: GlobalGOCor
+) -> tuple[float, float] | None:
+    """A target pixel where ``gocor``'s volume is right and global correlation is wrong, on
+    ``pair``'s own images: the centre ``(x, y)`` (pixels) of the target cell nearest the
+    image's centre whose argmax under ``gocor`` lies within one cell of the true match while
+    correlation's argmax lies more than two cells away. ``None`` if the pair has no truth or
+    no such cell. How the explorer opens on a pixel that shows what GOCor changes; beside it,
+    the whole-image numbers (:func:`pair_rule_scores`) say how often that happens."""
+    if pair.flow is None:
+        return None
+    target, source = pair_features(extractor, to_tensor(pair.target), to_tensor(pair.source))
+    stride = extractor.stride
+    truth, known = pair_truth(pair.flow, (target.shape[2], target.shape[3]), stride)
+    results = match_with_rules(target, source, gocor={"gocor": gocor}, rules=("argmax",))
+    correlation = endpoint_errors(results["argmax"], truth, stride)[0]
+    optimised = endpoint_errors(results["gocor"], truth, stride)[0]
+    telling = known[0] & (optimised < stride) & (correlation > 2 * stride)
+    if not bool(telling.any()):
+        return None
+    x, y = central_cell(telling)
+    return ((x + 0.5) * stride - 0.5, (y + 0.5) * stride - 0.5)
