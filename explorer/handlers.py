@@ -2,7 +2,7 @@
 """What each user action does, without Gradio.
 
 A :class:`Session` (one per browser tab or API client) holds the :class:`View` (what the page
-should show: pair, settings, pixel, iteration, flow view) and, for every output of the page, the
+should show: pair, settings, pixel, iteration, network view) and, for every output of the page, the
 key of what that output shows now. Every action of :class:`Explorer` changes the view and
 returns a :class:`Screen`: the outputs to send, named.
 
@@ -480,7 +480,7 @@ class Explorer:
         )
         return self._screen(session, new, message)
 
-    # -- the flow view --------------------------------------------------------------------------
+    # -- the network view ------------------------------------------------------------------------
     @action
     def open_flow(self, session: Session) -> Screen:
         return self._screen(session, dataclasses.replace(session.view, flow_open=True))
@@ -752,7 +752,7 @@ class Explorer:
         drawing_flow = threading.Lock()
 
         def flow_picture(name: str) -> Any:
-            with drawing_flow:  # one drawing of the flow view for its four outputs
+            with drawing_flow:  # one drawing of the flow pictures for their four outputs
                 if not drawn:
                     assert flow is not None
                     drawn.append(render.flow_pictures(flow))

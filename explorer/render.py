@@ -550,7 +550,7 @@ def plots(computed: Computed) -> Plots:
     )
 
 
-# -- the flow view ---------------------------------------------------------------------------------
+# -- the network view's flow pictures ---------------------------------------------------------
 TILE_WIDTH = 300  # px, each level's pictures in the grid of levels
 
 

@@ -159,13 +159,13 @@ def main(argv: list[str] | None = None) -> int:
         "as it opens, with its preselected pixel)",
     )
     parser.add_argument(
-        "--flow-out", type=Path, default=None, help="also a screenshot of the flow view"
+        "--flow-out", type=Path, default=None, help="also a screenshot of the network view"
     )
     parser.add_argument(
         "--flow-pair",
         default=None,
         metavar="NAME",
-        help="a gallery pair to load before the flow view (default: the first pair)",
+        help="a gallery pair to load before the network view (default: the first pair)",
     )
     parser.add_argument(
         "--network",
