@@ -45,16 +45,15 @@ from explorer.handlers import (
     Screen,
     Session,
 )
+from explorer.network_page import network_section
+from explorer.network_view import NetworkChoice
 from explorer.pipeline import (
-    FLOW_ESTIMATORS,
-    FLOW_VARIANTS,
     GOCOR_PARAMETERS,
     LOCAL_CENTRES,
     MAX_ITERATIONS,
     MAX_RADIUS,
     SETTING_LABELS,
     WORKING_SIZES,
-    FlowChoice,
     Settings,
     synthetic_kinds,
 )
@@ -85,12 +84,6 @@ learned. With the paper's initial values it lowers every score and often finds a
 with this project's trained ones (the default) global GOCor matches better than global
 correlation on held-out pairs, by a few points (see the README's evaluation)."""
 
-FLOW_INTRO = """The whole pair at once, as GLU-Net does it: a **global** correlation of both
-images shrunk to a fixed working size (so its volume stays small for any input size, and the flow
-is scaled back), then **local** correlations at finer levels, each after warping the source by the
-flow of the level above. Choose where **GOCor** replaces the feature correlation and how each
-level reads its flow from the volume. Colours: direction (see the wheel), saturation: length."""
-
 WEIGHTS_NOTE = """**Weights files you have** (nothing is downloaded). Put a file in “weights
 file”, then: **GOCor from this file** for the authors' GLU-Net-GOCor checkpoint (trained GOCor
 for 512-channel VGG-16 features: choose the `official-glunet-gocor` features first, with the
@@ -120,7 +113,7 @@ SHOWN = (
     "settings",
     "example",
     "flow_status",
-    "flow_choice",
+    "network_choice",
 )
 # What a click changes: the marker, the maps of the clicked cell, the table.
 PROBE = frozenset(
@@ -133,6 +126,7 @@ PROBE = frozenset(
         "gocor_local",
         "strip",
         "table",
+        "network_levels",
     )
 )
 EVERYTHING = frozenset(SHOWN)
@@ -173,14 +167,15 @@ class Page:
     weights_button: gr.Button
     feature_weights_button: gr.Button
     initial_button: gr.Button
-    flow_section: gr.Accordion
-    flow_variant: gr.Radio
-    flow_estimator: gr.Radio
+    flow_section: gr.Accordion  # the network view (explorer.network_page)
+    network: gr.Radio
+    network_file: gr.File
     flow_status: gr.Markdown
     flow: gr.Image
     warped: gr.Image
     flow_error: gr.Image
     flow_levels: gr.Image
+    network_levels: gr.Image
 
     def progress_targets(self) -> list[Any]:
         """Where a computation's progress shows: what it will fill."""
@@ -228,10 +223,8 @@ class Page:
         if "settings" in changed and isinstance(screen.settings, Settings):
             for name, component in self.settings.items():
                 updates[component] = getattr(screen.settings, name)
-        if "flow_choice" in changed and isinstance(screen.flow_choice, FlowChoice):
-            variant, estimator = screen.flow_choice.labels
-            updates[self.flow_variant] = variant
-            updates[self.flow_estimator] = estimator
+        if "network_choice" in changed and isinstance(screen.network_choice, NetworkChoice):
+            updates[self.network] = screen.network_choice.label
         return updates
 
     def components(self, reach: frozenset[str], ticket: bool = True) -> list[Any]:
@@ -243,8 +236,8 @@ class Page:
                 continue
             if name == "settings":
                 chosen += list(self.settings.values())
-            elif name == "flow_choice":
-                chosen += [self.flow_variant, self.flow_estimator]
+            elif name == "network_choice":
+                chosen.append(self.network)
             else:
                 chosen.append(getattr(self, name))
         return chosen
@@ -423,45 +416,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
     with gr.Row():
         losses = _image("GOCor losses per iteration", "losses", files.get("losses"))
         functions = _image("learned y, v, m", "functions", files.get("functions"))
-    with gr.Accordion(
-        "The flow of the whole pair: GLU-Net in miniature, coarse to fine (open to compute)",
-        open=False,
-        elem_id="flow-view",
-    ) as flow_section:
-        gr.Markdown(FLOW_INTRO)
-        with gr.Row():
-            variant, estimator = view.flow.labels
-            flow_variant = gr.Radio(
-                list(FLOW_VARIANTS),
-                value=variant,
-                label="GOCor variant (where GOCor replaces the feature correlation)",
-                elem_id="flow-variant",
-            )
-            flow_estimator = gr.Radio(
-                list(FLOW_ESTIMATORS),
-                value=estimator,
-                label="estimator (learned decoders: when trained for these features)",
-                elem_id="flow-estimator",
-            )
-        flow_status = gr.Markdown(
-            first.flow_status if isinstance(first.flow_status, str) else "",
-            elem_id="flow-status",
-        )
-        with gr.Row(equal_height=False):
-            flow = _image("flow", "flow", None)
-            with gr.Column(scale=0, min_width=200):
-                gr.Image(
-                    render.flow_legend(),
-                    show_label=False,
-                    interactive=False,
-                    format="png",
-                    container=False,
-                    buttons=[],
-                    elem_id="flow-legend",
-                )
-            warped = _image("source warped onto the target", "warped", None)
-            flow_error = _image("endpoint error", "flow-error", None)
-        flow_levels = _image("every level", "flow-levels", None)
+    network = network_section(first, _image)
     return Page(
         session=gr.State(None, time_to_live=SESSION_LIFETIME),
         ticket=gr.State(0),
@@ -493,14 +448,15 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         weights_button=weights_button,
         feature_weights_button=feature_weights_button,
         initial_button=initial_button,
-        flow_section=flow_section,
-        flow_variant=flow_variant,
-        flow_estimator=flow_estimator,
-        flow_status=flow_status,
-        flow=flow,
-        warped=warped,
-        flow_error=flow_error,
-        flow_levels=flow_levels,
+        flow_section=network.section,
+        network=network.network,
+        network_file=network.network_file,
+        flow_status=network.flow_status,
+        flow=network.flow,
+        warped=network.warped,
+        flow_error=network.flow_error,
+        flow_levels=network.flow_levels,
+        network_levels=network.network_levels,
     )
 
 
@@ -789,14 +745,15 @@ def _wire_weights(wiring: _Wiring) -> None:
 
 
 def _wire_flow(wiring: _Wiring) -> None:
-    """The flow view: computed while its section is open; its variant and estimator."""
+    """The network view: computed while its section is open; the network, and the authors'
+    weights file (giving one chooses the authors' network)."""
     explorer, page = wiring.explorer, wiring.page
     wiring.on(page.flow_section.expand, explorer.open_flow, [])
     wiring.on(page.flow_section.collapse, explorer.close_flow, [])
-    choice = [page.flow_variant, page.flow_estimator]
-    for control in choice:
-        wiring.on(control.input, explorer.choose_flow, choice)
-    wiring.api("choose_flow", explorer.choose_flow, choice)
+    choice = [page.network, page.network_file]
+    wiring.on(page.network.input, explorer.choose_network, choice)
+    wiring.on(page.network_file.upload, explorer.use_network_file, [page.network_file])
+    wiring.api("choose_network", explorer.choose_network, choice)
     wiring.api("show_flow", explorer.open_flow, [])
 
 

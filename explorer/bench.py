@@ -7,6 +7,7 @@
                                               # redrawn and loaded (what a user waits for)
     python -m explorer.bench --heaviest       # the heaviest settings the explorer allows, timed
     python -m explorer.bench --cost           # the measurements behind pipeline.estimate_cost
+    python -m explorer.bench --network-cost   # ... and behind network_view.estimate_seconds
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
 (never a downloaded browser). ``--heaviest`` runs, for each bundled pair and a square image,
@@ -25,17 +26,18 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from explorer.handlers import PICTURES, Explorer, Screen, Session, View
+from explorer.network_view import estimate_seconds
 from explorer.pipeline import (
     QUERY_LOSS_MAX_SIZE,
     TIME_BUDGET,
     WORKING_SIZES,
-    FlowChoice,
     InputError,
     Pipeline,
     Settings,
@@ -43,6 +45,7 @@ from explorer.pipeline import (
 )
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair
+from gocor_lite.images import resize_to_fit
 
 
 def _encode(screen: Screen) -> None:
@@ -244,28 +247,51 @@ def cost_table(threads: int) -> list[dict[str, float]]:
                         }
                     )
                     del computed
-        for iterations in (3, 8):
-            for size in (320, 480):
-                settings = Settings(working_size=size, num_iter=iterations)
-                cpu, start = _cpu(), time.perf_counter()
-                pipeline.compute_flow(pair_id, settings, FlowChoice("gocor"))
-                wall, cpu = time.perf_counter() - start, _cpu() - cpu
-                rows.append(
-                    {
-                        "size": size,
-                        "iterations": iterations,
-                        "query": False,
-                        "cells": -1,  # the flow view
-                        "wall": wall,
-                        "cpu": cpu,
-                        "estimate": float("nan"),
-                        "mb": 0.0,
-                        "load": os.getloadavg()[0],
-                    }
-                )
         return rows
     finally:
         pipeline_module.TIME_BUDGET, pipeline_module.RESULT_BUDGET = budget
+
+
+def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
+    """Wall and CPU seconds of a network's trace (what the network view computes) for each
+    configuration it can run, at every working resolution, on a square image (the most pixels
+    a working resolution gives), with random weights (the time does not depend on them): the
+    data behind :data:`explorer.network_view.NETWORK_SECONDS`. Medians of ``repeat`` runs."""
+    from gocor_lite.glunet import GLUNet, GLUNetConfig
+    from gocor_lite.training.network import NetworkTraining
+
+    torch.set_num_threads(threads)
+    configs = {
+        "small-gocor": NetworkTraining(variant="gocor").config(),
+        "small-correlation": NetworkTraining(variant="correlation").config(),
+        "GLUNet": GLUNetConfig.glunet(),
+        "GLUNet_GOCor": GLUNetConfig.glunet_gocor(),
+    }
+    rows: list[dict[str, Any]] = []
+    for name, config in configs.items():
+        torch.manual_seed(0)
+        network = GLUNet(config).eval()
+        for size in WORKING_SIZES:
+            image = resize_to_fit(_square_pair().target, size)
+            network.trace(image, image)  # warm up (and allocate)
+            walls, cpus = [], []
+            for _ in range(repeat):
+                cpu, start = _cpu(), time.perf_counter()
+                network.trace(image, image)
+                walls.append(time.perf_counter() - start)
+                cpus.append(_cpu() - cpu)
+            rows.append(
+                {
+                    "network": name,
+                    "size": size,
+                    "wall": statistics.median(walls),
+                    "cpu": statistics.median(cpus),
+                    "estimate": estimate_seconds(name, image.shape[:2]),
+                    "load": os.getloadavg()[0],
+                }
+            )
+        del network
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=None, help="--browser: a running explorer")
     parser.add_argument("--heaviest", action="store_true", help="the heaviest allowed settings")
     parser.add_argument("--cost", action="store_true", help="the data behind estimate_cost")
+    parser.add_argument(
+        "--network-cost", action="store_true", help="the data behind the network view's estimate"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
@@ -308,11 +337,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{'size':>5}{'K':>3}{'query':>7}{'cells':>7}{'wall':>7}{'cpu':>7}{'est.':>7}{'MB':>6}"
         )
         for row in cost_table(args.threads):
-            cells = "flow" if row["cells"] < 0 else f"{row['cells']:.0f}"
+            cells = f"{row['cells']:.0f}"
             print(
                 f"{row['size']:>5}{row['iterations']:>3}{'yes' if row['query'] else 'no':>7}"
                 f"{cells:>7}{row['wall']:>7.1f}{row['cpu']:>7.1f}{row['estimate']:>7.1f}"
                 f"{row['mb']:>6.0f}   (load {row['load']:.1f})"
+            )
+        return 0
+    if args.network_cost:
+        print(f"the network view's trace of a square image, {args.threads} threads ({load})")
+        print(f"{'network':<19}{'size':>5}{'wall':>7}{'cpu':>7}{'est.':>7}")
+        for row in network_cost_table(args.threads):
+            print(
+                f"{row['network']:<19}{row['size']:>5}{row['wall']:>7.1f}{row['cpu']:>7.1f}"
+                f"{row['estimate']:>7.1f}   (load {row['load']:.1f})"
             )
         return 0
     print(

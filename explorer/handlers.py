@@ -2,7 +2,7 @@
 """What each user action does, without Gradio.
 
 A :class:`Session` (one per browser tab or API client) holds the :class:`View` (what the page
-should show: pair, settings, pixel, iteration, flow view) and, for every output of the page, the
+should show: pair, settings, pixel, iteration, network view) and, for every output of the page, the
 key of what that output shows now. Every action of :class:`Explorer` changes the view and
 returns a :class:`Screen`: the outputs to send, named.
 
@@ -46,15 +46,19 @@ from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 
-from explorer import render
+from explorer import network_render, render
+from explorer.network_view import (
+    AUTHORS,
+    NETWORKS,
+    NetworkChoice,
+    NetworkComputed,
+    NetworkViews,
+)
+from explorer.network_view import probe as probe_network
 from explorer.pipeline import (
-    FLOW_ESTIMATORS,
-    FLOW_VARIANTS,
     GOCOR_PARAMETERS,
     MAX_SEED,
     Computed,
-    FlowChoice,
-    FlowComputed,
     InputError,
     Pipeline,
     Probe,
@@ -109,8 +113,8 @@ class View:
     pixel: tuple[float, float]  # target pixel at the working resolution
     iteration: int  # the GOCor iteration shown in the four panels
     colour_scale: str = render.COLOUR_SCALES[0]
-    flow: FlowChoice = field(default_factory=FlowChoice)  # the flow view's variant, estimator
-    flow_open: bool = False  # whether the flow view's section is open
+    network: NetworkChoice = field(default_factory=NetworkChoice)  # the network view's network
+    flow_open: bool = False  # whether the network view's section is open
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ class Screen:
     warped: Any = KEEP
     flow_error: Any = KEEP
     flow_levels: Any = KEEP
-    flow_choice: FlowChoice | _Keep = KEEP  # the flow view's radio buttons
+    network_levels: Any = KEEP  # each level's scores for the clicked pixel
+    network_choice: NetworkChoice | _Keep = KEEP  # the network view's radio buttons
     compute: bool = False  # a computation must follow: call Explorer.fulfil
     warning: bool = False  # the status is a warning (a refusal or a failure)
 
@@ -178,6 +183,7 @@ PICTURES = (
     "warped",
     "flow_error",
     "flow_levels",
+    "network_levels",
 )  # the Screen fields that are pictures
 
 
@@ -239,8 +245,14 @@ def action(
 class Explorer:
     """The actions of the app on one shared :class:`Pipeline`."""
 
-    def __init__(self, pipeline: Pipeline | None = None, settings: Settings | None = None):
+    def __init__(
+        self,
+        pipeline: Pipeline | None = None,
+        settings: Settings | None = None,
+        networks: NetworkViews | None = None,
+    ):
         self.pipeline = pipeline or Pipeline()
+        self.networks = networks or NetworkViews(self.pipeline)  # the network view's
         self.settings = settings or Settings()  # of the first screen and of new sessions
         self._plots: list[tuple[Computed, render.Plots]] = []  # the last few results' plots
         self._plots_lock = threading.Lock()
@@ -468,7 +480,7 @@ class Explorer:
         )
         return self._screen(session, new, message)
 
-    # -- the flow view --------------------------------------------------------------------------
+    # -- the network view ------------------------------------------------------------------------
     @action
     def open_flow(self, session: Session) -> Screen:
         return self._screen(session, dataclasses.replace(session.view, flow_open=True))
@@ -478,21 +490,49 @@ class Explorer:
         return self._screen(session, dataclasses.replace(session.view, flow_open=False))
 
     @action
-    def choose_flow(self, session: Session, variant: Any, estimator: Any) -> Screen:
-        """A GOCor variant and an estimator for the flow view, by their labels
-        (:data:`~explorer.pipeline.FLOW_VARIANTS`, :data:`~explorer.pipeline.FLOW_ESTIMATORS`)."""
-        session.shown["flow_choice"] = ("browser", variant, estimator)
-        if variant not in FLOW_VARIANTS:
-            raise InputError(f"the GOCor variant must be one of {', '.join(FLOW_VARIANTS)}")
-        if estimator not in FLOW_ESTIMATORS:
-            raise InputError(f"the estimator must be one of {', '.join(FLOW_ESTIMATORS)}")
+    def choose_network(
+        self, session: Session, label: Any, weights_path: str | None = None
+    ) -> Screen:
+        """A network for the network view, by its label (:data:`~explorer.network_view.NETWORKS`);
+        the authors' takes ``weights_path``, the file the page holds. Loaded (and refused with
+        the radio buttons set back) here, traced by :meth:`fulfil`."""
+        session.shown["network_choice"] = ("browser", label)  # what the radio shows now
+        return self._choose_network(session, label, weights_path)
+
+    @action
+    def use_network_file(self, session: Session, path: str | None) -> Screen:
+        """The authors' weights file, just given: the authors' network with it (the radio
+        buttons then show it too; a refused file leaves them as they are)."""
+        if not path:
+            raise InputError("the weights file is empty: give the authors' GLU-Net weights file")
+        return self._choose_network(session, NetworkChoice(AUTHORS, path).label, path)
+
+    def _choose_network(self, session: Session, label: Any, weights_path: str | None) -> Screen:
         view = session.view
-        choice = FlowChoice(FLOW_VARIANTS[variant], FLOW_ESTIMATORS[estimator])
         try:
-            self.pipeline.prepare_flow(view.pair_id, view.settings, choice)  # refuses up front
-        except InputError as error:  # said where the user looks too: in the flow view
+            choice = self._network_choice(label, weights_path)
+            self.networks.prepare(view.pair_id, view.settings, choice)  # refuses up front
+        except InputError as error:  # said where the user looks too: in the network view
             return self._screen(session, view, str(error), warning=True, flow_warning=str(error))
-        return self._screen(session, dataclasses.replace(view, flow=choice, flow_open=True))
+        message = ""
+        if choice.kind == AUTHORS:
+            message = f"The network view now runs {_escape(self.networks.describe(choice))}."
+        return self._screen(
+            session, dataclasses.replace(view, network=choice, flow_open=True), message
+        )
+
+    @staticmethod
+    def _network_choice(label: Any, weights_path: str | None) -> NetworkChoice:
+        if label not in NETWORKS:
+            raise InputError(f"the network must be one of {', '.join(NETWORKS)}")
+        kind = NETWORKS[label]
+        if kind == AUTHORS and not weights_path:
+            raise InputError(
+                "give the authors' weights file first (“the authors' weights file”, in this "
+                "section: GLUNet_static.pth or GLUNet_GOCor_static.pth from the GOCor authors' "
+                "repository; nothing is downloaded)"
+            )
+        return NetworkChoice(kind, weights_path if kind == AUTHORS else None)
 
     # -- the computation ------------------------------------------------------------------------
     def pending(self, session: Session) -> bool:
@@ -549,8 +589,8 @@ class Explorer:
 
     def _compute_flow(self, session: Session, view: View, progress: Progress, threads: int) -> None:
         try:
-            self.pipeline.compute_flow(view.pair_id, view.settings, view.flow, progress, threads)
-        except InputError as error:  # the volumes are fine: only the flow view says why
+            self.networks.compute(view.pair_id, view.settings, view.network, progress, threads)
+        except InputError as error:  # the volumes are fine: only the network view says why
             with session.lock:
                 session.refused_flows[self._flow_key(view)] = str(error)
 
@@ -590,7 +630,7 @@ class Explorer:
         if (
             view.flow_open
             and flow_key not in session.refused_flows
-            and pipeline.cached_flow(view.pair_id, view.settings, view.flow) is None
+            and self.networks.cached(view.pair_id, view.settings, view.network) is None
         ):
             flow = flow_key
         return None if volumes is None and flow is None else (volumes, flow)
@@ -620,7 +660,9 @@ class Explorer:
         computed = pipeline.cached(view.pair_id, view.settings)
         flow_key = self._flow_key(view)
         flow = (
-            pipeline.cached_flow(view.pair_id, view.settings, view.flow) if view.flow_open else None
+            self.networks.cached(view.pair_id, view.settings, view.network)
+            if view.flow_open
+            else None
         )
         probe = None
         if computed is not None:
@@ -702,14 +744,15 @@ class Explorer:
             view.pair_id.removeprefix("example:") if view.pair_id.startswith("example:") else None
         )
         output("example", example, lambda: example)
-        output("flow_choice", ("browser", *view.flow.labels), lambda: view.flow)
+        output("network_choice", ("browser", view.network.label), lambda: view.network)
 
-        # The flow view: drawn while its section is open, cleared when what it shows is stale.
+        # The network view: drawn while its section is open, cleared when what it shows is
+        # stale; its level maps follow the clicked cell.
         drawn: list[render.FlowPictures] = []
         drawing_flow = threading.Lock()
 
         def flow_picture(name: str) -> Any:
-            with drawing_flow:  # one drawing of the flow view for its four outputs
+            with drawing_flow:  # one drawing of the flow pictures for their four outputs
                 if not drawn:
                     assert flow is not None
                     drawn.append(render.flow_pictures(flow))
@@ -721,6 +764,12 @@ class Explorer:
                 (name, flow_key),
                 None if flow is None else partial(flow_picture, name),
             )
+        levels_key = ("network_levels", flow_key) + ((view.pixel, scale) if flow else ())
+        output(
+            "network_levels",
+            levels_key,
+            None if flow is None else partial(_network_levels, flow, view.pixel, scale),
+        )
         refused = session.refused_flows.get(flow_key)
         if flow_warning:
             flow_status = _warning(flow_warning)
@@ -782,9 +831,11 @@ class Explorer:
             del self._plots[8:]
         return plots
 
-    @staticmethod
-    def _flow_key(view: View) -> Hashable:
-        return (view.pair_id, view.settings, view.flow) if view.flow_open else ("closed",)
+    def _flow_key(self, view: View) -> Hashable:
+        """What the network view shows (its result's key), or that its section is closed."""
+        if not view.flow_open:
+            return ("closed",)
+        return (view.pair_id, self.networks.key(view.pair_id, view.settings, view.network))
 
     def _title(self, view: View) -> str:
         return _escape(self.pipeline.pair(view.pair_id).name)
@@ -829,6 +880,12 @@ def _draw(drawings: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     return {name: future.result() for name, future in futures.items()}
 
 
+def _network_levels(
+    flow: NetworkComputed, pixel: tuple[float, float], colour_scale: str
+) -> np.ndarray:
+    return network_render.levels_picture(flow, probe_network(flow, pixel), colour_scale)
+
+
 def _panel(computed: Computed, probe: Probe, attribute: str, colour_scale: str) -> np.ndarray:
     return render.panel(computed, probe, getattr(probe, attribute), colour_scale)
 
@@ -856,13 +913,13 @@ def _warning(message: str) -> str:
     return f"⚠️ **{message}**" if message else ""
 
 
-def _flow_status(flow: FlowComputed, label: str) -> str:
+def _flow_status(flow: NetworkComputed, label: str) -> str:
     pair = flow.pair
     height, width = pair.target.shape[:2]
-    variant, estimator = flow.choice.labels
     lines = [
-        f"**{_escape(label)}** at {width}×{height} px: {variant}, {estimator}, "
-        f"{flow.settings.features} features; computed in {flow.seconds:.1f} s.",
+        f"**{_escape(label)}** at {width}×{height} px: {_escape(flow.name)} "
+        f"(`{flow.config_name}`), {len(flow.trace.levels)} levels; computed in "
+        f"{flow.seconds:.1f} s (estimated {flow.estimate:.0f} s with a margin).",
     ]
     if flow.mean_error is None:
         lines.append("No ground truth for this pair: the error is unknown (teal in the map).")
@@ -871,6 +928,11 @@ def _flow_status(flow: FlowComputed, label: str) -> str:
             f"**Average endpoint error: {flow.mean_error:.2f} px** (over the pixels whose true "
             "match is known; teal in the map: unknown)."
         )
+    lines.append(
+        "Below the flow: each level's scores for the pixel you click on the target, over the "
+        "source (the global level over the whole source, each local level's window after "
+        "warping, where it reads the source; GOCor levels iteration by iteration)."
+    )
     lines.extend(f"Note: {note}." for note in flow.notes)
     return "\n\n".join(lines)
 

@@ -13,9 +13,8 @@ Three stages, so that a click is cheap and a refusal comes before any waiting:
 * :meth:`Pipeline.probe` (a :class:`Computed`, a target pixel and an iteration ->
   :class:`Probe`): slices of those volumes for one target cell, with best matches and errors.
 
-and, for the flow view, :meth:`Pipeline.prepare_flow` and :meth:`Pipeline.compute_flow` (a pair,
-:class:`Settings` and a :class:`FlowChoice` -> :class:`FlowComputed`): the coarse-to-fine flow
-of :mod:`gocor_lite.flow` and its pictures, cached the same way.
+The network view (a GLU-Net network's trace, its flow and each level's maps) is
+:mod:`explorer.network_view`, on the working pairs and caches of this module.
 
 A :class:`Pipeline` is shared by every session of the app. Its caches are guarded by a lock
 held only while they are read or changed, so a lookup (:meth:`Pipeline.cached`) never waits for
@@ -57,8 +56,6 @@ from gocor_lite.features import (
     make_extractor,
     normalize_features,
 )
-from gocor_lite.flow.config import FlowConfig
-from gocor_lite.flow.pipeline import CoarseToFineFlow, FlowResult
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
@@ -70,7 +67,6 @@ from gocor_lite.matching import (
     warp_by_matches,
     window_sources,
 )
-from gocor_lite.pictures.flow import LevelPictures, level_pictures
 from gocor_lite.weights import load_trained_gocor, trained_gocor_extractors
 
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels
@@ -90,19 +86,8 @@ MAX_SEED = 2**32 - 1  # synthetic warps: seeds are whole numbers 0..MAX_SEED
 GOCOR_PARAMETERS: tuple[str, ...] = ("trained (this project)", "paper initial values")
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
-# The flow view's choices: where GOCor replaces the feature correlation, and the estimator.
-FLOW_VARIANTS: dict[str, str] = {
-    "feature correlation": "correlation",
-    "global GOCor": "global-gocor",
-    "local GOCor": "local-gocor",
-    "both (global and local GOCor)": "gocor",
-}
-FLOW_ERROR_RANGE = 10.0  # px: error maps run from dark (0) to bright (this or more)
-FLOW_ESTIMATORS: dict[str, str] = {
-    "training-free (argmax)": "argmax",
-    "training-free (soft-argmax)": "soft-argmax",
-    "learned decoders": "decoder",
-}
+# px: the network view's error maps run from dark (0) to bright (this or more).
+FLOW_ERROR_RANGE = 10.0
 # What each setting is called on the page: the app labels its controls with these, and every
 # message about a setting uses the same words.
 SETTING_LABELS: dict[str, str] = {
@@ -290,11 +275,6 @@ class Cost:
 BASE_SECONDS = 1.0
 SECONDS_PER_ENTRY = 1.35e-7
 QUERY_SECONDS_PER_ENTRY = 3.6e-6
-# The flow view (coarse to fine, 4 levels): a fixed part and, per pixel of the working
-# resolution, the feature correlation, plus each GOCor iteration where GOCor replaces it.
-FLOW_BASE_SECONDS = 1.0
-FLOW_SECONDS_PER_PIXEL = 3.6e-5
-FLOW_GOCOR_SECONDS_PER_PIXEL = 4.4e-6
 
 
 def estimate_cost(
@@ -315,16 +295,6 @@ def estimate_cost(
     query = settings.num_iter * cells * sources if settings.query_loss else 0
     seconds = BASE_SECONDS + SECONDS_PER_ENTRY * entries + QUERY_SECONDS_PER_ENTRY * query
     return Cost(seconds=seconds, bytes=4 * entries)
-
-
-def estimate_flow_seconds(pair: ExamplePair, settings: Settings, choice: FlowChoice) -> float:
-    """The time of :meth:`Pipeline.compute_flow` for a pair at the working resolution (CPU
-    seconds, as :func:`estimate_cost`)."""
-    pixels = pair.target.shape[0] * pair.target.shape[1]
-    gocor = settings.num_iter if choice.variant != "correlation" else 0
-    return FLOW_BASE_SECONDS + pixels * (
-        FLOW_SECONDS_PER_PIXEL + FLOW_GOCOR_SECONDS_PER_PIXEL * gocor
-    )
 
 
 @dataclass(frozen=True)
@@ -407,55 +377,6 @@ class Probe:
         ]
 
 
-@dataclass(frozen=True)
-class FlowChoice:
-    """The flow view's own settings (the features and GOCor's iterations come from
-    :class:`Settings`): values of :data:`FLOW_VARIANTS` and :data:`FLOW_ESTIMATORS`."""
-
-    variant: str = "correlation"  # where GOCor replaces the correlation (gocor_lite.flow)
-    estimator: str = "argmax"  # "argmax", "soft-argmax" (training-free) or "decoder" (learned)
-
-    def __post_init__(self) -> None:
-        if self.variant not in FLOW_VARIANTS.values():
-            raise InputError(f"the GOCor variant must be one of {', '.join(FLOW_VARIANTS)}")
-        if self.estimator not in FLOW_ESTIMATORS.values():
-            raise InputError(f"the estimator must be one of {', '.join(FLOW_ESTIMATORS)}")
-
-    @property
-    def labels(self) -> tuple[str, str]:
-        """The variant's and the estimator's labels on the page."""
-        variant = next(label for label, value in FLOW_VARIANTS.items() if value == self.variant)
-        estimator = next(
-            label for label, value in FLOW_ESTIMATORS.items() if value == self.estimator
-        )
-        return variant, estimator
-
-
-@dataclass(frozen=True)
-class FlowComputed:
-    """The coarse-to-fine flow of one pair (at the working resolution) and its pictures."""
-
-    pair: ExamplePair  # at the working resolution, as in :class:`Computed`
-    settings: Settings
-    choice: FlowChoice
-    notes: tuple[str, ...]  # what was done to the inputs, for the user
-    result: FlowResult  # flows (B = 1), every level's flow and volume
-    pictures: list[LevelPictures]  # one per level, coarse to fine; errors where truth is known
-    seconds: float  # time the computation took
-
-    @property
-    def mean_error(self) -> float | None:
-        """The final flow's average endpoint error over pixels with a known true flow (px)."""
-        return self.pictures[-1].mean_error
-
-    @property
-    def nbytes(self) -> int:
-        tensors = [self.result.source]
-        for level in self.result.levels:
-            tensors += [level.flow, level.cell_flow, level.volume]
-        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
-
-
 class Pipeline:
     """Caches extractors, checkpoints, pairs and results, shared by every session (thread-safe:
     see the module's docstring)."""
@@ -478,7 +399,6 @@ class Pipeline:
         self._pairs: OrderedDict[str, ExamplePair] = OrderedDict()
         self._working: OrderedDict[tuple[str, int, str, str | None], WorkingPair] = OrderedDict()
         self._results: OrderedDict[tuple[str, Settings], Computed] = OrderedDict()
-        self._flows: OrderedDict[tuple[str, Settings, FlowChoice], FlowComputed] = OrderedDict()
         self._computing: dict[Any, threading.Event] = {}  # keys being computed, by one thread
 
     # -- pairs ------------------------------------------------------------------------------------
@@ -664,126 +584,12 @@ class Pipeline:
         report(1.0, "done")
         return result
 
-    # -- the flow view ----------------------------------------------------------------------------
-    def cached_flow(
-        self, pair_id: str, settings: Settings, choice: FlowChoice
-    ) -> FlowComputed | None:
-        """The flow for a pair, settings and choice if it is in memory (never computes)."""
-        return self._lookup(self._flows, (self.content(pair_id), settings, choice))
-
-    def prepare_flow(
-        self, pair_id: str, settings: Settings, choice: FlowChoice
-    ) -> tuple[WorkingPair, CoarseToFineFlow, tuple[str, ...]]:
-        """The working pair, the flow model (decoders loaded when asked for) and notes on what
-        differs from how the model was trained; raises :class:`InputError` when the choice
-        cannot apply (e.g. no learned decoders for these features)."""
-        working = self.working_pair(pair_id, settings)
-        seconds = estimate_flow_seconds(working.pair, settings, choice)
-        if seconds > TIME_BUDGET:
-            height, width = working.pair.target.shape[:2]
-            raise InputError(
-                f"the flow view with GOCor at {width}×{height} px and {settings.num_iter} "
-                f"iterations would take about {seconds:.0f} s on 2 cores, more than the "
-                f"{TIME_BUDGET:g} s the explorer allows: choose fewer GOCor iterations, a "
-                "smaller working resolution, or the feature correlation variant"
-            )
-        extractor = self._extractor(settings.features, settings.feature_weights)
-        trained = _has_trained_parameters(settings)
-        config = FlowConfig(
-            extractor=settings.features,
-            normalization=settings.normalization,
-            estimator=choice.estimator,
-            gocor_iterations=settings.num_iter,
-            gocor_parameters="trained" if trained else "initial",
-        ).with_variant(choice.variant)
-        try:
-            model = CoarseToFineFlow(config, extractor=extractor).eval()
-        except ValueError as error:
-            raise InputError(f"the flow view cannot use these settings: {error}") from error
-        notes = list(working.notes)
-        if choice.estimator == "decoder":
-            try:
-                model.load_decoders()
-            except (OSError, ValueError) as error:
-                raise InputError(
-                    f"there are no learned decoders for the {settings.features} features with "
-                    "this GOCor variant: choose a training-free estimator"
-                ) from error
-            if settings.feature_weights or settings.num_iter != FlowConfig.gocor_iterations:
-                notes.append(
-                    "the learned decoders were trained with the features' default weights and "
-                    f"{FlowConfig.gocor_iterations} GOCor iterations; these settings differ"
-                )
-            if trained and choice.variant != "correlation":
-                notes.append(
-                    "the learned decoders were trained on GOCor with the paper's initial "
-                    "parameters; here GOCor uses the trained ones"
-                )
-        if settings.weights and choice.variant != "correlation":
-            parameters = "this project's trained" if trained else "the paper's initial"
-            notes.append(f"the flow view's GOCor uses {parameters} parameters, not the file's")
-        return working, model, tuple(notes)
-
-    def compute_flow(
-        self,
-        pair_id: str,
-        settings: Settings,
-        choice: FlowChoice,
-        progress: Progress | None = None,
-        threads: int | None = None,
-    ) -> FlowComputed:
-        """The coarse-to-fine flow (GLU-Net in miniature) of a pair at the working resolution,
-        with the features, normalisation, GOCor iterations and GOCor parameters of ``settings``
-        (cached), with ``threads`` torch threads (default: the pipeline's)."""
-        key = (self.content(pair_id), settings, choice)
-        return self._once(
-            self._flows,
-            key,
-            lambda: self._compute_flow(pair_id, settings, choice, progress, threads),
-        )
-
-    def _compute_flow(
-        self,
-        pair_id: str,
-        settings: Settings,
-        choice: FlowChoice,
-        progress: Progress | None,
-        threads: int | None = None,
-    ) -> FlowComputed:
-        report = progress or _silent
-        start = time.perf_counter()
-        report(0.05, "checking the settings")
-        working, model, notes = self.prepare_flow(pair_id, settings, choice)
-        pair = working.pair
-        torch.set_num_threads(threads or self.threads)
-        report(
-            0.15, f"extracting {settings.features} features for {len(model.config.levels)} levels"
-        )
-        target, source = to_tensor(pair.target), to_tensor(pair.source)
-        with torch.no_grad():
-            inputs = model.extract(target, source)
-            report(0.5, "correlating and estimating the flow, coarse to fine")
-            try:
-                levels = model.run(inputs, (target.shape[2], target.shape[3]))
-            except ValueError as error:
-                raise InputError(f"the flow pipeline cannot run on this pair: {error}") from error
-        result = FlowResult(flow=levels[-1].flow, levels=levels, source=source)
-        report(0.9, "drawing the flow")
-        pictures = level_pictures(result, pair.flow, max_error=FLOW_ERROR_RANGE)
-        flow = FlowComputed(
-            pair, settings, choice, notes, result, pictures, time.perf_counter() - start
-        )
-        report(1.0, "done")
-        return flow
-
     # -- what is built once -----------------------------------------------------------------------
-    def _once(
-        self, cache: OrderedDict[Any, Any], key: Any, make: Callable[[], Computed | FlowComputed]
-    ) -> Any:
+    def _once(self, cache: OrderedDict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
         """The cached result for ``key``, or ``make()`` run by one thread: another thread that
         asks for the same key meanwhile waits for it (and computes it itself if ``make``
         failed or was given up). The cache keeps to ``max_results`` and ``max_bytes`` (a
-        quarter of it for flows), always keeping the newest."""
+        quarter of it for any other cache: the network view's), always keeping the newest."""
         while True:
             found = self._lookup(cache, key)
             if found is not None:

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from explorer.network_view import NetworkComputed
 from explorer.pipeline import (
     FLOW_ERROR_RANGE,
     Computed,
-    FlowComputed,
     Probe,
     ScoreMap,
     WorkingPair,
@@ -550,13 +550,13 @@ def plots(computed: Computed) -> Plots:
     )
 
 
-# -- the flow view ---------------------------------------------------------------------------------
+# -- the network view's flow pictures ---------------------------------------------------------
 TILE_WIDTH = 300  # px, each level's pictures in the grid of levels
 
 
 @dataclass(frozen=True)
 class FlowPictures:
-    """The flow view's pictures of one :class:`~explorer.pipeline.FlowComputed`."""
+    """The network view's flow pictures of one :class:`~explorer.network_view.NetworkComputed`."""
 
     flow: np.ndarray  # the final flow in the colours of the wheel
     legend: np.ndarray  # the colour wheel, with its directions written round it
@@ -565,7 +565,7 @@ class FlowPictures:
     levels: np.ndarray  # every level's flow, warped source (and error): one column per level
 
 
-def flow_pictures(flow: FlowComputed) -> FlowPictures:
+def flow_pictures(flow: NetworkComputed) -> FlowPictures:
     """Pictures of a computed flow, enlarged like the other images, with captions."""
     final = flow.pictures[-1]
     scale = display_scale(flow.pair.target)
@@ -603,9 +603,7 @@ def flow_pictures(flow: FlowComputed) -> FlowPictures:
         legend=flow_legend(),
         warped=captioned(final.warped_source, "source warped onto the target"),
         error=error,
-        levels=_grid(
-            rows, [_level_kind(flow, index) for index in range(len(flow.pictures))], row_names
-        ),
+        levels=_grid(rows, flow.level_titles, row_names),
     )
 
 
@@ -635,14 +633,6 @@ def error_legend(width: int) -> np.ndarray:
     draw.rectangle((x, 6, x + size, 6 + size), fill=UNKNOWN_COLOUR, outline=(0, 0, 0))
     draw.text((x + size + 6, 6), swatch_text, fill=(0, 0, 0), font=font)
     return np.asarray(band)
-
-
-def _level_kind(flow: FlowComputed, index: int) -> str:
-    level = flow.result.levels[index]
-    kind = "global" if level.config.is_global else f"local R={level.config.search_radius}"
-    method = " GOCor" if level.config.gocor else ""
-    height, width = level.target_frame.grid
-    return f"{index}: {kind}{method}, {width}×{height}"
 
 
 def _fit(picture: np.ndarray, width: int) -> np.ndarray:

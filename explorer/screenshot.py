@@ -7,13 +7,16 @@ browser test and to make the README's screenshot.
 
 Starts the app in this process on a free local port, opens it in headless Chromium (optionally
 clicks a target pixel and waits for the new maps) and saves a full-page screenshot; then opens
-the flow view, waits for the flow and saves a screenshot of that section. Never downloads a browser
-(no ``playwright install``): it uses ``/usr/bin/chromium``.
+the network view (with ``--network``, another network; ``--network-weights FILE``, the authors'
+from that file), waits for its pictures and saves a screenshot of that section.
+``--small-glunet FILE`` runs this project's small GLU-Net from another file than the shipped
+one. Never downloads a browser (no ``playwright install``): it uses ``/usr/bin/chromium``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FLOW_PICTURES = ["flow", "warped", "flow-error", "flow-levels"]
+FLOW_PICTURES = ["flow", "warped", "flow-error", "flow-levels", "network-levels"]
 PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
 
 
@@ -117,21 +120,29 @@ def choose_example(page: Any, name: str, timeout_ms: int = 30_000) -> None:
 
 
 def open_flow(page: Any, timeout_ms: int = 60_000) -> dict[str, str]:
-    """Open the flow section, wait until its pictures are loaded; return their sources."""
-    page.locator("#flow-view").get_by_text("The flow of the whole pair").first.click()
+    """Open the network view, wait until its pictures are loaded; return their sources."""
+    page.locator("#flow-view").get_by_text("The network, level by level").first.click()
     return wait_for_flow(page, {}, timeout_ms)
 
 
 def wait_for_flow(page: Any, before: dict[str, str], timeout_ms: int = 60_000) -> dict[str, str]:
-    """Wait until every flow picture shows a loaded image other than in ``before``."""
+    """Wait until every picture of the network view shows an image other than in ``before``,
+    then until each is loaded (scrolled to: Gradio loads pictures below the window lazily)."""
     page.wait_for_function(
         """([names, before]) => names.every((name) => {
                const img = document.querySelector('#' + name + ' img');
-               return img && img.src !== before[name] && img.complete
-                      && img.naturalWidth > 0; })""",
+               return img && img.src && img.src !== before[name]; })""",
         arg=[FLOW_PICTURES, before],
         timeout=timeout_ms,
     )
+    for name in FLOW_PICTURES:
+        page.locator(f"#{name} img").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "(name) => { const img = document.querySelector('#' + name + ' img');"
+            " return img.complete && img.naturalWidth > 0; }",
+            arg=name,
+            timeout=timeout_ms,
+        )
     return {name: page.eval_on_selector(f"#{name} img", "img => img.src") for name in FLOW_PICTURES}
 
 
@@ -148,15 +159,39 @@ def main(argv: list[str] | None = None) -> int:
         "as it opens, with its preselected pixel)",
     )
     parser.add_argument(
-        "--flow-out", type=Path, default=None, help="also a screenshot of the flow view"
+        "--flow-out", type=Path, default=None, help="also a screenshot of the network view"
     )
     parser.add_argument(
         "--flow-pair",
         default=None,
         metavar="NAME",
-        help="a gallery pair to load before the flow view (default: the first pair)",
+        help="a gallery pair to load before the network view (default: the first pair)",
+    )
+    parser.add_argument(
+        "--network",
+        default=None,
+        metavar="LABEL",
+        help="the network view's network, by its label on the page (default: the first)",
+    )
+    parser.add_argument(
+        "--network-weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the authors' GLU-Net weights, given in the network view",
+    )
+    parser.add_argument(
+        "--small-glunet",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="this project's small GLU-Net from this file (default: the shipped one)",
     )
     args = parser.parse_args(argv)
+    if args.small_glunet is not None:
+        from explorer.network_view import SMALL_GLUNET_VARIABLE
+
+        os.environ[SMALL_GLUNET_VARIABLE] = str(args.small_glunet)
     with serve() as url, browser_page(url) as page:
         if args.click is not None:
             click_target(page, *args.click)
@@ -166,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.flow_out is not None:
             if args.flow_pair is not None:
                 choose_example(page, args.flow_pair)
-            open_flow(page)
+            shown = open_flow(page)
+            if args.network is not None:
+                page.locator("#network").get_by_text(args.network).click()
+                shown = wait_for_flow(page, shown)
+            if args.network_weights is not None:
+                page.set_input_files("#network-file input[type=file]", str(args.network_weights))
+                wait_for_flow(page, shown, timeout_ms=300_000)
             args.flow_out.parent.mkdir(parents=True, exist_ok=True)
             page.locator("#flow-view").screenshot(path=str(args.flow_out))
             print(f"wrote {args.flow_out}")

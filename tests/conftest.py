@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Fixtures shared by the tests: devices, dtypes and a seeded generator."""
+"""Fixtures shared by the tests: devices, dtypes, a seeded generator and a file of this
+project's small GLU-Net with random weights."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def small_glunet_file(tmp_path_factory: pytest.TempPathFactory):
+    """A file of this project's small GLU-Net, both variants, with random weights (seeded): the
+    shipped file may not exist yet, and no test depends on it."""
+    from gocor_lite.training.network import NetworkTraining, fresh_network
+    from gocor_lite.weights import save_small_glunet
+
+    path = tmp_path_factory.mktemp("small-glunet") / "glunet_small.pt"
+    networks = {}
+    for variant in ("gocor", "correlation"):
+        settings = NetworkTraining(variant=variant)
+        networks[variant] = (fresh_network(settings).eval(), settings.config_arguments())
+    save_small_glunet(path, networks, command="tests (random weights)")
+    return path

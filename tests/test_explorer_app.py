@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The explorer app launched in this process: driven through gradio_client (each bad input the
 issue names, with its message), then through a real browser (Debian's Chromium via Playwright,
-marked ``browser``): no stale panel along a walk through pairs, a refused setting set back, one
-request per control change."""
+marked ``browser``): no stale panel along a walk through pairs and networks, a refused setting
+or weights file set back, one request per control change. This project's small GLU-Net is a
+file of random weights (``GOCOR_SMALL_GLUNET``), the authors' a synthetic checkpoint."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 from PIL import Image
 
 from explorer import render
+from explorer.network_view import NETWORKS, SMALL_GLUNET_VARIABLE
 from explorer.screenshot import (
     CHROMIUM,
     browser_page,
@@ -49,13 +51,27 @@ PAIR_PICTURES = [
     "warped",
     "flow-error",
     "flow-levels",
+    "network-levels",
 ]
+NETWORK_LABELS = list(NETWORKS)
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    with serve() as address:
-        yield address
+def url(small_glunet_file: Path) -> Iterator[str]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SMALL_GLUNET_VARIABLE, str(small_glunet_file))
+        with serve() as address:
+            yield address
+
+
+@pytest.fixture(scope="module")
+def authors_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic GLU-Net-GOCor checkpoint: the released names and shapes, random weights."""
+    from tests.test_glunet import random_checkpoint
+
+    path = tmp_path_factory.mktemp("authors") / "GLUNet_GOCor_static.pth"
+    torch.save({"state_dict": random_checkpoint(True, seed=3)}, path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -259,18 +275,27 @@ def test_an_unsafe_weights_file_is_explained_without_paths(client, tmp_path: Pat
     assert "cannot be read safely" in status or "can be read safely" in status
 
 
-def test_flow_view_through_the_app(client) -> None:
-    from explorer.pipeline import FLOW_ESTIMATORS, FLOW_VARIANTS
+def test_network_view_through_the_app(client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
 
     client.predict("astronaut-warp", api_name="/choose_example")
-    variant, estimator = list(FLOW_VARIANTS)[3], next(iter(FLOW_ESTIMATORS))
-    result = client.predict(variant, estimator, api_name="/choose_flow")
+    result = client.predict(NETWORK_LABELS[1], None, api_name="/choose_network")
     status = next(item for item in result if isinstance(item, str) and "endpoint error" in item)
-    assert "astronaut-warp" in status and variant in status
+    assert "astronaut-warp" in status and NETWORK_LABELS[1] in status
     assert re.search(r"Average endpoint error: \d+\.\d+ px", status)
     pictures = [item for item in result if isinstance(item, str) and item.endswith(".jpeg")]
-    assert len(pictures) >= 4  # flow, warped source, error, levels
+    assert len(pictures) >= 5  # flow, warped source, error, levels' flows, levels' maps
     assert all("astronaut-warp." in Path(item).name for item in pictures)
+    assert any(Path(item).name == "astronaut-warp.network-levels.jpeg" for item in pictures)
+    # A pickled model as the authors' weights: refused by name, the radio set back.
+    pickled = tmp_path / "my_model.pth"
+    torch.save({"model": torch.nn.Linear(2, 2)}, pickled)
+    result = client.predict(
+        NETWORK_LABELS[2], handle_file(str(pickled)), api_name="/choose_network"
+    )
+    status = _status(result)
+    assert "⚠️" in status and "my\\_model.pth" in status and "/tmp/" not in status
+    assert NETWORK_LABELS[1] in result and NETWORK_LABELS[2] not in result  # set back
 
 
 # -- a real browser ------------------------------------------------------------------------------
@@ -339,16 +364,43 @@ def test_click_in_chromium_updates_every_map(
     assert "Traceback" not in capfd.readouterr().err
 
 
+def _checked(page, elem_id: str) -> list[str]:
+    return page.eval_on_selector_all(
+        f"#{elem_id} input", "els => els.filter(e => e.checked).map(e => e.value)"
+    )
+
+
 @pytest.mark.browser
-def test_flow_view_in_chromium(url: str) -> None:
+def test_network_view_in_chromium(url: str, tmp_path: Path) -> None:
     _need_chromium()
     with browser_page(url) as page:
         first = open_flow(page)
         status = page.inner_text("#flow-status")
         assert re.search(r"Average endpoint error: \d+\.\d+ px", status), status
-        page.locator("#flow-variant").get_by_text("global GOCor").click()
-        wait_for_flow(page, first)
-        assert "global GOCor" in page.inner_text("#flow-status")
+        assert NETWORK_LABELS[0] in status
+        page.locator("#network").get_by_text(NETWORK_LABELS[1]).click()
+        second = wait_for_flow(page, first)
+        assert NETWORK_LABELS[1] in page.inner_text("#flow-status")
+        # A click moves the pixel: each level's maps are drawn again, the flow stays.
+        before = _sources(page, ["network-levels", "flow"])
+        click_target(page, 0.3, 0.6)
+        page.wait_for_function(
+            "(src) => document.querySelector('#network-levels img').src !== src",
+            arg=before["network-levels"],
+            timeout=30_000,
+        )
+        assert _sources(page, ["flow"])["flow"] == before["flow"] == second["flow"]
+        # A file the authors' network cannot use: said, and the radio set back.
+        pickled = tmp_path / "my_model.pth"
+        torch.save({"model": torch.nn.Linear(2, 2)}, pickled)
+        page.set_input_files("#network-file input[type=file]", str(pickled))
+        page.wait_for_function(
+            "() => document.querySelector('#flow-status').innerText.includes('my_model.pth')",
+            timeout=60_000,
+        )
+        assert "can be read safely" in page.inner_text("#flow-status")
+        assert _checked(page, "network") == [NETWORK_LABELS[1]]
+        assert _sources(page, ["flow"])["flow"] == second["flow"]  # nothing else changed
         # A new pair while the section is open: the flow follows it.
         page.locator("#gallery .thumbnail-item").nth(1).click()
         _wait_for_pair(page, "chelsea-shift", PAIR_PICTURES)
@@ -412,18 +464,22 @@ def _looks_like(picture: np.ndarray, image: np.ndarray) -> float:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_no_stale_panel_along_a_walk_in_chromium(url: str, tmp_path: Path) -> None:
-    """A pair with ground truth (the flow view open) -> an upload without -> a synthetic warp
-    -> a bundled pair again. After each step every picture of the page (the four maps, the
-    Fig. 1 strip, the plots, the flow view's flow, warped source, error and levels) is a file
-    the server drew for the current pair (its name says which), the status, the table and the
-    flow status name that pair, and the target shows the pair's own target image."""
+def test_no_stale_panel_along_a_walk_in_chromium(
+    url: str, tmp_path: Path, authors_file: Path
+) -> None:
+    """A pair with ground truth (the network view open) -> an upload without -> a synthetic
+    warp -> a bundled pair again -> another network of this project -> the authors' network
+    from a file. After each step every picture of the page (the four maps, the Fig. 1 strip,
+    the plots, the network view's flow, warped source, error, levels' flows and levels' maps)
+    is a file the server drew for the current pair (its name says which), the status, the
+    table and the network view's status name that pair (and the network), and the target shows
+    the pair's own target image."""
     _need_chromium()
     target_file = _png(tmp_path / "walk-target.png", 180, 240, 11)
     source_file = _png(tmp_path / "walk-source.png", 180, 240, 12)
     names = example_names()
 
-    def check(label: str, title: str, target: np.ndarray, truth: bool) -> None:
+    def check(label: str, title: str, target: np.ndarray, truth: bool, network: str = "") -> None:
         sources = _sources(page, PAIR_PICTURES)
         assert {name: _label(src) for name, src in sources.items()} == dict.fromkeys(
             PAIR_PICTURES, label
@@ -433,7 +489,7 @@ def test_no_stale_panel_along_a_walk_in_chromium(url: str, tmp_path: Path) -> No
         )
         assert title in page.inner_text("#table")
         flow_status = page.inner_text("#flow-status")
-        assert title in flow_status
+        assert title in flow_status and network in flow_status
         assert ("Average endpoint error" in flow_status) is truth
         assert ("No ground truth" in flow_status) is (not truth)
         shown = _picture(page, str(sources["target"]))
@@ -470,6 +526,19 @@ def test_no_stale_panel_along_a_walk_in_chromium(url: str, tmp_path: Path) -> No
         page.locator("#gallery .thumbnail-item").nth(names.index("chelsea-shift")).click()
         label = _wait_for_pair(page, "chelsea-shift", PAIR_PICTURES)
         check(label, "chelsea-shift", load_example("chelsea-shift").target, True)
+
+        # The network: this project's GLU-Net, then the authors' GLU-Net-GOCor from a file.
+        flow = wait_for_flow(page, {})
+        page.locator("#network").get_by_text(NETWORK_LABELS[1]).click()
+        flow = wait_for_flow(page, flow)
+        check(label, "chelsea-shift", load_example("chelsea-shift").target, True, NETWORK_LABELS[1])
+        page.set_input_files("#network-file input[type=file]", str(authors_file))
+        wait_for_flow(page, flow, timeout_ms=240_000)
+        check(label, "chelsea-shift", load_example("chelsea-shift").target, True, "GLU-Net-GOCor")
+        assert "the authors' GLU-Net-GOCor (GLUNet_GOCor_static.pth)" in page.inner_text(
+            "#flow-status"
+        )
+        assert _checked(page, "network") == [NETWORK_LABELS[2]]
         assert page.locator(".toast-body.error").count() == 0
 
 
@@ -535,6 +604,11 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
         change(lambda: page.locator("#example").get_by_text("gravel-warp").click(), True)
         change(lambda: page.locator("#colour-scale").get_by_text("shared").click(), False)
         change(lambda: click_target(page, 0.3, 0.6), False)
+        # The network view: opened (the trace computed), another network, back (in memory).
+        change(lambda: open_flow(page), True)
+        change(lambda: page.locator("#network").get_by_text(NETWORK_LABELS[1]).click(), True)
+        change(lambda: page.locator("#network").get_by_text(NETWORK_LABELS[0]).click(), False)
+        page.locator("#settings").get_by_text("Settings:").first.scroll_into_view_if_needed()
         slider = page.locator("#setting-num-iter input[type=range]")
 
         def drag_to_two() -> None:  # a click on the track: the slider's release event

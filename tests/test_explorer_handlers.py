@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from explorer.handlers import KEEP, PICTURES, Explorer, Screen, Session, View
+from explorer.network_view import NetworkViews
 from explorer.pipeline import InputError, Pipeline, Settings
 from gocor_lite.data.pairs import ExamplePair
 
@@ -26,9 +27,10 @@ OF_THE_PAIR = [name for name in PICTURES if name != "colour_bar"] + ["table"]
 
 
 @pytest.fixture(scope="module")
-def explorer() -> Explorer:
+def explorer(small_glunet_file: Path) -> Explorer:
     torch.set_num_threads(2)
-    return Explorer(Pipeline(), SMALL)
+    pipeline = Pipeline()
+    return Explorer(pipeline, SMALL, NetworkViews(pipeline, small_glunet_file))
 
 
 class Page:

@@ -132,7 +132,12 @@ class LevelView:
     every target pixel, both in original pixels (target pixel ``p`` matches source pixel
     ``p + flow(p)``). The frames place the ``h x w`` cells on the original images (strides in
     original pixels). For local levels the window of target cell ``(y, x)`` is centred on
-    where the flow *before* the level put it (the source features were warped by it).
+    where the flow *before* the level put it (the source features were warped by it):
+    warped_from ``(B, 2, h, w)``, x then y in original source pixels, says where the warped
+    source feature at each target cell was read, so that entry ``[R+dy, R+dx]`` of target cell
+    ``(y, x)`` scores the source at ``warped_from[:, :, y+dy, x+dx]`` (where ``(y+dy, x+dx)``
+    is off the grid the warped map is zero-padded: no source position). ``None`` for the
+    global level, which scores the whole source grid.
     """
 
     key: str  # "level4", "level3", "extra0", ..., "level2", "level1" (coarse to fine)
@@ -146,6 +151,7 @@ class LevelView:
     source_frame: Frame
     cell_flow: Tensor
     flow: Tensor
+    warped_from: Tensor | None = None  # local levels: see above
 
 
 @dataclass(frozen=True)
@@ -625,8 +631,15 @@ class GLUNet(nn.Module):
             gocor: GOCorTrace | None,
             virtual: Size,
             flow: Tensor,
+            warp_flow: Tensor | None = None,
         ) -> LevelView:
             cells = (flow.shape[2], flow.shape[3])
+            target_frame = level_frame(target_size, cells)
+            warped_from = None
+            if warp_flow is not None:  # in virtual pixels at this level's cells, as `flow`
+                warped_from = target_frame.centres(warp_flow) + cell_flow_to_pixels(
+                    warp_flow, virtual, target_size, source_size
+                )
             return LevelView(
                 key=key,
                 title=title,
@@ -635,15 +648,20 @@ class GLUNet(nn.Module):
                 decoder_volume=decoder_volume,
                 gocor=gocor,
                 virtual_size=virtual,
-                target_frame=level_frame(target_size, cells),
+                target_frame=target_frame,
                 source_frame=level_frame(source_size, cells),
                 cell_flow=cell_flow_to_pixels(flow, virtual, target_size, source_size),
                 flow=dense_flow_to_pixels(
                     bilinear(flow, target_size), virtual, target_size, source_size
                 ),
+                warped_from=warped_from,
             )
 
-        def local_view(key: str, title: str, virtual: Size, flow: Tensor) -> LevelView:
+        def local_view(
+            key: str, title: str, virtual: Size, flow: Tensor, warp_flow: Tensor
+        ) -> LevelView:
+            """``warp_flow``: the flow the source features were warped by before this level's
+            correlation, in virtual pixels at its cells (§4.3, §5, §6)."""
             readable = values[f"_volume_{key}"]
             return view(
                 key,
@@ -654,6 +672,7 @@ class GLUNet(nn.Module):
                 values[f"_gocor_{key}"],
                 virtual,
                 flow,
+                warp_flow,
             )
 
         radius = config.search_radius
@@ -675,6 +694,7 @@ class GLUNet(nn.Module):
                 f"{size_l}x{size_l} copies",
                 square,
                 values["flow3_l"],
+                values["up_flow4"],
             ),
         ]
         for n, extra in enumerate(record.extra):
@@ -685,8 +705,10 @@ class GLUNet(nn.Module):
                     f"extra level {n}: local {local_kind} R={radius}, {cells_w}x{cells_h} cells",
                     working,
                     extra.flow,
+                    extra.up_flow,
                 )
             )
+        warp_flows = {"level2": values["up_flow3"], "level1": values["up_flow2"]}
         for key, stride in (("level2", 8), ("level1", 4)):
             number = key[-1]
             flow = values[f"flow{number}"]
@@ -697,6 +719,7 @@ class GLUNet(nn.Module):
                     f"{flow.shape[2]} cells (1/{stride} of {working[1]}x{working[0]})",
                     working,
                     flow,
+                    warp_flows[key],
                 )
             )
         public = {
