@@ -11,8 +11,6 @@ The shipped weights are package data (``gocor_lite/assets/weights/``, found with
   ``"<extractor>/local"`` (:func:`load_trained_gocor`, and the rule "this project's trained
   parameters where the file has them for these features, else the paper's initial values",
   written once in :func:`gocor_module`);
-* :data:`FLOW_DECODERS`: the flow pipeline's decoders per ``"<extractor>/<variant>"``
-  (:func:`decoder_state`);
 * :data:`SMALL_GLUNET`: this project's small GLU-Net, one state dict per variant
   (``"gocor"``: GLU-Net-GOCor, ``"correlation"``: the same network with feature correlation),
   each with the :meth:`~gocor_lite.glunet.GLUNetConfig.small` arguments it was built with
@@ -42,7 +40,6 @@ from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
 WEIGHTS_DIR = Path(str(importlib.resources.files("gocor_lite").joinpath("assets", "weights")))
 LEARNED_FEATURES = WEIGHTS_DIR / "learned_features.pt"
 TRAINED_GOCOR = WEIGHTS_DIR / "gocor_trained.pt"
-FLOW_DECODERS = WEIGHTS_DIR / "flow_decoders.pt"
 SMALL_GLUNET = WEIGHTS_DIR / "glunet_small.pt"
 TRAINING_CARD = WEIGHTS_DIR / "TRAINING.md"
 
@@ -158,19 +155,6 @@ def gocor_module(
     if kind == "global":
         return GlobalGOCor(num_iter=num_iter), False
     return LocalGOCor(num_iter=num_iter, search_radius=search_radius), False
-
-
-# -- the flow pipeline's decoders -----------------------------------------------------------------
-
-
-def decoder_state(key: str, path: str | Path | None = None) -> Mapping[str, Tensor]:
-    """The state dict of the decoders saved under ``key`` (``"<extractor>/<variant>"``)."""
-    return _entry(FLOW_DECODERS if path is None else Path(path), key, "file of flow decoders")
-
-
-def decoder_keys(path: str | Path | None = None) -> list[str]:
-    """The keys of the decoder sets in ``path`` (none if no file)."""
-    return _names(FLOW_DECODERS if path is None else Path(path))
 
 
 # -- this project's small GLU-Net -----------------------------------------------------------------

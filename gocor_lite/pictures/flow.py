@@ -176,28 +176,6 @@ def glunet_level_pictures(
     return flow_pictures(flows, source, true_flow, max_magnitude, max_error)
 
 
-def level_pictures(
-    result: Any,
-    true_flow: np.ndarray | None = None,
-    max_magnitude: float | None = None,
-    max_error: float = 10.0,
-) -> list[LevelPictures]:
-    """Transitional, for the explorer's old flow view only: the levels of a result of the
-    retired coarse-to-fine pipeline (anything with ``levels``, each with ``flow`` ``(B, 2, H,
-    W)``, ``config`` and ``target_frame``, and ``warped_source(index)``) as pictures. Delete it
-    with ``gocor_lite/flow/`` once the explorer draws the network (:func:`glunet_level_pictures`).
-    """
-    titles, flows, warped = [], [], []
-    for index, level in enumerate(result.levels):
-        kind = "global" if level.config.is_global else f"local R={level.config.search_radius}"
-        corr = "GOCor" if level.config.gocor else "correlation"
-        height, width = level.target_frame.grid
-        titles.append(f"level {index}: {kind} {corr}, {width}x{height} cells")
-        flows.append(level.flow[0].detach().float().cpu())
-        warped.append(to_uint8(result.warped_source(index)[:1]))
-    return _pictures(titles, flows, warped, true_flow, max_magnitude, max_error)
-
-
 def _pictures(
     titles: list[str],
     flows: list[Tensor],
