@@ -284,12 +284,16 @@ class Explorer:
 
     # -- sessions -------------------------------------------------------------------------------
     def initial_view(self) -> View:
-        """The first screen: the first bundled pair, default settings, a pixel in the middle."""
+        """The first screen: the first bundled pair (a real one where its package is
+        installed), default settings, and the pixel nearest the middle where global GOCor is
+        right and global correlation wrong (the whole-image numbers beside it say how often);
+        a pixel a little off the middle where there is none."""
         settings = self.settings
         pair_id = self.pipeline.example_pair(example_names()[0])
         working = self.pipeline.working_pair(pair_id, settings)
         height, width = working.pair.target.shape[:2]
-        return View(pair_id, settings, (width * 0.55, height * 0.45), settings.num_iter)
+        pixel = self.pipeline.telling_pixel(pair_id, settings)
+        return View(pair_id, settings, pixel or (width * 0.55, height * 0.45), settings.num_iter)
 
     def start(self) -> Screen:
         """Everything of the first screen, drawn (its volumes are computed here, once)."""

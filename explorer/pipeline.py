@@ -48,6 +48,7 @@ from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, 
 from gocor_lite.data import synthetic
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair, resize_pair
+from gocor_lite.evaluation.rules import corrected_pixel
 from gocor_lite.features import (
     NORMALIZATIONS,
     FeatureExtractor,
@@ -659,6 +660,15 @@ class Pipeline:
                 raise InputError(_about_file(f"the {name} features", weights, error)) from error
             self._store(self._extractors, key, extractor, 4)  # networks can be large
         return extractor
+
+    def telling_pixel(self, pair_id: str, settings: Settings) -> tuple[float, float] | None:
+        """A target pixel of the working pair where global GOCor (these settings' module) is
+        right and global correlation wrong, nearest the centre
+        (:func:`gocor_lite.evaluation.rules.corrected_pixel`); ``None`` if there is none."""
+        working = self.working_pair(pair_id, settings)
+        extractor = self._extractor(settings.features, settings.feature_weights)
+        global_module, _ = self._gocor_modules(settings, extractor)
+        return corrected_pixel(working.pair, extractor, global_module)
 
     def _gocor_modules(
         self, settings: Settings, extractor: FeatureExtractor

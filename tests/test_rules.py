@@ -434,3 +434,22 @@ def test_corrected_pixel_is_right_for_gocor_and_wrong_for_correlation():
 
     assert best is not None and error(best) > 2 * stride
     assert error((gx, gy)) < stride
+
+
+def test_the_gallery_opens_on_a_real_pair_where_trained_gocor_beats_correlation():
+    from gocor_lite.data.examples import example_names, load_example
+    from gocor_lite.data.real import REAL_PAIRS, real_pair_available
+    from gocor_lite.evaluation.rules import pair_rule_scores
+    from gocor_lite.features import make_extractor
+    from gocor_lite.weights import gocor_module
+
+    first = example_names()[0]
+    if not real_pair_available("graffiti-1-3"):
+        pytest.skip("opencv-doc is not installed: the gallery opens on a synthetic pair")
+    assert first in REAL_PAIRS
+    gocor, trained = gocor_module("global", "learned")
+    assert trained
+    scores = pair_rule_scores(
+        load_example(first), make_extractor("learned"), gocor={"gocor": gocor}, rules=("argmax",)
+    )
+    assert scores["gocor"].pck_cell > scores["argmax"].pck_cell
