@@ -353,8 +353,8 @@ def test_click_in_chromium_updates_every_map(
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
         if os.environ.get("GOCOR_SCREENSHOT"):
             page.screenshot(path=os.environ["GOCOR_SCREENSHOT"], full_page=True)
-        # The gallery: a click on the second pair loads it (progress, then every map).
-        page.locator("#gallery .thumbnail-item").nth(1).click()
+        # The gallery: a click on the chelsea pair loads it (progress, then every map).
+        page.locator("#gallery .thumbnail-item").nth(example_names().index("chelsea-shift")).click()
         page.wait_for_function(
             "() => document.querySelector('#status').innerText.includes('chelsea-shift')",
             timeout=30_000,
@@ -402,7 +402,7 @@ def test_network_view_in_chromium(url: str, tmp_path: Path) -> None:
         assert _checked(page, "network") == [NETWORK_LABELS[1]]
         assert _sources(page, ["flow"])["flow"] == second["flow"]  # nothing else changed
         # A new pair while the section is open: the flow follows it.
-        page.locator("#gallery .thumbnail-item").nth(1).click()
+        page.locator("#gallery .thumbnail-item").nth(example_names().index("chelsea-shift")).click()
         _wait_for_pair(page, "chelsea-shift", PAIR_PICTURES)
         assert "chelsea-shift" in page.inner_text("#flow-status")
 

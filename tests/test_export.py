@@ -115,8 +115,8 @@ def test_the_flow_command_writes_flo_and_npy(tmp_path, generator):
     Image.fromarray(image[4:68, 6:86]).save(tmp_path / "s.png")
     files = [str(tmp_path / "t.png"), str(tmp_path / "s.png")]
     flo, npy = tmp_path / "flow.flo", tmp_path / "flow.npy"
-    assert main([*files, "--out", str(flo), "--variant", "correlation"]) == 0
-    assert main([*files, "--out", str(npy), "--variant", "correlation"]) == 0
+    assert main([*files, "--out", str(flo), "--network", "correlation"]) == 0
+    assert main([*files, "--out", str(npy), "--network", "correlation"]) == 0
     array = np.load(npy)
     assert array.shape == (2, 64, 80) and array.dtype == np.float32
     np.testing.assert_array_equal(read_flo(flo), array)  # the same flow, two formats
