@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gocor_lite.confidence import cycle_error, mass_within, peak_ratio
+from gocor_lite.confidence import cycle_error, mass_within
 from gocor_lite.evaluation.metrics import score
 from gocor_lite.evaluation.rules import RuleScore, pair_truth, score_rules
 from gocor_lite.grid import cell_to_pixel
@@ -194,15 +194,16 @@ def analyse(
     gocor_global = [best_match(item[None])[0] for item in global_volumes]
     matches = {"global correlation": rules["argmax"].matches[0], "global GOCor": gocor_global[-1]}
     confidence: dict[tuple[str, str], Tensor] = {}
-    for name, read, probability in (
-        ("global correlation", volume, rules["soft-argmax"].scores),
-        ("global GOCor", gocor, None),
+    for name, argmax, probability in (
+        ("global correlation", rules["argmax"], rules["soft-argmax"].scores),
+        ("global GOCor", rules["gocor"], None),
     ):
         if probability is None:
-            probability = softmax_probability(read, settings.temperature)
-        confidence[(name, "peak ratio")] = peak_ratio(read, settings.exclusion_radius)[0]
+            probability = softmax_probability(argmax.scores, settings.temperature)
+        # The argmax's own confidence is the peak ratio (gocor_lite.rules.read_rule).
+        confidence[(name, "peak ratio")] = argmax.confidence[0]
         confidence[(name, "mass within 1 cell")] = mass_within(probability, MASS_RADIUS)[0]
-        confidence[(name, "forward-backward error")] = cycle_error(read)[0]
+        confidence[(name, "forward-backward error")] = cycle_error(argmax.scores)[0]
 
     truth = known = reach = None
     scores: dict[str, WholeImageScore] = {}

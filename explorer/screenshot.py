@@ -32,7 +32,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 FLOW_PICTURES = ["flow", "warped", "flow-error", "flow-levels"]
-PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
+PANELS = [
+    "local-correlation",
+    "global-correlation",
+    "gocor-global",
+    "gocor-local",
+    "strip",
+    "rules-panel",
+]
 
 
 @contextmanager

@@ -778,3 +778,47 @@ def test_the_page_address_holds_the_view_in_chromium(url: str) -> None:
         page.locator("#settings").get_by_text("Settings:").first.click()
         page.wait_for_selector("#setting-working-size input")
         assert checked("setting-working-size") == ["240"]
+
+
+@pytest.mark.browser
+def test_downloads_are_of_the_current_view_in_chromium(url: str, tmp_path: Path) -> None:
+    """Each download button gives the file of what the page shows now: after a click the
+    score maps are the new pixel's, and the pictures' zip is withdrawn until made again."""
+    _need_chromium()
+    with browser_page(url) as page:
+        page.locator("#export").get_by_text("Export:").first.click()
+        button = page.locator("#score-maps-file")
+        button.scroll_into_view_if_needed()
+
+        def download(locator) -> Path:
+            with page.expect_download(timeout=60_000) as started:
+                locator.click()
+            path = tmp_path / started.value.suggested_filename
+            started.value.save_as(path)
+            return path
+
+        first = download(button)
+        assert first.name.startswith("brick-shift.score-maps.cell-") and first.suffix == ".npy"
+        click_target(page, 0.2, 0.3)
+        page.wait_for_function(
+            "(name) => !document.querySelector('#score-maps-file').outerHTML.includes(name)",
+            arg=first.name,
+            timeout=30_000,
+        )
+        second = download(page.locator("#score-maps-file"))
+        cell = re.search(r"feature cell \((\d+), (\d+)\)", page.inner_text("#status"))
+        assert cell is not None and second.name.endswith(f"cell-{cell[1]}-{cell[2]}.npy")
+        assert not np.array_equal(np.load(first), np.load(second))
+        # The pictures: made on request, then withdrawn when a picture changes.
+        pictures = page.locator("#pictures-file")
+        assert pictures.is_disabled()
+        page.locator("#make-pictures").click()
+        page.wait_for_function(
+            "() => !document.querySelector('#pictures-file').disabled", timeout=120_000
+        )
+        archive = download(pictures)
+        assert archive.name == "brick-shift.pictures.zip"
+        click_target(page, 0.6, 0.6)
+        page.wait_for_function(
+            "() => document.querySelector('#pictures-file').disabled", timeout=30_000
+        )
