@@ -35,8 +35,9 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from explorer import render
+from explorer import explanations, render, sections
 from explorer.handlers import (
+    FILES,
     KEEP,
     PICTURES,
     SETTING_CONTROLS,
@@ -45,6 +46,7 @@ from explorer.handlers import (
     Screen,
     Session,
 )
+from explorer.link import QUERY_KEYS
 from explorer.network_page import network_section
 from explorer.network_view import NetworkChoice
 from explorer.pipeline import (
@@ -57,6 +59,7 @@ from explorer.pipeline import (
     Settings,
     synthetic_kinds,
 )
+from explorer.rules_view import ConfidenceChoice
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.features import NORMALIZATIONS, extractor_names
 from gocor_lite.gocor.initializers import INITIALIZERS
@@ -93,6 +96,9 @@ for the features; **Features from this file** gives the current features other w
 # The fullscreen button sits above each picture, not over its corner (where markers can be).
 CSS = """
 #status, #table {font-size: 0.95rem}
+#table table, #rules-table table {font-size: 0.85rem}
+#table td, #table th, #rules-table td, #rules-table th {padding: 3px 6px !important}
+.help {font-size: 0.85rem}
 footer {display: none !important}
 .picture .icon-button-wrapper {position: static !important; justify-content: flex-end;
   background: none !important; box-shadow: none !important; margin: 0 0 2px auto;}
@@ -114,8 +120,15 @@ SHOWN = (
     "example",
     "flow_status",
     "network_choice",
+    "rules_table",
+    "confidence_status",
+    "confidence_choice",
+    *FILES,
+    "link",
+    "colour_scale",
 )
-# What a click changes: the marker, the maps of the clicked cell, the table.
+# What a click changes: the marker, the maps of the clicked cell, the tables, its files, the
+# link (and the pictures' zip, cleared when a picture changes).
 PROBE = frozenset(
     (
         "target",
@@ -127,6 +140,23 @@ PROBE = frozenset(
         "strip",
         "table",
         "network_levels",
+        "rules_panel",
+        "rules_table",
+        "score_maps_file",
+        "pictures_file",
+        "link",
+    )
+)
+# What the confidence view's controls change.
+CONFIDENCE = frozenset(
+    (
+        "confidence_map",
+        "match_map",
+        "confidence_status",
+        "confidence_choice",
+        "matches_file",
+        "pictures_file",
+        "link",
     )
 )
 EVERYTHING = frozenset(SHOWN)
@@ -176,6 +206,21 @@ class Page:
     flow_error: gr.Image
     flow_levels: gr.Image
     network_levels: gr.Image
+    rules_panel: gr.Image  # explorer.sections: the matching rules, confidence, export, link
+    rules_table: gr.Markdown
+    confidence_volume: gr.Radio
+    confidence_measure: gr.Radio
+    confidence_hidden: gr.Slider
+    confidence_map: gr.Image
+    match_map: gr.Image
+    confidence_status: gr.Markdown
+    score_maps_file: gr.DownloadButton
+    matches_file: gr.DownloadButton
+    flow_flo_file: gr.DownloadButton
+    flow_npy_file: gr.DownloadButton
+    pictures_file: gr.DownloadButton
+    pictures_button: gr.Button
+    link: gr.Textbox
 
     def progress_targets(self) -> list[Any]:
         """Where a computation's progress shows: what it will fill."""
@@ -212,9 +257,20 @@ class Page:
         )
         for name in pictures:
             updates[getattr(self, name)] = published.get(name)
-        for name in ("table", "example", "flow_status"):
+        texts = ("table", "example", "flow_status", "rules_table", "confidence_status", "link")
+        for name in (*texts, "colour_scale"):
             if name in changed:
                 updates[getattr(self, name)] = getattr(screen, name)
+        for name in FILES:
+            if name in changed:
+                updates[getattr(self, name)] = sections.file_update(getattr(screen, name))
+        if "confidence_choice" in changed and isinstance(
+            screen.confidence_choice, ConfidenceChoice
+        ):
+            choice = screen.confidence_choice
+            updates[self.confidence_volume] = choice.volume
+            updates[self.confidence_measure] = choice.measure
+            updates[self.confidence_hidden] = choice.hidden
         if "iteration" in changed and isinstance(screen.iteration, IterationControl):
             control = screen.iteration
             updates[self.iteration] = gr.Slider(
@@ -238,6 +294,8 @@ class Page:
                 chosen += list(self.settings.values())
             elif name == "network_choice":
                 chosen.append(self.network)
+            elif name == "confidence_choice":
+                chosen += [self.confidence_volume, self.confidence_measure, self.confidence_hidden]
             else:
                 chosen.append(getattr(self, name))
         return chosen
@@ -405,7 +463,12 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         )
         gocor_global = _image("GOCor global", "gocor-global", files.get("gocor_global"))
         gocor_local = _image("GOCor local", "gocor-local", files.get("gocor_local"))
-    table = gr.Markdown(first.table if isinstance(first.table, str) else "", elem_id="table")
+    with gr.Row(equal_height=False):
+        table = gr.Markdown(first.table if isinstance(first.table, str) else "", elem_id="table")
+        rules_table = gr.Markdown(
+            first.rules_table if isinstance(first.rules_table, str) else "", elem_id="rules-table"
+        )
+    rules_panel = sections.rules_layout(first, files, _image)
     gr.Markdown(
         "### Why GOCor works: the paper's Fig. 1 for this pixel\n"
         "Top: the pixel's filter scored on the **target** image itself, which GOCor fits to a "
@@ -417,6 +480,14 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         losses = _image("GOCor losses per iteration", "losses", files.get("losses"))
         functions = _image("learned y, v, m", "functions", files.get("functions"))
     network = network_section(first, _image)
+    confidence = sections.confidence_layout(first, files, _image)
+    with gr.Accordion(
+        "Export: the flow, this pixel's score maps, the matches, the pictures",
+        open=False,
+        elem_id="export",
+    ):
+        downloads = sections.export_layout(first)
+    link = sections.link_component(first)
     return Page(
         session=gr.State(None, time_to_live=SESSION_LIFETIME),
         ticket=gr.State(0),
@@ -457,39 +528,43 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         flow_error=network.flow_error,
         flow_levels=network.flow_levels,
         network_levels=network.network_levels,
+        rules_panel=rules_panel,
+        rules_table=rules_table,
+        **confidence,
+        **downloads,
+        link=link,
     )
 
 
 def _setting_controls(settings: Settings) -> dict[str, Any]:
-    """One control per setting, labelled with :data:`~explorer.pipeline.SETTING_LABELS`, in
-    the order of :data:`~explorer.handlers.SETTING_CONTROLS`. Radio buttons, not dropdowns:
-    every choice is in view, and Gradio 6's dropdown sends its ``input`` event twice per
-    choice (once on the choice, once on the blur it then causes)."""
-    labels = SETTING_LABELS
+    """One control per setting, labelled with :data:`~explorer.pipeline.SETTING_LABELS` and
+    explained by :data:`explorer.explanations.SETTINGS`, in the order of
+    :data:`~explorer.handlers.SETTING_CONTROLS`. Radio buttons, not dropdowns: every choice is
+    in view, and Gradio 6's dropdown sends its ``input`` event twice per choice (once on the
+    choice, once on the blur it then causes)."""
+    labels, help = SETTING_LABELS, explanations.SETTINGS
 
     def radio(name: str, choices: Any, **options: Any) -> gr.Radio:
         return gr.Radio(
             list(choices),
             value=getattr(settings, name),
             label=labels[name],
+            info=help[name],
             elem_id=f"setting-{name.replace('_', '-')}",
             **options,
         )
 
     controls = {
         "features": radio("features", extractor_names()),
-        "normalization": radio(
-            "normalization",
-            NORMALIZATIONS,
-            info="centered-l2 removes what all cells share: GOCor needs it",
-        ),
-        "working_size": radio("working_size", WORKING_SIZES, info="longer side of both images, px"),
+        "normalization": radio("normalization", NORMALIZATIONS),
+        "working_size": radio("working_size", WORKING_SIZES),
         "search_radius": gr.Slider(
             1,
             MAX_RADIUS,
             step=1,
             value=settings.search_radius,
             label=f"{labels['search_radius']} (cells)",
+            info=help["search_radius"],
             elem_id="setting-search-radius",
         ),
         "num_iter": gr.Slider(
@@ -498,16 +573,16 @@ def _setting_controls(settings: Settings) -> dict[str, Any]:
             step=1,
             value=settings.num_iter,
             label=labels["num_iter"],
+            info=help["num_iter"],
             elem_id="setting-num-iter",
         ),
         "initializer": radio("initializer", INITIALIZERS),
-        "gocor_parameters": radio(
-            "gocor_parameters", GOCOR_PARAMETERS, info="without a checkpoint file"
-        ),
+        "gocor_parameters": radio("gocor_parameters", GOCOR_PARAMETERS),
         "query_loss": gr.Checkbox(
             value=settings.query_loss,
             label=f"global GOCor: {labels['query_loss']} (slow: working resolution 240 px or "
             "less, few iterations)",
+            info=help["query_loss"],
             elem_id="setting-query-loss",
         ),
         "local_centre": radio("local_centre", LOCAL_CENTRES),
@@ -677,7 +752,7 @@ def _wire_view(wiring: _Wiring) -> None:
         page.colour_scale.input,
         explorer.set_colour_scale,
         [page.colour_scale],
-        PROBE | {"colour_bar"},
+        PROBE | {"colour_bar", "colour_scale"},
     )
     wiring.api(
         "set_iteration",
@@ -691,7 +766,7 @@ def _wire_view(wiring: _Wiring) -> None:
         explorer.set_colour_scale,
         [page.colour_scale],
         heavy=False,
-        reach=PROBE | {"colour_bar"},
+        reach=PROBE | {"colour_bar", "colour_scale"},
     )
 
 
@@ -782,14 +857,19 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         _wire_settings(wiring)
         _wire_weights(wiring)
         _wire_flow(wiring)
+        sections.wire(wiring, CONFIDENCE)
 
-        def opened(session: Session | None) -> dict[Any, Any]:
-            return wiring.show(session, explorer.opened, frozenset())
+        def opened(session: Session | None, request: gr.Request) -> dict[Any, Any]:
+            """A page opened: the first screen, or the view its link names."""
+            params = dict(getattr(request, "query_params", None) or {})
+            if not any(key in QUERY_KEYS for key in params):
+                return wiring.show(session, explorer.opened, frozenset())
+            return wiring.show(session, lambda session: explorer.open_link(session, params))
 
         demo.load(
             opened,
             [page.session],
-            page.components(frozenset()),
+            page.components(EVERYTHING),
             api_visibility="private",
             show_progress="hidden",
             concurrency_id=ACTIONS,

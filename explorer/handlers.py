@@ -46,7 +46,8 @@ from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 
-from explorer import network_render, render
+from explorer import export_view, link, network_render, render, rules_view
+from explorer.export_view import Exports
 from explorer.network_view import (
     AUTHORS,
     NETWORKS,
@@ -72,6 +73,7 @@ from explorer.pipeline import (
     synthetic_pair,
     whole_number,
 )
+from explorer.rules_view import ConfidenceChoice
 from gocor_lite.data.examples import example_names
 from gocor_lite.images import resize_to_fit
 
@@ -115,6 +117,7 @@ class View:
     colour_scale: str = render.COLOUR_SCALES[0]
     network: NetworkChoice = field(default_factory=NetworkChoice)  # the network view's network
     flow_open: bool = False  # whether the network view's section is open
+    confidence: ConfidenceChoice = field(default_factory=ConfidenceChoice)  # the confidence view
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,19 @@ class Screen:
     flow_levels: Any = KEEP
     network_levels: Any = KEEP  # each level's scores for the clicked pixel
     network_choice: NetworkChoice | _Keep = KEEP  # the network view's radio buttons
+    rules_panel: Any = KEEP  # every matching rule's map for the clicked cell
+    rules_table: Any = KEEP  # markdown: every method's whole-image accuracy on the pair
+    confidence_map: Any = KEEP
+    match_map: Any = KEEP  # the matches, the least confident hidden
+    confidence_status: str | _Keep = KEEP  # markdown: what the confidence view shows
+    confidence_choice: ConfidenceChoice | _Keep = KEEP  # the confidence view's controls
+    score_maps_file: Any = KEEP  # path of the clicked cell's score maps (.npy), or None
+    matches_file: Any = KEEP  # path of the kept matches with their confidence (.csv)
+    flow_flo_file: Any = KEEP  # path of the flow view's flow (.flo)
+    flow_npy_file: Any = KEEP  # path of the same flow (.npy)
+    pictures_file: Any = KEEP  # path of the view's pictures (PNG, zipped), made when asked
+    link: str | _Keep = KEEP  # the view as a query string (the page's address)
+    colour_scale: str | _Keep = KEEP  # the colour scale's radio buttons
     compute: bool = False  # a computation must follow: call Explorer.fulfil
     warning: bool = False  # the status is a warning (a refusal or a failure)
 
@@ -184,7 +200,11 @@ PICTURES = (
     "flow_error",
     "flow_levels",
     "network_levels",
+    "rules_panel",
+    "confidence_map",
+    "match_map",
 )  # the Screen fields that are pictures
+FILES = ("score_maps_file", "matches_file", "flow_flo_file", "flow_npy_file", "pictures_file")
 
 
 class Session:
@@ -250,10 +270,12 @@ class Explorer:
         pipeline: Pipeline | None = None,
         settings: Settings | None = None,
         networks: NetworkViews | None = None,
+        exports: Exports | None = None,
     ):
         self.pipeline = pipeline or Pipeline()
         self.networks = networks or NetworkViews(self.pipeline)  # the network view's
         self.settings = settings or Settings()  # of the first screen and of new sessions
+        self.exports = exports or Exports()  # writes the files offered for download
         self._plots: list[tuple[Computed, render.Plots]] = []  # the last few results' plots
         self._plots_lock = threading.Lock()
         self._first: tuple[View, dict[str, Hashable]] | None = None
@@ -290,10 +312,9 @@ class Explorer:
         a pixel a little off the middle where there is none."""
         settings = self.settings
         pair_id = self.pipeline.example_pair(example_names()[0])
-        working = self.pipeline.working_pair(pair_id, settings)
-        height, width = working.pair.target.shape[:2]
+        view = View(pair_id, settings, (0.0, 0.0), settings.num_iter)
         pixel = self.pipeline.telling_pixel(pair_id, settings)
-        return View(pair_id, settings, pixel or (width * 0.55, height * 0.45), settings.num_iter)
+        return dataclasses.replace(view, pixel=pixel or self._start_pixel(view))
 
     def start(self) -> Screen:
         """Everything of the first screen, drawn (its volumes are computed here, once)."""
@@ -323,6 +344,43 @@ class Explorer:
         """Everything the session's view shows, drawn again (what its page shows is forgotten)."""
         session.shown = {}
         return self._screen(session, session.view)
+
+    @action
+    def current(self, session: Session) -> Screen:
+        """The session's view as it is (what changed since its page was drawn, if anything;
+        a computation asked for if one is missing)."""
+        return self._screen(session, session.view)
+
+    # -- data for the API (read from what is computed; never computes) --------------------------
+    def score_map_names(self, session: Session) -> list[str]:
+        """The names of the maps of the session's score-maps file, in its order."""
+        computed = self.pipeline.cached(session.view.pair_id, session.view.settings)
+        return [] if computed is None else export_view.score_map_names(computed)
+
+    def whole_image_scores(self, session: Session) -> dict[str, Any]:
+        """Every method's whole-image accuracy on the session's pair (as the page's table) as
+        plain data: ``{"pair", "ground_truth", "iteration", "stride", "methods": {name:
+        {"within_cell", "accepted", "precision", "aepe", "count"}}}`` (percentages, pixels;
+        ``None`` where a number does not exist, e.g. no match accepted)."""
+        view = session.view
+        computed = self.pipeline.cached(view.pair_id, view.settings)
+        answer: dict[str, Any] = {"pair": self.pipeline.pair(view.pair_id).name}
+        if computed is None:
+            return {**answer, "ground_truth": None, "methods": {}}
+        scores = rules_view.whole_image_scores(computed, view.iteration)
+        return {
+            **answer,
+            "ground_truth": bool(scores),
+            "iteration": min(view.iteration, computed.num_iter),
+            "stride": computed.stride,
+            "methods": {
+                name: {
+                    key: None if isinstance(value, float) and not np.isfinite(value) else value
+                    for key, value in dataclasses.asdict(score).items()
+                }
+                for name, score in scores.items()
+            },
+        }
 
     # -- the click and the view controls (never a computation) ---------------------------------
     @action
@@ -361,9 +419,58 @@ class Explorer:
 
     @action
     def set_colour_scale(self, session: Session, colour_scale: str) -> Screen:
+        session.shown["colour_scale"] = ("browser", colour_scale)
         if colour_scale not in render.COLOUR_SCALES:
             raise InputError(f"the colour scale must be one of {', '.join(render.COLOUR_SCALES)}")
         return self._screen(session, dataclasses.replace(session.view, colour_scale=colour_scale))
+
+    @action
+    def set_confidence(self, session: Session, volume: Any, measure: Any, hidden: Any) -> Screen:
+        """The confidence view: whose matches, which measure, the % of them to hide."""
+        session.shown["confidence_choice"] = ("browser", volume, measure, hidden)
+        value = whole_number(hidden, "the share of matches to hide", 0, rules_view.MAX_HIDDEN)
+        choice = ConfidenceChoice(volume, measure, value)
+        return self._screen(session, dataclasses.replace(session.view, confidence=choice))
+
+    # -- export and links -----------------------------------------------------------------------
+    @action
+    def export_pictures(self, session: Session) -> Screen:
+        """Every picture of the view as PNG, in one zip (drawn again: the page has JPEGs)."""
+        view = session.view
+        if self.pipeline.cached(view.pair_id, view.settings) is None:
+            raise InputError(
+                "the maps of this view are still being computed: ask for the pictures when "
+                "they are shown"
+            )
+        everything = self._screen(Session(view), view, request=False)
+        pictures = {
+            name: value
+            for name in PICTURES
+            if isinstance(value := getattr(everything, name), np.ndarray)
+        }
+        path = self.exports.pictures(pictures, self._label(view))
+        return self._screen(session, view, pictures_file=path)
+
+    @action
+    def open_link(self, session: Session, params: Mapping[str, str]) -> Screen:
+        """A page opened with a link (:mod:`explorer.link`): the view it names; the parts of
+        it that cannot be used are said, and keep the first screen's values."""
+        self.opened(session)  # the page shows the first screen until this screen arrives
+        first = session.view
+        query = {key: str(value) for key, value in params.items() if key in link.QUERY_KEYS}
+        view, problems = link.view_from_query(query, first, self.pipeline)
+        if "x" not in query and "y" not in query:
+            if view.pair_id != first.pair_id:
+                view = dataclasses.replace(view, pixel=self._start_pixel(view))
+            else:
+                ratio = view.settings.working_size / first.settings.working_size
+                view = dataclasses.replace(
+                    view, pixel=(first.pixel[0] * ratio, first.pixel[1] * ratio)
+                )
+        message = ""
+        if problems:
+            message = _warning("parts of this link were not used: " + "; ".join(problems))
+        return self._screen(session, view, message)
 
     # -- new pairs ------------------------------------------------------------------------------
     @action
@@ -396,10 +503,14 @@ class Explorer:
 
     def _new_pair(self, session: Session, pair_id: str) -> Screen:
         view = session.view
-        working = self.pipeline.prepare(pair_id, view.settings)
-        height, width = working.pair.target.shape[:2]
-        new = dataclasses.replace(view, pair_id=pair_id, pixel=(width * 0.55, height * 0.45))
-        return self._screen(session, new)
+        self.pipeline.prepare(pair_id, view.settings)
+        new = dataclasses.replace(view, pair_id=pair_id)
+        return self._screen(session, dataclasses.replace(new, pixel=self._start_pixel(new)))
+
+    def _start_pixel(self, view: View) -> tuple[float, float]:
+        """The pixel selected when a pair is shown: a little right of and above the middle."""
+        height, width = self._working(view).pair.target.shape[:2]
+        return (width * 0.55, height * 0.45)
 
     # -- settings and weights files -------------------------------------------------------------
     @action
@@ -653,10 +764,13 @@ class Explorer:
         warning: bool = False,
         request: bool = True,
         flow_warning: str = "",
+        pictures_file: str | None = None,
     ) -> Screen:
         """The outputs for ``view`` after what the session shows (module docstring: kept, drawn
         or cleared), and ``view`` becomes the session's view. ``request``: ask for a
-        computation if one is needed (``False`` from :meth:`fulfil`, which just did)."""
+        computation if one is needed (``False`` from :meth:`fulfil`, which just did);
+        ``pictures_file``: the zip of the view's pictures just made (else it is cleared as soon
+        as any picture changes)."""
         pipeline = self.pipeline
         working = self._working(view)
         cell = working.cell(view.pixel)
@@ -732,7 +846,9 @@ class Explorer:
         output(
             "table",
             ("table", *volumes, cell, iteration),
-            with_volumes(lambda c, p: _table(p, self._title(view))),
+            with_volumes(
+                lambda c, p: _table(p, self._title(view)) + rules_view.window_note(c, p.cell)
+            ),
         )
         output("colour_bar", ("colour_bar", scale), lambda: render.colour_bar(scale))
         output("losses", ("losses", *volumes), with_volumes(lambda c, p: self._plot(c).losses))
@@ -786,6 +902,66 @@ class Explorer:
         else:
             flow_status = f"Computing the flow of **{self._title(view)}**…"
         output("flow_status", ("flow_status", flow_status), lambda: flow_status)
+
+        # The matching rules, whole-image accuracy and confidence (explorer.rules_view).
+        output("rules_panel", ("rules_panel", *volumes, cell), with_volumes(rules_view.rules_panel))
+        output(
+            "rules_table",
+            ("rules_table", *volumes, iteration),
+            with_volumes(lambda c, p: rules_view.accuracy_table(c, iteration, self._title(view))),
+        )
+        choice = view.confidence
+        drawn_confidence: list[rules_view.ConfidencePictures] = []
+        drawing_confidence = threading.Lock()
+
+        def confidence_part(part: str) -> Callable[[Computed, Probe], Any]:
+            def draw(computed: Computed, probe: Probe) -> Any:
+                with drawing_confidence:  # one drawing for its three outputs
+                    if not drawn_confidence:
+                        drawn_confidence.append(rules_view.confidence_pictures(computed, choice))
+                return getattr(drawn_confidence[0], part)
+
+            return draw
+
+        for name, part in (
+            ("confidence_map", "confidence"),
+            ("match_map", "matches"),
+            ("confidence_status", "text"),
+        ):
+            output(name, (name, *volumes, choice), with_volumes(confidence_part(part)))
+        output(
+            "confidence_choice",
+            ("browser", choice.volume, choice.measure, choice.hidden),
+            lambda: choice,
+        )
+
+        # The files offered for download: written for what is shown, cleared when it changes.
+        label = self._label(view)
+        output(
+            "score_maps_file",
+            ("score_maps_file", *volumes, cell, iteration),
+            with_volumes(lambda c, p: self.exports.score_maps(c, p, label)),
+        )
+        output(
+            "matches_file",
+            ("matches_file", *volumes, choice),
+            with_volumes(lambda c, p: self.exports.matches(c, choice, label)),
+        )
+        for name, suffix in (("flow_flo_file", ".flo"), ("flow_npy_file", ".npy")):
+            output(
+                name,
+                (name, flow_key),
+                None if flow is None else partial(self.exports.flow, flow, label, suffix),
+            )
+        pictures_key = ("pictures_file", tuple(shown.get(name) for name in PICTURES))
+        output(
+            "pictures_file",
+            pictures_key,
+            None if pictures_file is None else (lambda: pictures_file),
+        )
+        query = link.query_of(view)
+        output("link", ("link", query), lambda: query)
+        output("colour_scale", ("browser", view.colour_scale), lambda: view.colour_scale)
 
         target = self._target(session, view)
         ask = False

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from explorer.analysis import Analysis, analyse
 from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, local_correlation
 from gocor_lite.data import synthetic
 from gocor_lite.data.examples import example_names, load_example
@@ -152,7 +153,7 @@ class Settings:
     num_iter: int = 3  # K, GOCor's steps; iterations 0..K are kept
     initializer: str = "simple"  # GOCor's filter initialiser (the local module: its simple form)
     query_loss: bool = False  # global GOCor's query loss (slow: seconds even at 240 px)
-    local_centre: str = "same position"  # where local windows are centred: see LOCAL_CENTRES
+    local_centre: str = "coarse flow"  # where local windows are centred: see LOCAL_CENTRES
     weights: str | None = None  # the authors' GLU-Net-GOCor checkpoint file, or None
     feature_weights: str | None = None  # a weights file for the extractor (VGG-16, ...), or None
     gocor_parameters: str = GOCOR_PARAMETERS[0]  # see GOCOR_PARAMETERS (a checkpoint wins)
@@ -276,6 +277,11 @@ class Cost:
 BASE_SECONDS = 1.0
 SECONDS_PER_ENTRY = 1.35e-7
 QUERY_SECONDS_PER_ENTRY = 3.6e-6
+# The matching rules and confidences (explorer.analysis), per target x source entry: Sinkhorn's
+# iterations, the softmaxes, the mutual and cyclic checks (0.3 to 0.75 us of one core measured
+# on the bundled pairs at 240 to 400 px, 1.5 x the larger); they keep ANALYSIS_VOLUMES volumes.
+ANALYSIS_SECONDS_PER_ENTRY = 1.1e-6
+ANALYSIS_VOLUMES = 4  # soft-argmax's (and softmax's) probability, dual-softmax, cyclic, Sinkhorn
 
 
 def estimate_cost(
@@ -286,8 +292,9 @@ def estimate_cost(
     The result holds, for ``N`` target and ``M`` source cells, ``K`` iterations and windows of
     ``S = (2R + 1)^2`` cells, ``K + 2`` volumes of each kind (the plain correlation, then GOCor
     iterations ``0..K``): ``N x M`` against the source, ``N x N`` against the target itself
-    and ``N x S`` local; 4 bytes an entry. The time is dominated by passes over those volumes,
-    and with the query loss by its 4D convolution, ``K x N x M`` per channel.
+    and ``N x S`` local, and the matching rules' :data:`ANALYSIS_VOLUMES` more ``N x M``
+    volumes; 4 bytes an entry. The time is dominated by passes over those volumes, with the
+    query loss by its 4D convolution, ``K x N x M`` per channel.
     """
     cells = target_grid[0] * target_grid[1]
     sources = source_grid[0] * source_grid[1]
@@ -295,7 +302,8 @@ def estimate_cost(
     entries = (settings.num_iter + 2) * cells * (sources + cells + window)
     query = settings.num_iter * cells * sources if settings.query_loss else 0
     seconds = BASE_SECONDS + SECONDS_PER_ENTRY * entries + QUERY_SECONDS_PER_ENTRY * query
-    return Cost(seconds=seconds, bytes=4 * entries)
+    seconds += ANALYSIS_SECONDS_PER_ENTRY * cells * sources
+    return Cost(seconds=seconds, bytes=4 * (entries + ANALYSIS_VOLUMES * cells * sources))
 
 
 @dataclass(frozen=True)
@@ -318,6 +326,7 @@ class Computed:
     coarse_matches: Tensor | None  # where local windows are centred, when centred on the flow
     global_trace: GOCorTrace
     local_trace: GOCorTrace
+    analysis: Analysis  # every matching rule, whole-image scores and confidences
     seconds: float  # time the computation took
 
     @property
@@ -338,7 +347,8 @@ class Computed:
         tensors = [self.correlation, self.self_correlation, self.local]
         for trace in (self.global_trace, self.local_trace):
             tensors += [*trace.volumes, *trace.target_scores, *trace.filters]
-        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+        volumes = sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+        return volumes + self.analysis.nbytes
 
 
 @dataclass(frozen=True)
@@ -568,6 +578,22 @@ class Pipeline:
                 local_trace = local_module.trace(target, local_source, settings.num_iter)
             except ValueError as error:  # e.g. a checkpoint made for other features
                 raise InputError(f"GOCor cannot run on these features: {error}") from error
+        report(0.9, "matching rules and confidence over the whole image")
+        first_global, first_local = _first(global_trace), _first(local_trace)
+        # Many small steps (Sinkhorn's iterations): on one thread, 4 to 7x faster than on two
+        # (measured on a busy machine: a second thread mostly waits to be woken).
+        torch.set_num_threads(1)
+        analysis = analyse(
+            correlation[0],
+            first_global.volumes,
+            local[0],
+            first_local.volumes,
+            None if coarse_matches is None else coarse_matches[0],
+            settings.search_radius,
+            extractor.stride,
+            pair.flow,
+        )
+        torch.set_num_threads(threads or self.threads)
         report(0.97, "keeping the result")
         result = Computed(
             pair=pair,
@@ -578,8 +604,9 @@ class Pipeline:
             self_correlation=self_correlation[0],
             local=local[0],
             coarse_matches=None if coarse_matches is None else coarse_matches[0],
-            global_trace=_first(global_trace),
-            local_trace=_first(local_trace),
+            global_trace=first_global,
+            local_trace=first_local,
+            analysis=analysis,
             seconds=time.perf_counter() - start,
         )
         report(1.0, "done")

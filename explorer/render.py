@@ -104,14 +104,15 @@ def overlay(
     value_range: tuple[float, float],
     alpha: float = 0.65,
     scale: int = 1,
+    cmap: str = CMAP,
 ) -> np.ndarray:
-    """Colour a per-cell score map and blend it over a dimmed grey copy of ``image``, enlarged
-    ``scale`` times (nearest).
+    """Colour a per-cell score map (matplotlib colormap ``cmap``) and blend it over a dimmed
+    grey copy of ``image``, enlarged ``scale`` times (nearest).
 
     Shapes: image ``uint8 (H, W, 3)``, scores ``(h, w)`` (NaN: no score, the image shows
     through) -> ``uint8 (H * scale, W * scale, 3)``.
     """
-    return np.asarray(_overlay_image(image, scores, stride, value_range, alpha, scale))
+    return np.asarray(_overlay_image(image, scores, stride, value_range, alpha, scale, cmap))
 
 
 def _overlay_image(
@@ -121,12 +122,13 @@ def _overlay_image(
     value_range: tuple[float, float],
     alpha: float = 0.65,
     scale: int = 1,
+    cmap: str = CMAP,
 ) -> Image.Image:
     """:func:`overlay` as a new Pillow image (markers are drawn on it next)."""
     low, high = value_range
     finite = np.isfinite(scores)
     normalised = np.clip((np.where(finite, scores, low) - low) / (high - low), 0.0, 1.0)
-    colours = _lookup_table(CMAP)[np.round(normalised * 255).astype(np.intp)]  # (h, w, 3)
+    colours = _lookup_table(cmap)[np.round(normalised * 255).astype(np.intp)]  # (h, w, 3)
     base = _grey_image(image, scale)
     size = base.size  # (W, H)
     height, width = scores.shape
@@ -268,6 +270,9 @@ class _Marks:
         return np.concatenate(bands, axis=0)
 
 
+Marks = _Marks  # for the other drawing modules of the explorer (explorer.rules_view)
+
+
 @lru_cache(maxsize=256)
 def _title_band(text: str, width: int, size: int) -> np.ndarray:
     """A line of dark text on white, ``uint8 (size + 14, width, 3)`` (cached: titles repeat)."""
@@ -348,10 +353,19 @@ def _caption(item: ScoreMap, colour_scale: str) -> str:
     return text
 
 
-def panel(computed: Computed, probe: Probe, item: ScoreMap, colour_scale: str) -> np.ndarray:
-    """One method's map over the source image: best match, true match, search window."""
+def panel(
+    computed: Computed,
+    probe: Probe,
+    item: ScoreMap,
+    colour_scale: str,
+    caption: str | None = None,
+    scale: int | None = None,
+) -> np.ndarray:
+    """One method's map over the source image: best match, true match, search window; the
+    caption (default: peak, error, colour range) below it, enlarged ``scale`` times (default:
+    :func:`panel_scale`)."""
     image = computed.pair.source
-    scale = panel_scale(image)
+    scale = panel_scale(image) if scale is None else scale
     coloured = _overlay_image(
         image, item.scores, computed.stride, score_range(item, colour_scale), scale=scale
     )
@@ -361,7 +375,7 @@ def panel(computed: Computed, probe: Probe, item: ScoreMap, colour_scale: str) -
     if probe.true_match is not None:
         marks.truth(probe.true_match)
     marks.best(item.best)
-    marks.caption(_caption(item, colour_scale))
+    marks.caption(_caption(item, colour_scale) if caption is None else caption)
     marks.title(item.name)
     return marks.array()
 

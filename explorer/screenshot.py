@@ -2,7 +2,8 @@
 """Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
 browser test and to make the README's screenshot.
 
-    python -m explorer.screenshot --out docs/screenshot.png \
+    python -m explorer.screenshot --out docs/screenshot.png --rules-out docs/rules_view.png \
+        --confidence-out docs/confidence_view.png \
         --flow-out docs/flow_view.png --flow-pair stereo-motorcycle
 
 Starts the app in this process on a free local port, opens it in headless Chromium (optionally
@@ -34,7 +35,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 FLOW_PICTURES = ["flow", "warped", "flow-error", "flow-levels", "network-levels"]
-PANELS = ["local-correlation", "global-correlation", "gocor-global", "gocor-local", "strip"]
+PANELS = [
+    "local-correlation",
+    "global-correlation",
+    "gocor-global",
+    "gocor-local",
+    "strip",
+    "rules-panel",
+]
 
 
 @contextmanager
@@ -131,7 +139,9 @@ def wait_for_flow(page: Any, before: dict[str, str], timeout_ms: int = 60_000) -
     page.wait_for_function(
         """([names, before]) => names.every((name) => {
                const img = document.querySelector('#' + name + ' img');
-               return img && img.src && img.src !== before[name]; })""",
+               if (img && img.loading === 'lazy') img.loading = 'eager';  // below the window
+               return img && img.src !== before[name] && img.complete
+                      && img.naturalWidth > 0; })""",
         arg=[FLOW_PICTURES, before],
         timeout=timeout_ms,
     )
@@ -144,6 +154,49 @@ def wait_for_flow(page: Any, before: dict[str, str], timeout_ms: int = 60_000) -
             timeout=timeout_ms,
         )
     return {name: page.eval_on_selector(f"#{name} img", "img => img.src") for name in FLOW_PICTURES}
+
+
+def load_every_picture(page: Any, timeout_ms: int = 60_000) -> None:
+    """Scroll through the page so that Gradio loads every picture (it loads those far below
+    the window only when scrolled to), wait until each is loaded, and scroll back up."""
+    height = page.evaluate("() => document.body.scrollHeight")
+    for top in range(0, int(height) + 800, 800):
+        page.evaluate("(top) => window.scrollTo(0, top)", top)
+        page.wait_for_timeout(150)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.picture img')]
+                 .every((img) => img.complete && img.naturalWidth > 0)""",
+        timeout=timeout_ms,
+    )
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+
+
+def screenshot_between(page: Any, path: Path, first: str, last: str, margin: int = 12) -> None:
+    """A screenshot of the page from the top of element ``first`` to the bottom of ``last``
+    (CSS selectors; ``first`` may be ``"top"``), full width."""
+    box = page.evaluate(
+        """([first, last]) => {
+               const top = first === 'top' ? 0
+                   : document.querySelector(first).getBoundingClientRect().top + window.scrollY;
+               const end = document.querySelector(last).getBoundingClientRect().bottom
+                   + window.scrollY;
+               return [top, end, document.documentElement.clientWidth]; }""",
+        [first, last],
+    )
+    top, bottom, width = box
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(path),
+        full_page=True,
+        clip={
+            "x": 0,
+            "y": max(0, top - margin),
+            "width": width,
+            "height": bottom - top + 2 * margin,
+        },
+    )
+    print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--flow-out", type=Path, default=None, help="also a screenshot of the network view"
+    )
+    parser.add_argument(
+        "--rules-out",
+        type=Path,
+        default=None,
+        help="also a screenshot of the matching rules' panel (and --out stops at the tables)",
+    )
+    parser.add_argument(
+        "--confidence-out", type=Path, default=None, help="also one of the confidence view"
     )
     parser.add_argument(
         "--flow-pair",
@@ -195,9 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     with serve() as url, browser_page(url) as page:
         if args.click is not None:
             click_target(page, *args.click)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out), full_page=True)
-        print(f"wrote {args.out}")
+        load_every_picture(page)
+        if args.rules_out is None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(args.out), full_page=True)
+            print(f"wrote {args.out}")
+        else:
+            screenshot_between(page, args.out, "top", "#rules-table")
+            screenshot_between(page, args.rules_out, "#rules-intro", "#rules-help")
+        if args.confidence_out is not None:
+            screenshot_between(page, args.confidence_out, "#confidence-intro", "#confidence-status")
         if args.flow_out is not None:
             if args.flow_pair is not None:
                 choose_example(page, args.flow_pair)

@@ -5,7 +5,8 @@ Everything that turns scores into positions lives here and is shared by the app,
 notebooks, the flow pipeline, training and evaluation: the best source cell of each target
 cell (:func:`best_match`), a sub-cell argmax (:func:`argmax_position`), soft-argmaxes over the
 whole volume (:func:`soft_argmax`) or around the peak (:func:`soft_argmax_position`), the best
-displacement of a local window, per-cell matches -> a dense flow (:func:`matches_to_flow`), and
+displacement of a local window and its best source cell over the whole image
+(:func:`local_best_match`), per-cell matches -> a dense flow (:func:`matches_to_flow`), and
 what one target cell sees (its window placed on the source grid, also after GLU-Net's coarse
 warp; the true match a ground-truth flow gives).
 
@@ -284,6 +285,79 @@ def window_sources(
         index = (rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)).flatten()
         sources = flat[:, index].T.reshape(2 * radius + 1, 2 * radius + 1, 2)
     return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+
+
+def all_window_sources(
+    target_grid: tuple[int, int],
+    radius: int,
+    grid: tuple[int, int],
+    matches: Tensor | None = None,
+) -> Tensor:
+    """:func:`window_sources` for every target cell at once.
+
+    Shapes: -> ``(h, w, 2R+1, 2R+1, 2)`` long (x, y) for the ``target_grid = (h, w)`` cells,
+    ``-1`` where an entry reads outside the map. ``grid`` and ``matches`` ``(2, h, w)`` are as
+    in :func:`window_sources` (with ``matches`` the map is the warped source, on the target
+    grid, so ``grid`` is ``target_grid``).
+    """
+    radius = check_radius(radius)
+    height, width = target_grid
+    map_height, map_width = grid
+    steps = torch.arange(-radius, radius + 1)
+    # (h, w, 2R+1, 2R+1): the map cell that entry [R+dy, R+dx] of cell (x, y) reads, dy-major
+    rows = torch.arange(height)[:, None, None, None] + steps[None, None, :, None]
+    cols = torch.arange(width)[None, :, None, None] + steps[None, None, None, :]
+    rows, cols = torch.broadcast_tensors(rows, cols)
+    inside = (rows >= 0) & (rows < map_height) & (cols >= 0) & (cols < map_width)
+    if matches is None:
+        sources = torch.stack([cols, rows], dim=-1)
+    else:
+        if matches.dim() != 3 or tuple(matches.shape) != (2, map_height, map_width):
+            raise ValueError(
+                f"matches must have shape (2, {map_height}, {map_width}), "
+                f"got {tuple(matches.shape)}"
+            )
+        flat = matches.round().long().cpu().flatten(1)  # (2, map_h * map_w)
+        index = rows.clamp(0, map_height - 1) * map_width + cols.clamp(0, map_width - 1)
+        sources = flat[:, index].permute(1, 2, 3, 4, 0)  # (h, w, 2R+1, 2R+1, 2)
+    return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+
+
+def local_best_match(
+    volume: Tensor, source_grid: tuple[int, int], matches: Tensor | None = None
+) -> Tensor:
+    """The source cell of each target cell's best local score, among the window entries that
+    read a source cell (entries outside the map, where the correlation is zero padding, never
+    win): the whole-image form of the best match the app draws on one window.
+
+    Shapes: volume ``(B, h, w, 2R+1, 2R+1)``, matches ``(B, 2, h, w)`` coarse matches (source
+    cells, as given to :func:`warp_by_matches`) or ``None`` (windows at the same position) ->
+    ``(B, 2, h, w)`` source cells (x, y) in the volume's dtype, NaN where no entry reads the
+    source.
+
+    Convention:
+        Entry ``[R+dy, R+dx]`` of target cell ``(x, y)`` reads source cell ``(x+dx, y+dy)``
+        without ``matches``, or the coarse match of target cell ``(x+dx, y+dy)`` with them
+        (:func:`window_sources`). Ties go to the first entry in dy-major order.
+    """
+    volume = _check_local(volume)
+    batch, height, width, size = volume.shape[:4]
+    radius = size // 2
+    results = []
+    for index in range(batch):
+        coarse = None if matches is None else matches[index]
+        grid = source_grid if coarse is None else (height, width)
+        sources = all_window_sources((height, width), radius, grid, coarse).to(volume.device)
+        flat_sources = sources.flatten(2, 3)  # (h, w, S*S, 2)
+        valid = (flat_sources[..., 0] >= 0) & (flat_sources[..., 0] < source_grid[1])
+        valid &= (flat_sources[..., 1] >= 0) & (flat_sources[..., 1] < source_grid[0])
+        scores = volume[index].flatten(-2).masked_fill(~valid, float("-inf"))  # (h, w, S*S)
+        best = scores.argmax(-1)  # (h, w)
+        picked = flat_sources.gather(2, best[..., None, None].expand(-1, -1, 1, 2))[:, :, 0]
+        found = valid.any(-1)  # (h, w)
+        cells = picked.permute(2, 0, 1).to(volume.dtype)  # (2, h, w)
+        results.append(torch.where(found, cells, torch.full_like(cells, float("nan"))))
+    return torch.stack(results)
 
 
 def scatter_window(

@@ -52,6 +52,9 @@ PAIR_PICTURES = [
     "flow-error",
     "flow-levels",
     "network-levels",
+    "rules-panel",
+    "confidence-map",
+    "match-map",
 ]
 NETWORK_LABELS = list(NETWORKS)
 
@@ -600,9 +603,14 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
         radio = page.locator("#setting-normalization")
         change(lambda: radio.get_by_text("l2", exact=True).click(), True)
         change(lambda: radio.get_by_text("centered-l2", exact=True).click(), False)  # in memory
-        change(lambda: page.locator("#setting-working-size").get_by_text("240").click(), True)
+        change(
+            lambda: page.locator("#setting-working-size").get_by_text("240", exact=True).click(),
+            True,
+        )
         change(lambda: page.locator("#example").get_by_text("gravel-warp").click(), True)
         change(lambda: page.locator("#colour-scale").get_by_text("shared").click(), False)
+        measure = page.locator("#confidence-measure")
+        change(lambda: measure.get_by_text("mass within 1 cell", exact=True).click(), False)
         change(lambda: click_target(page, 0.3, 0.6), False)
         # The network view: opened (the trace computed), another network, back (in memory).
         change(lambda: open_flow(page), True)
@@ -624,7 +632,10 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
         )
         # A refused setting: set back, said once.
         before = image_sources(page)
-        change(lambda: page.locator("#setting-features").get_by_text("vgg16").click(), False)
+        change(
+            lambda: page.locator("#setting-features").get_by_text("vgg16", exact=True).click(),
+            False,
+        )
         checked = page.eval_on_selector_all(
             "#setting-features input", "els => els.filter(e => e.checked).map(e => e.value)"
         )
@@ -640,3 +651,245 @@ def test_the_page_config_has_no_dropdowns(url: str) -> None:
         config = json.load(response)
     kinds = {component.get("type") for component in config["components"]}
     assert "dropdown" not in kinds and "radio" in kinds
+
+
+# -- the data endpoints (score maps, flow, matches, whole-image scores, pictures) ----------------
+
+
+def _reference_volume(name: str, size: int):
+    """The working pair and the global correlation the app's default settings make of it,
+    computed here with the library."""
+    from gocor_lite import global_correlation
+    from gocor_lite.data.pairs import resize_pair
+    from gocor_lite.features import make_extractor, normalize_features
+    from gocor_lite.images import to_tensor
+
+    extractor = make_extractor("learned").eval()
+    pair = resize_pair(load_example(name), size, extractor.stride)
+    with torch.no_grad():
+        target, source = normalize_features(
+            extractor(to_tensor(pair.target)), extractor(to_tensor(pair.source)), "centered-l2"
+        )
+        volume = global_correlation(target, source)
+    return extractor, pair, volume
+
+
+@pytest.fixture(scope="module")
+def small_client(url: str):
+    """A session on chelsea-shift at 160 px and 2 GOCor iterations (quick to compute)."""
+    client = _fresh(url)
+    result = client.predict(
+        *_settings(working_size=160, num_iter=2), None, api_name="/apply_settings"
+    )
+    assert "⚠️" not in _status(result)
+    assert "chelsea-shift" in _status(client.predict("chelsea-shift", api_name="/choose_example"))
+    return client
+
+
+def test_score_maps_endpoint_against_the_library(small_client) -> None:
+    from gocor_lite.rules import softmax_probability
+
+    status, path, names = small_client.predict(44, 36, api_name="/score_maps")
+    assert "cell (5, 4)" in status
+    maps = np.load(path)
+    assert maps.shape[0] == len(names) and maps.dtype == np.float32
+    _, _, volume = _reference_volume("chelsea-shift", 160)
+    np.testing.assert_allclose(maps[names.index("global correlation")], volume[0, 4, 5], atol=1e-5)
+    probability = softmax_probability(volume, 0.05)[0, 4, 5]
+    index = next(i for i, name in enumerate(names) if name.startswith("softmax probability"))
+    np.testing.assert_allclose(maps[index], probability, atol=1e-5)
+    # A refused pixel returns no maps, and says why.
+    status, path, names = small_client.predict(5000, -3, api_name="/score_maps")
+    assert "outside the target image" in status and path is None and names is None
+
+
+def test_rule_scores_endpoint_against_the_library(small_client) -> None:
+    from gocor_lite.evaluation.rules import pair_rule_scores
+    from gocor_lite.weights import load_trained_gocor
+
+    _, answer = small_client.predict(api_name="/rule_scores")
+    assert answer["pair"] == "chelsea-shift" and answer["ground_truth"] is True
+    extractor, pair, _ = _reference_volume("chelsea-shift", 160)
+    gocor = load_trained_gocor("global", "learned", num_iter=2)
+    expected = pair_rule_scores(pair, extractor, gocor={"gocor": gocor})
+    methods = answer["methods"]
+    for rule in ("soft-argmax", "softmax", "dual-softmax", "mutual", "cyclic", "sinkhorn"):
+        got, want = methods[rule], expected[rule]
+        assert got["within_cell"] == pytest.approx(want.pck_cell, abs=1e-6), rule
+        assert got["accepted"] == pytest.approx(want.accepted, abs=1e-6), rule
+        assert got["count"] == want.count
+    assert methods["global correlation (argmax)"]["within_cell"] == pytest.approx(
+        expected["argmax"].pck_cell, abs=1e-6
+    )
+    assert methods["GOCor global, iteration 2"]["within_cell"] == pytest.approx(
+        expected["gocor"].pck_cell, abs=1e-6
+    )
+    assert methods["GOCor global, iteration 2"]["aepe"] == pytest.approx(
+        expected["gocor"].aepe, rel=1e-5
+    )
+
+
+def test_matches_endpoint_against_the_library(small_client) -> None:
+    from gocor_lite.export import read_matches_csv, rule_matches
+    from gocor_lite.rules import read_rule
+
+    status, path = small_client.predict("global correlation", "peak ratio", 0, api_name="/matches")
+    rows = read_matches_csv(path)
+    _, _, volume = _reference_volume("chelsea-shift", 160)
+    expected = rule_matches(read_rule("argmax", volume), 8)
+    np.testing.assert_allclose(rows, expected, rtol=1e-4, atol=1e-4)
+    status, path = small_client.predict("global correlation", "loudness", 0, api_name="/matches")
+    assert "confidence measure must be one of" in status and path is None
+
+
+def test_flow_endpoint_against_the_library(small_client) -> None:
+    from gocor_lite.export import read_flo
+    from gocor_lite.flow.config import FlowConfig
+    from gocor_lite.flow.pipeline import CoarseToFineFlow
+    from gocor_lite.images import to_tensor
+
+    status, npy, flo = small_client.predict(api_name="/flow")
+    assert "chelsea-shift" in status
+    flow = np.load(npy)
+    np.testing.assert_array_equal(read_flo(flo), flow)
+    extractor, pair, _ = _reference_volume("chelsea-shift", 160)
+    config = FlowConfig(
+        extractor="learned", gocor_iterations=2, gocor_parameters="trained"
+    ).with_variant("correlation")
+    model = CoarseToFineFlow(config, extractor=extractor).eval()
+    target, source = to_tensor(pair.target), to_tensor(pair.source)
+    with torch.no_grad():
+        levels = model.run(model.extract(target, source), (target.shape[2], target.shape[3]))
+    np.testing.assert_allclose(flow, levels[-1].flow[0].numpy(), rtol=1e-5, atol=1e-3)
+
+
+def test_pictures_endpoint_gives_png_files(small_client) -> None:
+    import zipfile
+
+    _, path = small_client.predict(api_name="/pictures")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert {"chelsea-shift.target.png", "chelsea-shift.rules-panel.png"} <= set(names)
+        for name in names:
+            assert Image.open(BytesIO(archive.read(name))).format == "PNG"
+
+
+def test_every_option_is_explained(url: str) -> None:
+    """Each setting, the flow view's choices and the confidence controls carry a sentence."""
+    with urllib.request.urlopen(url.rstrip("/") + "/config", timeout=30) as response:
+        config = json.load(response)
+    info = {
+        component["props"].get("elem_id"): component["props"].get("info")
+        for component in config["components"]
+    }
+    for elem_id in (
+        "setting-features",
+        "setting-normalization",
+        "setting-working-size",
+        "setting-search-radius",
+        "setting-num-iter",
+        "setting-initializer",
+        "setting-gocor-parameters",
+        "setting-query-loss",
+        "setting-local-centre",
+        "confidence-volume",
+        "confidence-measure",
+    ):
+        assert info.get(elem_id) and len(info[elem_id]) > 40, elem_id
+
+
+@pytest.mark.browser
+def test_the_page_address_holds_the_view_in_chromium(url: str) -> None:
+    """A link with a view opens it (pair, settings, pixel, confidence view); a click writes
+    the new pixel into the address, which reopens the same view."""
+    _need_chromium()
+    query = "?pair=chelsea-shift&x=100&y=60&working_size=240&num_iter=2&colours=shared&hide=40"
+    with browser_page(url.rstrip("/") + "/" + query) as page:
+        page.wait_for_function(
+            "() => { const s = document.querySelector('#status')?.innerText || '';"
+            " return s.includes('chelsea-shift') && s.includes('feature cell (12, 7)'); }",
+            timeout=120_000,
+        )
+
+        def checked(elem_id: str) -> list[str]:
+            return page.eval_on_selector_all(
+                f"#{elem_id} input", "els => els.filter(e => e.checked).map(e => e.value)"
+            )
+
+        page.locator("#settings").get_by_text("Settings:").first.click()  # shows its controls
+        page.wait_for_selector("#setting-working-size input")
+        assert checked("setting-working-size") == ["240"]
+        assert checked("colour-scale") == [render.COLOUR_SCALES[1]]
+        assert checked("example") == ["chelsea-shift"]
+        assert page.eval_on_selector("#setting-num-iter input[type=range]", "e => e.value") == "2"
+        assert page.eval_on_selector("#confidence-hidden input[type=range]", "e => e.value") == "40"
+        _wait_for_pair(page, "chelsea-shift", ["target", "gocor-global"])
+        marker = _marker_centre(page, str(_sources(page, ["target"])["target"]))
+        size = page.eval_on_selector("#target img", "img => [img.naturalWidth, img.naturalHeight]")
+        scale = size[0] / 240  # the target is shown enlarged
+        assert abs(marker[0] / scale - 99.5) < 8 and abs(marker[1] / scale - 59.5) < 8
+        # A click: the address follows, keeping the rest of the view.
+        click_target(page, 0.25, 0.5)
+        page.wait_for_function(
+            "() => new URL(location.href).searchParams.get('x') !== '100'", timeout=30_000
+        )
+        params = page.evaluate("() => Object.fromEntries(new URL(location.href).searchParams)")
+        assert abs(float(params["x"]) - 0.25 * 240) <= 8
+        assert params["pair"] == "chelsea-shift" and params["working_size"] == "240"
+        assert params["colours"] == "shared" and params["hide"] == "40"
+        cell = re.search(r"feature cell \((\d+), (\d+)\)", page.inner_text("#status"))
+        assert cell is not None
+        # The address reopens the same view in a new page.
+        page.goto(page.url)
+        page.wait_for_function(
+            "(cell) => (document.querySelector('#status')?.innerText || '').includes(cell)",
+            arg=cell.group(0),
+            timeout=120_000,
+        )
+        page.locator("#settings").get_by_text("Settings:").first.click()
+        page.wait_for_selector("#setting-working-size input")
+        assert checked("setting-working-size") == ["240"]
+
+
+@pytest.mark.browser
+def test_downloads_are_of_the_current_view_in_chromium(url: str, tmp_path: Path) -> None:
+    """Each download button gives the file of what the page shows now: after a click the
+    score maps are the new pixel's, and the pictures' zip is withdrawn until made again."""
+    _need_chromium()
+    with browser_page(url) as page:
+        page.locator("#export").get_by_text("Export:").first.click()
+        button = page.locator("#score-maps-file")
+        button.scroll_into_view_if_needed()
+
+        def download(locator) -> Path:
+            with page.expect_download(timeout=60_000) as started:
+                locator.click()
+            path = tmp_path / started.value.suggested_filename
+            started.value.save_as(path)
+            return path
+
+        first = download(button)
+        assert first.name.startswith("brick-shift.score-maps.cell-") and first.suffix == ".npy"
+        click_target(page, 0.2, 0.3)
+        page.wait_for_function(
+            "(name) => !document.querySelector('#score-maps-file').outerHTML.includes(name)",
+            arg=first.name,
+            timeout=30_000,
+        )
+        second = download(page.locator("#score-maps-file"))
+        cell = re.search(r"feature cell \((\d+), (\d+)\)", page.inner_text("#status"))
+        assert cell is not None and second.name.endswith(f"cell-{cell[1]}-{cell[2]}.npy")
+        assert not np.array_equal(np.load(first), np.load(second))
+        # The pictures: made on request, then withdrawn when a picture changes.
+        pictures = page.locator("#pictures-file")
+        assert pictures.is_disabled()
+        page.locator("#make-pictures").click()
+        page.wait_for_function(
+            "() => !document.querySelector('#pictures-file').disabled", timeout=120_000
+        )
+        archive = download(pictures)
+        assert archive.name == "brick-shift.pictures.zip"
+        click_target(page, 0.6, 0.6)
+        page.wait_for_function(
+            "() => document.querySelector('#pictures-file').disabled", timeout=30_000
+        )

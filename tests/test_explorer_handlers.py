@@ -82,9 +82,14 @@ def test_a_click_sends_only_what_it_changes(explorer: Explorer) -> None:
     drawn = {name for name in (*PICTURES, "table") if getattr(screen, name) is not KEEP}
     expected = {"target", "local_correlation", "global_correlation", "gocor_global"}
     expected |= {"gocor_local", "strip", "table", "source"}  # brick-shift: the true match moves
+    expected |= {"rules_panel"}  # every matching rule's map of the clicked cell
     assert drawn == expected
     assert screen.settings is KEEP and screen.example is KEEP and screen.iteration is KEEP
     assert screen.flow_status is KEEP and not screen.compute
+    # Of the whole-image outputs only the clicked cell's file and the link change.
+    assert isinstance(screen.score_maps_file, str) and isinstance(screen.link, str)
+    for name in ("rules_table", "confidence_map", "match_map", "matches_file", "confidence_status"):
+        assert getattr(screen, name) is KEEP, name
     # The same click again changes nothing.
     again = explorer.click(session, 100, 70)
     assert all(getattr(again, name) is KEEP for name in (*PICTURES, "table"))

@@ -91,7 +91,9 @@ def test_the_cache_keeps_to_its_memory_budget() -> None:
 
 
 def test_probe_slices_the_clicked_cell(pipeline: Pipeline) -> None:
-    computed = pipeline.compute(pipeline.example_pair("chelsea-shift"), SMALL)
+    # Windows at the same position: each reads (2R + 1)^2 distinct source cells.
+    same = SMALL.updated({"local_centre": "same position"})
+    computed = pipeline.compute(pipeline.example_pair("chelsea-shift"), same)
     probe = pipeline.probe(computed, (83.0, 50.0), iteration=1)
     assert probe.cell == (10, 6)
     assert probe.pixel == (83.5, 51.5)
@@ -531,9 +533,10 @@ def test_the_cost_estimate_grows_with_what_is_computed() -> None:
     assert estimate_cost(grid, grid, Settings(num_iter=8)).seconds > base.seconds
     assert estimate_cost(grid, grid, Settings(query_loss=True)).seconds > base.seconds
     assert estimate_cost((40, 50), (40, 50), Settings()).bytes > base.bytes
-    # Bytes: (K + 2) volumes of each kind, 4 bytes an entry (K = 3, R = 4 here).
+    # Bytes: (K + 2) volumes of each kind and the matching rules' 4 volumes against the
+    # source, 4 bytes an entry (K = 3, R = 4 here).
     cells = 30 * 40
-    assert base.bytes == 4 * 5 * cells * (cells + cells + 81)
+    assert base.bytes == 4 * (5 * cells * (cells + cells + 81) + 4 * cells * cells)
 
 
 def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(

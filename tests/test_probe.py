@@ -9,7 +9,14 @@ import torch
 
 from gocor_lite import local_correlation
 from gocor_lite.data.pairs import ExamplePair, resize_pair
-from gocor_lite.matching import scatter_window, true_match, warp_by_matches, window_sources
+from gocor_lite.matching import (
+    all_window_sources,
+    local_best_match,
+    scatter_window,
+    true_match,
+    warp_by_matches,
+    window_sources,
+)
 
 
 def test_warp_by_matches_reads_the_matched_cell(generator: torch.Generator) -> None:
@@ -103,3 +110,71 @@ def test_resize_pair_keeps_a_shift_exact() -> None:
     np.testing.assert_allclose(half.flow[0], -6.0, atol=1e-5)
     np.testing.assert_allclose(half.flow[1], 3.0, atol=1e-5)
     assert resize_pair(ExamplePair("x", "no flow", image, image), 60).flow is None
+
+
+@pytest.mark.parametrize("with_matches", [False, True])
+def test_all_window_sources_is_window_sources_for_every_cell(
+    generator: torch.Generator, with_matches: bool
+) -> None:
+    target_grid, source_grid, radius = (4, 5), (3, 6), 2
+    matches = None
+    if with_matches:
+        matches = torch.stack(
+            [
+                torch.randint(0, 6, target_grid, generator=generator),
+                torch.randint(0, 3, target_grid, generator=generator),
+            ]
+        ).double()
+    grid = target_grid if with_matches else source_grid
+    every = all_window_sources(target_grid, radius, grid, matches)
+    assert every.shape == (4, 5, 5, 5, 2)
+    for y in range(4):
+        for x in range(5):
+            assert torch.equal(every[y, x], window_sources((x, y), radius, grid, matches))
+
+
+@pytest.mark.parametrize("with_matches", [False, True])
+def test_local_best_match_against_a_loop(generator: torch.Generator, with_matches: bool) -> None:
+    """The best entry that reads a source cell, found by looping over every window entry and
+    working out by hand which source cell it reads."""
+    height, width, source_height, source_width, radius = 4, 5, 3, 6, 1
+    size = 2 * radius + 1
+    volume = torch.randn(2, height, width, size, size, generator=generator, dtype=torch.float64)
+    volume[0, 0, 0] = 5.0  # ties: the first entry (dy-major) wins
+    matches = None
+    if with_matches:
+        matches = torch.stack(
+            [
+                torch.randint(0, source_width, (2, height, width), generator=generator),
+                torch.randint(0, source_height, (2, height, width), generator=generator),
+            ],
+            dim=1,
+        ).double()
+    found = local_best_match(volume, (source_height, source_width), matches)
+    assert found.shape == (2, 2, height, width)
+    for b in range(2):
+        for y in range(height):
+            for x in range(width):
+                best, cell = -float("inf"), None
+                for i in range(size):
+                    for j in range(size):
+                        nx, ny = x + j - radius, y + i - radius
+                        if matches is None:
+                            if not (0 <= nx < source_width and 0 <= ny < source_height):
+                                continue
+                            sx, sy = nx, ny
+                        else:
+                            if not (0 <= nx < width and 0 <= ny < height):
+                                continue
+                            sx, sy = int(matches[b, 0, ny, nx]), int(matches[b, 1, ny, nx])
+                        if float(volume[b, y, x, i, j]) > best:
+                            best, cell = float(volume[b, y, x, i, j]), (sx, sy)
+                assert cell is not None
+                assert found[b, :, y, x].tolist() == [float(cell[0]), float(cell[1])]
+
+
+def test_local_best_match_is_nan_where_no_entry_reads_the_source() -> None:
+    volume = torch.zeros(1, 1, 5, 3, 3)  # target cells x = 3, 4 lie beyond a 1-wide source
+    found = local_best_match(volume, (1, 1))
+    assert found[0, :, 0, 0].tolist() == [0.0, 0.0] and found[0, :, 0, 1].tolist() == [0.0, 0.0]
+    assert torch.isnan(found[0, :, 0, 2:]).all()

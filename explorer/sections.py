@@ -1,0 +1,316 @@
+# SPDX-License-Identifier: MIT
+"""The page's sections on matching rules, confidence, export and links: Gradio layout and
+wiring only (what they show is drawn by :mod:`explorer.rules_view` and written by
+:mod:`explorer.export_view`; :mod:`explorer.app` places them and shows their screens).
+
+* :func:`rules_layout`: every rule's map for the clicked pixel and what each rule does;
+* :func:`confidence_layout`: a confidence measure over the target and the matches it keeps;
+* :func:`export_layout`: download buttons, each for a file of what is shown now;
+* :func:`link_component`: the view as a query string, which a browser-side script writes into
+  the page's address (:data:`LINK_SCRIPT`); the page reads it back on load
+  (:meth:`explorer.handlers.Explorer.open_link`);
+* :func:`wire`: their events, and the named API endpoints that return data
+  (``/score_maps``, ``/flow``, ``/matches``, ``/rule_scores``, ``/pictures``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from explorer import explanations
+from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
+from explorer.handlers import KEEP, Screen, Session
+from explorer.link import QUERY_KEYS
+from explorer.rules_view import MAX_HIDDEN
+
+if TYPE_CHECKING:
+    from explorer.app import _Wiring
+
+log = logging.getLogger(__name__)
+
+RULES_INTRO = """### Every matching rule on this pixel: how networks read a match from one volume
+The same global correlation of the same features, read eight ways (the rules of
+`gocor_lite.rules`), and GOCor's own volume read by its argmax. Each map has its own colours
+(scores, probabilities or transported mass); ✚: where the rule's match lands, ◯: the true
+match. The table beside the four panels above gives each rule's accuracy over the **whole**
+pair, so that one pixel does not stand for a method."""
+
+CONFIDENCE_INTRO = """### How sure is each match? Confidence over the target
+A measure of how sure each target cell's match is, and its matches with the least confident
+ones hidden. Where the truth is known the line below says whether the hidden ones were the
+wrong ones."""
+
+EXPORT_INTRO = """Files of what the page shows now (each is written for the current view, and
+cleared when the view changes). Positions are at the working resolution. **Score maps**: a
+`(K, h', w')` float32 array over the source cells, NaN where a method gives no score; the
+order of its K maps is listed below. **Matches**: one row per kept match, `target_x,
+target_y, source_x, source_y, confidence` in pixels (cell centres; the confidence view's
+measure, higher is surer: minus the forward-backward error). **Flow**: the flow view's
+`(2, H, W)` flow, x then y (open the flow view first). **Pictures**: every picture of the view
+as PNG, in one zip (made when asked: PNG takes a second or two)."""
+
+# Runs in the browser when the view changes: the page's address gets the view's query (keys
+# of explorer.link; other parameters are kept), without a new entry in the history.
+LINK_SCRIPT = (
+    "(query) => {"
+    f" const keys = {json.dumps(list(QUERY_KEYS))};"
+    " const url = new URL(window.location.href);"
+    " for (const key of keys) url.searchParams.delete(key);"
+    " for (const [key, value] of new URLSearchParams(query || ''))"
+    " url.searchParams.set(key, value);"
+    " window.history.replaceState(window.history.state, '', url);"
+    " return []; }"
+)
+
+
+def rules_layout(first: Screen, files: dict[str, str], image: Callable[..., gr.Image]) -> Any:
+    """The rules panel (call inside ``gr.Blocks``); ``image`` makes a picture component."""
+    gr.Markdown(RULES_INTRO, elem_id="rules-intro")
+    panel = image("every matching rule", "rules-panel", files.get("rules_panel"))
+    lines = [f"**{name}**: {text}" for name, text in explanations.RULES.items()]
+    gr.Markdown("\n\n".join(lines), elem_id="rules-help", elem_classes=["help"])
+    return panel
+
+
+def confidence_layout(
+    first: Screen, files: dict[str, str], image: Callable[..., gr.Image]
+) -> dict[str, Any]:
+    """The confidence view's controls, two pictures and its status line."""
+    choice = first.view.confidence
+    gr.Markdown(CONFIDENCE_INTRO, elem_id="confidence-intro")
+    with gr.Row(equal_height=True):
+        volume = gr.Radio(
+            list(CONFIDENCE_VOLUMES),
+            value=choice.volume,
+            label="matches of",
+            info=explanations.choices(explanations.CONFIDENCE_OF),
+            elem_id="confidence-volume",
+        )
+        measure = gr.Radio(
+            list(CONFIDENCE_MEASURES),
+            value=choice.measure,
+            label="confidence measure",
+            info=explanations.choices(explanations.CONFIDENCE),
+            elem_id="confidence-measure",
+        )
+        hidden = gr.Slider(
+            0,
+            MAX_HIDDEN,
+            step=5,
+            value=choice.hidden,
+            label="hide the least confident matches (%)",
+            info="the matches below this share of the ranking are hidden in the pictures "
+            "and left out of the matches file",
+            elem_id="confidence-hidden",
+        )
+    with gr.Row():
+        confidence_map = image("confidence", "confidence-map", files.get("confidence_map"))
+        match_map = image("matches", "match-map", files.get("match_map"))
+    status = gr.Markdown(
+        first.confidence_status if isinstance(first.confidence_status, str) else "",
+        elem_id="confidence-status",
+    )
+    return {
+        "confidence_volume": volume,
+        "confidence_measure": measure,
+        "confidence_hidden": hidden,
+        "confidence_map": confidence_map,
+        "match_map": match_map,
+        "confidence_status": status,
+    }
+
+
+def _file(value: Any) -> Any:
+    return value if isinstance(value, str) else None
+
+
+def export_layout(first: Screen) -> dict[str, Any]:
+    """The download buttons (each disabled while its file cannot be made for this view)."""
+    gr.Markdown(EXPORT_INTRO)
+
+    def button(label: str, name: str) -> gr.DownloadButton:
+        value = _file(getattr(first, name))
+        return gr.DownloadButton(
+            label,
+            value=value,
+            interactive=value is not None,
+            size="sm",
+            elem_id=name.replace("_", "-"),
+        )
+
+    with gr.Row():
+        score_maps = button("this pixel's score maps (.npy)", "score_maps_file")
+        matches = button("matches with confidence (.csv)", "matches_file")
+        flow_flo = button("flow (.flo, Middlebury)", "flow_flo_file")
+        flow_npy = button("flow (.npy)", "flow_npy_file")
+    with gr.Row():
+        pictures_button = gr.Button("Make the pictures (PNG)", size="sm", elem_id="make-pictures")
+        pictures = button("pictures (.zip of PNG)", "pictures_file")
+    gr.Markdown(
+        "Score maps, in order (K: the GOCor iterations): 0 local correlation; 1 global "
+        "correlation; 2 to K + 2 global GOCor at iterations 0 to K; K + 3 local GOCor at the "
+        "shown iteration; then each rule's own map: the softmax probability (read by soft-argmax "
+        "and softmax), dual-softmax, cyclic consistency, Sinkhorn's transported mass. The "
+        "`/score_maps` endpoint returns their names with them.",
+        elem_id="score-map-names",
+    )
+    return {
+        "score_maps_file": score_maps,
+        "matches_file": matches,
+        "flow_flo_file": flow_flo,
+        "flow_npy_file": flow_npy,
+        "pictures_file": pictures,
+        "pictures_button": pictures_button,
+    }
+
+
+def link_component(first: Screen) -> gr.Textbox:
+    """The view's query string: not shown, but in the page (its change runs LINK_SCRIPT)."""
+    return gr.Textbox(
+        value=first.link if isinstance(first.link, str) else "",
+        visible="hidden",
+        interactive=False,
+        elem_id="link",
+        label="link",
+    )
+
+
+def file_update(value: Any) -> gr.DownloadButton:
+    """A download button showing a file (or disabled without one)."""
+    path = _file(value)
+    return gr.DownloadButton(value=path, interactive=path is not None)
+
+
+# -- wiring ----------------------------------------------------------------------------------------
+def wire(wiring: _Wiring, reach: frozenset[str]) -> None:
+    """The confidence controls, the pictures button, the link, and the data endpoints."""
+    explorer, page = wiring.explorer, wiring.page
+    controls: list[Any] = [page.confidence_volume, page.confidence_measure, page.confidence_hidden]
+    for control in controls:
+        trigger = control.release if isinstance(control, gr.Slider) else control.input
+        wiring.on(trigger, explorer.set_confidence, controls, reach)
+    wiring.api("set_confidence", explorer.set_confidence, controls, heavy=False, reach=reach)
+    wiring.on(page.pictures_button.click, explorer.export_pictures, [])
+    page.link.change(None, [page.link], None, js=LINK_SCRIPT, api_visibility="private")
+    _wire_data(wiring)
+
+
+def _wire_data(wiring: _Wiring) -> None:
+    """Endpoints that return what the page shows as data (files and JSON), each computing
+    what it needs first: one call, one answer. A refused input returns no data and the reason
+    in the status."""
+    explorer = wiring.explorer
+    x, y = gr.Number(visible=False), gr.Number(visible=False)
+    maps, names = gr.File(visible=False), gr.JSON(visible=False)
+    data(
+        wiring,
+        "score_maps",
+        explorer.click,
+        [x, y],
+        {"score_maps_file": maps},
+        names,
+        explorer.score_map_names,
+    )
+    flo, npy = gr.File(visible=False), gr.File(visible=False)
+    data(
+        wiring,
+        "flow",
+        explorer.open_flow,
+        [],
+        {"flow_npy_file": npy, "flow_flo_file": flo},
+    )
+    volume, measure = gr.Textbox(visible=False), gr.Textbox(visible=False)
+    hidden = gr.Number(visible=False)
+    csv = gr.File(visible=False)
+    data(
+        wiring, "matches", explorer.set_confidence, [volume, measure, hidden], {"matches_file": csv}
+    )
+    scores = gr.JSON(visible=False)
+    data(
+        wiring,
+        "rule_scores",
+        explorer.current,
+        [],
+        {},
+        scores,
+        explorer.whole_image_scores,
+    )
+    archive = gr.File(visible=False)
+    data(
+        wiring,
+        "pictures",
+        _after_computing(wiring, explorer.export_pictures),
+        [],
+        {"pictures_file": archive},
+    )
+
+
+def _after_computing(wiring: _Wiring, action: Callable[[Session], Screen]) -> Any:
+    """``action`` once the session's view is computed (the pictures need its maps)."""
+    explorer = wiring.explorer
+
+    def act(session: Session) -> Screen:
+        if explorer.pending(session):
+            explorer.fulfil(session)
+        return action(session)
+
+    return act
+
+
+def data(
+    wiring: _Wiring,
+    name: str,
+    action: Callable[..., Screen],
+    inputs: list[Any],
+    fields: dict[str, Any],
+    extra: Any = None,
+    make_extra: Callable[[Session], Any] | None = None,
+) -> None:
+    """A named endpoint: ``action``, then the computation it needs, then the screen fields
+    ``fields`` (name -> a hidden component) and ``make_extra(session)`` into ``extra``."""
+    from explorer.app import COMPUTE
+    from explorer.app import _reporter as reporter
+
+    explorer, page = wiring.explorer, wiring.page
+    outputs = [page.session, page.status, *fields.values()] + ([extra] if extra else [])
+
+    def handler(
+        session: Session | None,
+        *values: Any,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> dict[Any, Any]:
+        session = wiring.session(session)
+        answer: dict[Any, Any] = {page.session: session}
+        try:
+            session.forget(set(fields))  # always sent: the caller has no page that shows them
+            screen = action(session, *values)
+            if screen.compute or explorer.pending(session):
+                screen = screen.merged(explorer.fulfil(session, reporter(progress)))
+        except Exception:
+            log.exception("unexpected error in the %s endpoint", name)
+            answer[page.status] = (
+                "⚠️ **something went wrong on the server (the error is in its log)**"
+            )
+            return answer
+        answer[page.status] = screen.status
+        for field, component in fields.items():
+            value = getattr(screen, field)
+            answer[component] = None if screen.warning or value is KEEP else value
+        if extra is not None and make_extra is not None:
+            answer[extra] = None if screen.warning else make_extra(session)
+        return answer
+
+    gr.Button(visible=False).click(
+        handler,
+        [page.session, *inputs],
+        outputs,
+        concurrency_id=COMPUTE,
+        concurrency_limit=1,
+        api_name=name,
+        api_visibility="public",
+    )
