@@ -742,25 +742,21 @@ def test_matches_endpoint_against_the_library(small_client) -> None:
     assert "confidence measure must be one of" in status and path is None
 
 
-def test_flow_endpoint_against_the_library(small_client) -> None:
+def test_flow_endpoint_against_the_library(small_client, small_glunet_file: Path) -> None:
+    from gocor_lite.data.pairs import resize_pair
     from gocor_lite.export import read_flo
-    from gocor_lite.flow.config import FlowConfig
-    from gocor_lite.flow.pipeline import CoarseToFineFlow
-    from gocor_lite.images import to_tensor
+    from gocor_lite.weights import load_small_glunet
 
     status, npy, flo = small_client.predict(api_name="/flow")
     assert "chelsea-shift" in status
     flow = np.load(npy)
     np.testing.assert_array_equal(read_flo(flo), flow)
-    extractor, pair, _ = _reference_volume("chelsea-shift", 160)
-    config = FlowConfig(
-        extractor="learned", gocor_iterations=2, gocor_parameters="trained"
-    ).with_variant("correlation")
-    model = CoarseToFineFlow(config, extractor=extractor).eval()
-    target, source = to_tensor(pair.target), to_tensor(pair.source)
-    with torch.no_grad():
-        levels = model.run(model.extract(target, source), (target.shape[2], target.shape[3]))
-    np.testing.assert_allclose(flow, levels[-1].flow[0].numpy(), rtol=1e-5, atol=1e-3)
+    # The network view's default, this project's GLU-Net-GOCor (the tests' file), on the
+    # working pair (160 px, sides multiples of the learned features' stride).
+    pair = resize_pair(load_example("chelsea-shift"), 160, 8)
+    network = load_small_glunet("gocor", path=small_glunet_file)
+    expected = network.estimate_flow(pair.target, pair.source)[0].numpy()
+    np.testing.assert_allclose(flow, expected, rtol=1e-5, atol=1e-3)
 
 
 def test_pictures_endpoint_gives_png_files(small_client) -> None:
@@ -869,7 +865,8 @@ def test_downloads_are_of_the_current_view_in_chromium(url: str, tmp_path: Path)
             return path
 
         first = download(button)
-        assert first.name.startswith("brick-shift.score-maps.cell-") and first.suffix == ".npy"
+        opened = example_names()[0]  # the first screen's pair
+        assert first.name.startswith(f"{opened}.score-maps.cell-") and first.suffix == ".npy"
         click_target(page, 0.2, 0.3)
         page.wait_for_function(
             "(name) => !document.querySelector('#score-maps-file').outerHTML.includes(name)",
@@ -888,7 +885,7 @@ def test_downloads_are_of_the_current_view_in_chromium(url: str, tmp_path: Path)
             "() => !document.querySelector('#pictures-file').disabled", timeout=120_000
         )
         archive = download(pictures)
-        assert archive.name == "brick-shift.pictures.zip"
+        assert archive.name == f"{opened}.pictures.zip"
         click_target(page, 0.6, 0.6)
         page.wait_for_function(
             "() => document.querySelector('#pictures-file').disabled", timeout=30_000
