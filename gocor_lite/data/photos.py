@@ -41,9 +41,9 @@ import numpy as np
 import torch
 
 from gocor_lite.data.real import MissingDataError, opencv_data_dir, read_image_file
-from gocor_lite.data.split import EVAL_SEED, HELD_OUT, random_crop
+from gocor_lite.data.split import EVAL_SEED, HELD_OUT, centre_crop, random_crop
 from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
-from gocor_lite.images import as_rgb_uint8, resize_images, resize_to_fit, to_tensor
+from gocor_lite.images import as_rgb_uint8, resize_to_fit, to_tensor
 
 #: Longest side of a loaded photograph (larger ones are shrunk once, when first loaded).
 MAX_SIDE = 768
@@ -326,15 +326,6 @@ def training_pairs(
     return random_warp_batch(torch.cat(crops), generator, kinds, options=options)
 
 
-def _centre_crop(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The largest centred crop of ``image (1, 3, H, W)`` in the aspect of ``size``, resized."""
-    height, width = image.shape[2:]
-    aspect = size[1] / size[0]
-    crop_height, crop_width = min(height, round(width / aspect)), min(width, round(height * aspect))
-    top, left = (height - crop_height) // 2, (width - crop_width) // 2
-    return resize_images(image[:, :, top : top + crop_height, left : left + crop_width], size)
-
-
 def held_out_pairs(
     pairs_per_photo: int = 2,
     size: tuple[int, int] = (240, 320),
@@ -356,7 +347,7 @@ def held_out_pairs(
         raise ValueError(f"pairs_per_photo must be >= 1, got {pairs_per_photo}")
     parts = []
     for k in range(pairs_per_photo * len(HELD_OUT_PHOTOS)):
-        image = _centre_crop(_photo_tensor(HELD_OUT_PHOTOS[k % len(HELD_OUT_PHOTOS)]), size)
+        image = centre_crop(_photo_tensor(HELD_OUT_PHOTOS[k % len(HELD_OUT_PHOTOS)]), size)
         parts.append(
             random_warp_batch(
                 image,

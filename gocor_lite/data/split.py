@@ -92,7 +92,12 @@ def _image(name: str) -> Tensor:
 def load_image(name: str, size: tuple[int, int]) -> Tensor:
     """``skimage.data.<name>()`` centre-cropped to the aspect of ``size = (H, W)`` and resized:
     ``(1, 3, H, W)`` float in ``[0, 1]``."""
-    image = _image(name)
+    return centre_crop(_image(name), size)
+
+
+def centre_crop(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """The largest centred crop of ``image (1, 3, H, W)`` in the aspect of ``size = (H, W)``,
+    resized to ``size``."""
     height, width = image.shape[2:]
     aspect = size[1] / size[0]
     crop_height, crop_width = min(height, round(width / aspect)), min(width, round(height * aspect))
