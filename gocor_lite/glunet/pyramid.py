@@ -24,13 +24,38 @@ The small pyramid has no level 0; its level 1 is one convolution and ReLU then t
 levels 2..4 are two convolutions (ReLU after each) then the pooling, with the configured
 channels. A max pooling keeps the cell centres of :mod:`gocor_lite.grid` (cell ``i`` of stride
 ``s`` centred on pixel ``(i + 0.5) s - 0.5``).
+
+The XFeat pyramid (this project's network on pretrained features) reads XFeat's frozen
+backbone (:mod:`gocor_lite.xfeat`; its weights are loaded by
+:func:`gocor_lite.weights.build_glunet`) once per image and gives
+
+=========  ==========================================================  ========  ======
+level      from XFeat's maps                                           channels  stride
+=========  ==========================================================  ========  ======
+level_2    a trained adapter on [block2 map, descriptor upsampled 2x]   64        4
+level_3    the fused descriptor, L2-normalised and scaled by sqrt(64)   64        8
+level_4    the fused descriptor, 2x2 average-pooled                     64        16
+=========  ==========================================================  ========  ======
+
+so that a local correlation (a mean over channels) of level 3 is the cosine of XFeat's
+descriptors, and the global level (L2-normalised by the network) correlates XFeat's pooled
+descriptor. Level 1 is not produced (the network never reads it). The adapter (a 3x3
+convolution to 64 channels, ReLU, a 1x1 convolution) is the pyramid's only parameters: the
+stride-4 map of XFeat alone is not a descriptor (it matches few cells right), and the
+descriptor upsampled has no detail finer than 8 pixels.
 """
 
 from __future__ import annotations
 
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gocor_lite.glunet.config import GLUNetConfig
+from gocor_lite.glunet.preparation import IMAGENET_MEAN, IMAGENET_STD
+from gocor_lite.xfeat import XFeatBackbone
 
 _VGG16_BLOCKS = ((64,), (64,), (128, 128), (256, 256, 256), (512, 512, 512))
 
@@ -56,6 +81,16 @@ class FeaturePyramid(nn.Module):
     def __init__(self, config: GLUNetConfig):
         super().__init__()
         self.kind = config.pyramid
+        self.channels = config.pyramid_channels
+        if config.pyramid == "xfeat":
+            self.backbone = XFeatBackbone()
+            fine, descriptor = 24, 64
+            self.adapter = nn.Sequential(
+                nn.Conv2d(fine + descriptor, config.pyramid_channels[1], 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(config.pyramid_channels[1], config.pyramid_channels[1], 1),
+            )
+            return
         if config.pyramid == "vgg16":
             in_channels = 3
             for index, widths in enumerate(_VGG16_BLOCKS):
@@ -67,9 +102,10 @@ class FeaturePyramid(nn.Module):
                 widths = (width,) if index == 1 else (width, width)
                 self.add_module(f"level_{index}", _block(in_channels, widths, pool=True))
                 in_channels = width
-        self.channels = config.pyramid_channels
 
     def forward(self, images: Tensor, levels: tuple[int, ...] = (2, 3)) -> list[Tensor]:
+        if self.kind == "xfeat":
+            return self._xfeat(images, levels)
         deepest = max(levels)
         outputs: dict[int, Tensor] = {}
         x = images
@@ -79,4 +115,22 @@ class FeaturePyramid(nn.Module):
                 break
             x = block(x)
             outputs[index] = x
+        return [outputs[level] for level in levels]
+
+    def _xfeat(self, images: Tensor, levels: tuple[int, ...]) -> list[Tensor]:
+        if not set(levels) <= {2, 3, 4}:
+            raise ValueError(f"the XFeat pyramid has levels 2, 3 and 4, asked for {levels}")
+        mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        maps = self.backbone(images * std + mean)  # back to [0, 1] from the network's inputs
+        descriptor = maps.descriptor  # (B, 64, H/8, W/8)
+        outputs: dict[int, Tensor] = {}
+        if 2 in levels:
+            up = F.interpolate(descriptor, size=maps.fine.shape[2:], mode="bilinear")
+            outputs[2] = self.adapter(torch.cat([maps.fine, up], 1))  # (B, 64, H/4, W/4)
+        if 3 in levels:
+            norm = descriptor.norm(dim=1, keepdim=True).clamp_min(1e-8)
+            outputs[3] = descriptor / norm * math.sqrt(descriptor.shape[1])
+        if 4 in levels:
+            outputs[4] = F.avg_pool2d(descriptor, 2)  # (B, 64, H/16, W/16)
         return [outputs[level] for level in levels]

@@ -42,6 +42,7 @@ from gocor_lite.glunet.preparation import IMAGENET_MEAN, IMAGENET_STD
 from gocor_lite.supervision import cell_centres, global_candidates, match_loss, true_matches
 from gocor_lite.training.distributed import Workers
 from gocor_lite.training.loop import Progress, resumable_loop
+from gocor_lite.weights import build_glunet
 
 Phase = Literal["pyramid", "network"]
 Variant = Literal["correlation", "gocor"]
@@ -54,6 +55,18 @@ LEVEL_WEIGHTS = (0.32, 0.32, 0.08, 0.16)
 
 #: GLU-Net's kind of training warps: up to 15 degrees, zooms, 8 % shifts, perspective.
 LARGE_WARPS = WarpOptions()
+#: Wide baselines and large displacements, as users give the explorer: shifts up to half the
+#: image, rotations up to 30 degrees, zooms either way and strong perspective (the graffiti
+#: pair's kind of change). GLU-Net's claim is one network for large *and* small displacements.
+WIDE_WARPS = WarpOptions(
+    zoom=(0.6, 1.25),
+    rotation_deg=30.0,
+    shift=0.5,
+    aspect=0.15,
+    shear=0.15,
+    corner_jitter=0.15,
+    tps_jitter=0.05,
+)
 #: Small motions (at most a few pixels at 256 x 256), so that the fine levels learn sub-pixel
 #: flow as real video and stereo pairs need it.
 SMALL_WARPS = WarpOptions(
@@ -81,12 +94,15 @@ class NetworkTraining:
     learning_rate: float = 1e-3  # decayed by a half cosine to final_learning_rate
     final_learning_rate: float = 1e-4
     small_motion: float = 0.25  # fraction of each batch with SMALL_WARPS
+    wide_motion: float = 0.0  # fraction of each batch with WIDE_WARPS (the rest LARGE_WARPS)
     temperature: float = 0.05  # pyramid phase: of the softmax over source cells (cosines)
     level_weights: tuple[float, float, float, float] = LEVEL_WEIGHTS
     gocor_learning_rate_factor: float = 10.0  # GOCor's parameters learn this much faster
     freeze_pyramid: bool = True  # network phase: the pyramid as the pyramid phase left it
     seed: int = 0
     # The network (GLUNetConfig.small's arguments).
+    pyramid: Literal["small", "xfeat"] = "small"  # "xfeat": XFeat's pretrained backbone
+    max_working_side: int | None = None  # GLUNetConfig.max_working_side
     channels: tuple[int, int, int, int] = (16, 32, 48, 64)
     width: float = 0.25
     gocor_iterations: int = 3
@@ -101,6 +117,10 @@ class NetworkTraining:
             raise ValueError(f"first_step must be in [0, steps], got {self.first_step}")
         if not 0 <= self.small_motion <= 1:
             raise ValueError(f"small_motion must be in [0, 1], got {self.small_motion}")
+        if not 0 <= self.wide_motion <= 1 - self.small_motion:
+            raise ValueError(
+                f"wide_motion must be in [0, 1 - small_motion], got {self.wide_motion}"
+            )
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.batch_size < 1:
@@ -111,6 +131,8 @@ class NetworkTraining:
         :func:`gocor_lite.weights.save_small_glunet` stores)."""
         return {
             "gocor": self.variant == "gocor",
+            "pyramid": self.pyramid,
+            "max_working_side": self.max_working_side,
             "channels": list(self.channels),
             "width": self.width,
             "global_iterations": self.gocor_iterations,
@@ -134,14 +156,16 @@ class NetworkTraining:
 
 def training_batch(settings: NetworkTraining, step: int) -> WarpedBatch:
     """The global batch of ``step``: a function of the seed and the step alone. The first
-    ``round(small_motion * batch_size)`` pairs have :data:`SMALL_WARPS`, the rest
-    :data:`LARGE_WARPS`."""
+    ``round(small_motion * batch_size)`` pairs have :data:`SMALL_WARPS`, the next
+    ``round(wide_motion * batch_size)`` :data:`WIDE_WARPS`, the rest :data:`LARGE_WARPS`."""
     seed = settings.seed * 1_000_003 + step
     small = round(settings.small_motion * settings.batch_size)
+    wide = min(round(settings.wide_motion * settings.batch_size), settings.batch_size - small)
     parts = []
     for count, options, offset in (
         (small, SMALL_WARPS, 0),
-        (settings.batch_size - small, LARGE_WARPS, 500_000_000),
+        (wide, WIDE_WARPS, 250_000_000),
+        (settings.batch_size - small - wide, LARGE_WARPS, 500_000_000),
     ):
         if count:
             parts.append(
@@ -258,7 +282,7 @@ def fresh_network(settings: NetworkTraining) -> GLUNet:
     where the mapping decoder corrects the global soft-argmax, a zero correction to start
     with (its last convolution zeroed: the first flows are the volume's soft-argmax)."""
     torch.manual_seed(settings.seed)
-    network = GLUNet(settings.config())
+    network = build_glunet(settings.config())
     bilinear_upsampling_(network.deconv4)
     bilinear_upsampling_(network.deconv2)
     if network.config.global_soft_argmax:
@@ -392,6 +416,7 @@ __all__ = [
     "LARGE_WARPS",
     "LEVEL_WEIGHTS",
     "SMALL_WARPS",
+    "WIDE_WARPS",
     "NetworkTraining",
     "bilinear_upsampling_",
     "carry_over",
