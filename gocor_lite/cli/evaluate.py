@@ -21,7 +21,7 @@ from gocor_lite.evaluation.networks import EvaluatedNetwork, official_networks, 
 from gocor_lite.evaluation.peers import opencv_available
 from gocor_lite.evaluation.report import report, run_evaluation
 from gocor_lite.evaluation.sets import EVALUATION_SETS
-from gocor_lite.features import make_extractor
+from gocor_lite.features import default_extractor_name, make_extractor
 from gocor_lite.weights import SMALL_GLUNET, TRAINED_GOCOR
 
 
@@ -30,7 +30,8 @@ def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progres
     from gocor_lite.evaluation.rules import held_out_rules, rules_section
     from gocor_lite.pictures.rules import draw_calibration
 
-    name = "learned" if "learned" in extractors else next(iter(extractors))
+    default = default_extractor_name()
+    name = default if default in extractors else next(iter(extractors))
     progress(f"{name}: matching rules")
     rules = held_out_rules(
         extractors[name],
@@ -42,6 +43,31 @@ def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progres
     figure.parent.mkdir(parents=True, exist_ok=True)
     draw_calibration(rules).savefig(figure, dpi=72)
     return rules_section(rules, figure.name)
+
+
+def _ambiguity_section(extractors: dict[str, Any], args: argparse.Namespace) -> str:
+    """Correlation against trained GOCor on the real pairs, their cells split by
+    correlation's peak ratio (the default features, or the first extractor)."""
+    from gocor_lite.data.pairs import resize_pair
+    from gocor_lite.data.real import load_real_pair, real_pair_available
+    from gocor_lite.evaluation.rules import ambiguity_section, ambiguity_split
+    from gocor_lite.evaluation.sets import REAL_SETS, REAL_SIDE
+    from gocor_lite.gocor.modules import GlobalGOCor
+    from gocor_lite.weights import gocor_module
+
+    default = default_extractor_name()
+    name = default if default in extractors else next(iter(extractors))
+    module, trained = gocor_module("global", name, path=args.gocor_weights)
+    if not trained or not isinstance(module, GlobalGOCor):
+        return ""
+    splits = {
+        pair: ambiguity_split(
+            resize_pair(load_real_pair(pair), REAL_SIDE), extractors[name], module
+        )
+        for set_name, pair in REAL_SETS.items()
+        if set_name in args.sets and real_pair_available(pair)
+    }
+    return ambiguity_section(splits, name) if splits else ""
 
 
 def _networks(args: argparse.Namespace) -> tuple[list[EvaluatedNetwork], list[str]]:
@@ -83,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--extractors",
         nargs="*",
-        default=["learned", "daisy"],
-        help="extractors that need no file (default: learned daisy; none: only the files below)",
+        default=["xfeat", "learned", "daisy"],
+        help="extractors that need no file (default: xfeat learned daisy; none: only the files "
+        "below)",
     )
     parser.add_argument(
         "--network-weights",
@@ -135,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-rules",
         action="store_true",
-        help="skip the matching rules' section (learned features, or the first extractor; none "
+        help="skip the matching rules' section (the default features, or the first extractor; none "
         "without extractors) and its calibration figure (written beside --out as "
         "rules_calibration.png)",
     )
@@ -184,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress=progress,
             )
             sections = [_rules_section(extractors, args, progress)] if rules else []
+            if rules:
+                sections.append(_ambiguity_section(extractors, args))
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -55,11 +55,13 @@ from gocor_lite.weights import (
 
 PROJECT = "this project's"  # the family of the project's networks (one file, one training)
 AUTHORS = "the authors'"  # the family of the released checkpoints
-#: Row names of this project's variants.
+#: Row names of this project's variants, by the network's features (its pyramid).
 PROJECT_NAMES = {
-    "gocor": "ours: GLU-Net-GOCor (small)",
-    "correlation": "ours: GLU-Net (small, feature correlation)",
+    "gocor": "ours: GLU-Net-GOCor ({features})",
+    "correlation": "ours: GLU-Net ({features}, feature correlation)",
 }
+#: What the row names call each pyramid.
+FEATURES = {"xfeat": "XFeat", "small": "small pyramid", "vgg16": "VGG-16"}
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,13 @@ def project_networks(path: str | Path | None = None) -> list[EvaluatedNetwork]:
     for variant in variants:
         network = load_small_glunet(variant, path=path)  # type: ignore[arg-type]
         what = "global and local GOCor inside" if variant == "gocor" else "feature correlation"
+        features = FEATURES[network.config.pyramid]
         networks.append(
             EvaluatedNetwork(
-                PROJECT_NAMES[variant],
+                PROJECT_NAMES[variant].format(features=features),
                 network,
-                f"this project's small GLU-Net, {what} ({network.config.name}, `{path.name}` "
+                f"this project's GLU-Net on {features}, {what} ({network.config.name}, "
+                f"`{path.name}` "
                 f"variant `{variant}`{how}), `estimate_flow`",
                 PROJECT,
             )
