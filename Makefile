@@ -67,7 +67,7 @@ endif
 refresh-weights: setup
 	$(PY) -m gocor_lite.train --refresh-shipped
 
-# Our GLU-Net-GOCor and GLU-Net (gocor_lite/assets/weights/glunet_small.pt, from `make train`)
+# Our GLU-Net-GOCor and GLU-Net (gocor_lite/assets/weights/glunet_xfeat.pt, from `make train`)
 # against OpenCV's DIS and Farneback and zero flow, GLU-Net against GLU-Net-GOCor, correlation
 # against GOCor and the matching rules with their calibration, on held-out synthetic sets,
 # held-out real photographs (also moved by at most 3 px) and real pairs with ground truth,

@@ -64,6 +64,10 @@ SMALL_GLUNET_VARIABLE = "GOCOR_SMALL_GLUNET"
 # Estimates are MARGIN times this, as pipeline.estimate_cost's: what TIME_BUDGET allows takes
 # about a third of it on idle cores.
 NETWORK_SECONDS: dict[str, tuple[float, float]] = {
+    # The shipped network on XFeat: measured by hand with its weights (2 threads, load ~4),
+    # CPU 0.46 s at 256x256 and 0.95 s at 480x480 with GOCor, 0.21 s and 0.46 s without.
+    "xfeat-gocor": (0.3, 3.0e-6),
+    "xfeat-correlation": (0.15, 1.5e-6),
     "small-gocor": (0.3, 5.5e-6),  # measured 0.3 to 0.6 s at 256x256, 1.5 s at 480x480
     "small-correlation": (1.0, 2.0e-6),  # 0.3 to 1.1 s, 1.3 s
     "GLUNet": (2.0, 1.4e-5),  # 2.6 to 2.9 s, 5.2 s

@@ -474,9 +474,12 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
 
 
 def default_extractor_name() -> str:
-    """The extractor the app, the notebooks and the commands use unless told otherwise: the
-    project's own ``learned`` CNN (weights shipped in ``gocor_lite/assets/weights/``)."""
-    return "learned"
+    """The extractor the app, the notebooks and the commands use unless told otherwise:
+    ``xfeat``, XFeat's pretrained descriptor (weights shipped in ``gocor_lite/assets/weights/``,
+    third-party), the one the evaluation finds best on the real pairs (README, "Pretrained
+    features": global correlation's cells right on each real pair, against ``learned`` and
+    ``daisy``, ``docs/evaluation.md``)."""
+    return "xfeat"
 
 
 # --- Before correlating ------------------------------------------------------------------------

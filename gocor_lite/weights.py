@@ -47,7 +47,7 @@ from gocor_lite.xfeat import XFeatBackbone, expected_shapes
 WEIGHTS_DIR = Path(str(importlib.resources.files("gocor_lite").joinpath("assets", "weights")))
 LEARNED_FEATURES = WEIGHTS_DIR / "learned_features.pt"
 TRAINED_GOCOR = WEIGHTS_DIR / "gocor_trained.pt"
-SMALL_GLUNET = WEIGHTS_DIR / "glunet_small.pt"
+SMALL_GLUNET = WEIGHTS_DIR / "glunet_xfeat.pt"
 TRAINING_CARD = WEIGHTS_DIR / "TRAINING.md"
 XFEAT_WEIGHTS = WEIGHTS_DIR / "xfeat.pt"
 

@@ -218,8 +218,8 @@ def test_the_networks_on_a_tiny_set(weights_file):
     row there, the numbers recomputed here from the networks' own flows."""
     networks = project_networks(weights_file)
     assert [entry.name for entry in networks] == [
-        "ours: GLU-Net-GOCor (small)",
-        "ours: GLU-Net (small, feature correlation)",
+        "ours: GLU-Net-GOCor (small pyramid)",
+        "ours: GLU-Net (small pyramid, feature correlation)",
     ]
     evaluation = run_evaluation(
         {},
@@ -268,10 +268,10 @@ def test_the_command_writes_its_tables(tmp_path, capsys, weights_file):
     text = out.read_text()
     assert "### Volumes: `motorcycle`" in text and "| daisy | local GOCor | trained | 7 |" in text
     assert "| motorcycle | zero flow |" in text
-    assert "| motorcycle | ours: GLU-Net-GOCor (small) |" in text
-    assert "| motorcycle | ours: GLU-Net (small, feature correlation) |" in text
+    assert "| motorcycle | ours: GLU-Net-GOCor (small pyramid) |" in text
+    assert "| motorcycle | ours: GLU-Net (small pyramid, feature correlation) |" in text
     assert "| motorcycle | change with GOCor |" in text
-    assert "| motorcycle | ours: GLU-Net-GOCor (small) | global GOCor |" in text
+    assert "| motorcycle | ours: GLU-Net-GOCor (small pyramid) | global GOCor |" in text
     assert "| motorcycle | sinkhorn |" in text and "| motorcycle | gocor (initial) |" in text
     assert (tmp_path / "rules_calibration.png").stat().st_size > 1000
     assert main(["--out", str(out), "--vgg16", str(tmp_path / "missing.pth")]) == 1

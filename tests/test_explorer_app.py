@@ -251,7 +251,7 @@ def test_features_that_need_a_file_are_refused_and_set_back(url: str) -> None:
     status = _status(result)
     assert "the vgg16 features need a weights file you have" in status
     assert "weights=" not in status and "nothing is downloaded" in status
-    assert "learned" in result  # the features control is sent back to the value in use
+    assert "xfeat" in result  # the features control is sent back to the value in use
     assert "vgg16" not in result
     # The session goes on: the next change applies.
     result = client.predict(*_settings(num_iter=2), None, api_name="/apply_settings")
@@ -639,7 +639,7 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
         checked = page.eval_on_selector_all(
             "#setting-features input", "els => els.filter(e => e.checked).map(e => e.value)"
         )
-        assert checked == ["learned"]
+        assert checked == ["xfeat"]
         assert "the vgg16 features need a weights file" in page.inner_text("#status")
         assert page.locator(".toast-body").filter(has_text="vgg16 features need").count() == 1
         assert image_sources(page) == before  # nothing else changed

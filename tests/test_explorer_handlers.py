@@ -163,11 +163,11 @@ def test_a_refused_setting_is_set_back_and_nothing_else_changes(explorer: Explor
     browser.pop("weights"), browser.pop("feature_weights")
     screen = explorer.apply_settings(session, browser)
     assert screen.warning and "the vgg16 features need a weights file you have" in screen.status
-    assert screen.settings == view.settings  # the control goes back to "learned"
+    assert screen.settings == view.settings  # the control goes back to "xfeat"
     assert all(getattr(screen, name) is KEEP for name in (*PICTURES, "table"))
     assert session.view == view and not screen.compute
     # The next change applies normally (no error that sticks).
-    later = explorer.apply_settings(session, {**browser, "features": "learned", "num_iter": 1})
+    later = explorer.apply_settings(session, {**browser, "features": "xfeat", "num_iter": 1})
     assert not later.warning and later.view.settings.num_iter == 1
 
 

@@ -481,7 +481,7 @@ def test_a_small_image_enlarged_much_is_flagged(explorer: Explorer, tmp_path: Pa
         ({"search_radius": "4"}, "local search radius R must be a whole number from 1 to 8"),
         ({"working_size": 1e30}, "working resolution must be one of 160, 240, 320, 400, 480"),
         ({"query_loss": "yes"}, "the query loss is either on or off"),
-        ({"features": "nope"}, "features must be one of daisy, learned, vgg16"),
+        ({"features": "nope"}, "features must be one of xfeat, daisy, learned, vgg16"),
     ],
 )
 def test_settings_outside_their_range_are_messages_in_the_page_words(
@@ -552,10 +552,10 @@ def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
         view.pair_id, SMALL.updated({"gocor_parameters": "paper initial values"})
     )
     assert not torch.equal(trained.global_trace.volumes[1], paper.global_trace.volumes[1])
-    expected = load_trained_gocor("global", "learned").distance.sample()
+    expected = load_trained_gocor("global", "xfeat").distance.sample()
     torch.testing.assert_close(trained.global_trace.functions.label, expected.label)
     screen = _done(explorer, session, explorer.apply_settings(session, {"num_iter": 2}))
-    assert "trained by this project for the learned features" in screen.status
+    assert "trained by this project for the xfeat features" in screen.status
     other = _done(
         explorer, session, explorer.apply_settings(session, {"initializer": "context-aware"})
     )
@@ -643,6 +643,6 @@ def test_feature_weights_files(
     )
     reset = _done(explorer, session, explorer.reset_weights(session))
     assert reset.view.settings.feature_weights is None and reset.view.settings.weights is None
-    assert reset.view.settings.features == "learned"  # pooling cannot go on without its file
+    assert reset.view.settings.features == "xfeat"  # pooling cannot go on without its file
     missing = explorer.use_feature_weights(session, str(tmp_path / "gone" / "x.pt"))
     assert missing.warning and "x.pt" in missing.status and str(tmp_path) not in missing.status

@@ -144,8 +144,8 @@ def smooth_images(batch: int, height: int, width: int, dtype: torch.dtype) -> to
 
 
 def test_registry_lists_every_extractor() -> None:
-    assert set(extractor_names()) >= {"daisy", "learned", "vgg16", "official-glunet-gocor"}
-    assert default_extractor_name() == "learned"  # its weights ship in assets/weights
+    assert set(extractor_names()) >= {"xfeat", "daisy", "learned", "vgg16", "official-glunet-gocor"}
+    assert default_extractor_name() == "xfeat"  # its weights ship in assets/weights
 
 
 # --- learned ------------------------------------------------------------------------------------

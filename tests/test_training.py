@@ -129,15 +129,17 @@ def test_the_command_runs_every_stage_and_reproduces_its_weights(tmp_path):
     for run in ("a", "b"):
         arguments = ["--quick", "--out", str(tmp_path / run), "--checkpoints", str(tmp_path / run)]
         assert main([*arguments, "--gocor-extractors", "learned"]) == 0
-    for name in ("learned_features.pt", "gocor_trained.pt", "glunet_small.pt"):
+    for name in ("learned_features.pt", "gocor_trained.pt", "glunet_xfeat.pt"):
         first = torch.load(tmp_path / "a" / name, weights_only=True)
         second = torch.load(tmp_path / "b" / name, weights_only=True)
         assert _tensors(first) and _tensors(first) == _tensors(second), name
     card = (tmp_path / "a" / "TRAINING.md").read_text()
-    assert "| learned features | 4 |" in card and "network pyramid" in card
+    assert "| learned features | 4 |" in card
+    assert "network pyramid" not in card  # XFeat's backbone is pretrained: no pyramid phase
     assert "torch " + torch.__version__ in card
-    network = load_small_glunet("gocor", path=tmp_path / "a" / "glunet_small.pt")
+    network = load_small_glunet("gocor", path=tmp_path / "a" / "glunet_xfeat.pt")
     assert network.config.uses_gocor and not network.training
+    assert network.config.pyramid == "xfeat" and network.config.max_working_side == 512
 
 
 def test_the_command_refuses_other_stages_under_torchrun(monkeypatch, capsys):
@@ -168,16 +170,17 @@ def test_shipped_weights_load_with_their_shapes():
     extractor = make_extractor("learned")  # gocor_lite/assets/weights/learned_features.pt
     features = extractor(torch.rand(1, 3, 40, 56))
     assert features.shape == (1, 64, 5, 7) and torch.isfinite(features).all()
-    assert trained_gocor_extractors() == ["daisy", "learned"]
+    assert trained_gocor_extractors() == ["daisy", "learned", "xfeat"]
     metadata = torch.load(TRAINED_GOCOR, weights_only=True)["metadata"]
     assert metadata["command"] == "python -m gocor_lite.train"
-    for name in ("learned", "daisy"):
+    for name in ("xfeat", "learned", "daisy"):
         module = load_trained_gocor("global", name)
         assert not torch.equal(module.distance.label_coeffs, GlobalGOCor().distance.label_coeffs)
     assert SMALL_GLUNET.is_file(), "run make refresh-weights"
     for variant in ("gocor", "correlation"):
         network = load_small_glunet(variant)
         assert network.config.uses_gocor == (variant == "gocor")
+        assert network.config.pyramid == "xfeat" and network.pyramid.backbone.loaded
     assert (WEIGHTS / "TRAINING.md").is_file()
 
 
