@@ -7,7 +7,8 @@
                                               # redrawn and loaded (what a user waits for)
     python -m explorer.bench --heaviest       # the heaviest settings the explorer allows, timed
     python -m explorer.bench --cost           # the measurements behind pipeline.estimate_cost
-    python -m explorer.bench --network-cost   # ... and behind network_view.estimate_seconds
+    python -m explorer.bench --network-cost   # ... and behind network_view.estimate_seconds,
+                                              # beside each trace's floor (gocor_lite.cli.floors)
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
 (never a downloaded browser). ``--heaviest`` runs, for each bundled pair and a square image,
@@ -20,6 +21,7 @@ constants of :func:`~explorer.pipeline.estimate_cost` were set from.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import resource
@@ -256,11 +258,18 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
     """Wall and CPU seconds of a network's trace (what the network view computes) for each
     configuration it can run, at every working resolution, on a square image (the most pixels
     a working resolution gives), with random weights (the time does not depend on them): the
-    data behind :data:`explorer.network_view.NETWORK_SECONDS`. Medians of ``repeat`` runs."""
+    data behind :data:`explorer.network_view.NETWORK_SECONDS`. Medians of ``repeat`` runs.
+
+    Beside them, the trace's floor (:mod:`gocor_lite.cli.floors`): its work, counted on the
+    warm-up run, over the speed of a 3x3 convolution (or a matrix product, whichever kind does
+    most of the work) run after each timed trace; ``ratio`` = wall / floor, the median over
+    the runs."""
+    from gocor_lite.cli.floors import against_floor, conv_reference, count_flops, matmul_reference
     from gocor_lite.glunet import GLUNet, GLUNetConfig
     from gocor_lite.training.network import NetworkTraining
 
     torch.set_num_threads(threads)
+    references = {"conv": conv_reference(), "matmul": matmul_reference()}
     configs = {
         "small-gocor": NetworkTraining(variant="gocor").config(),
         "small-correlation": NetworkTraining(variant="correlation").config(),
@@ -273,13 +282,20 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
         network = GLUNet(config).eval()
         for size in WORKING_SIZES:
             image = resize_to_fit(_square_pair().target, size)
-            network.trace(image, image)  # warm up (and allocate)
-            walls, cpus = [], []
+            # warm up (and allocate), counting the work
+            work = count_flops(functools.partial(network.trace, image, image))
+            reference = references[work.kind]
+            reference.run()
+            walls, cpus, speeds = [], [], []
             for _ in range(repeat):
                 cpu, start = _cpu(), time.perf_counter()
                 network.trace(image, image)
                 walls.append(time.perf_counter() - start)
                 cpus.append(_cpu() - cpu)
+                start = time.perf_counter()
+                reference.run()
+                speeds.append(reference.flops / (time.perf_counter() - start))
+            floored = against_floor(walls, speeds, work.total)
             rows.append(
                 {
                     "network": name,
@@ -287,6 +303,9 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
                     "wall": statistics.median(walls),
                     "cpu": statistics.median(cpus),
                     "estimate": estimate_seconds(name, image.shape[:2]),
+                    "gflop": work.total / 1e9,
+                    "floor": floored.floor_ms / 1e3,
+                    "ratio": floored.ratio,
                     "load": os.getloadavg()[0],
                 }
             )
@@ -346,11 +365,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.network_cost:
         print(f"the network view's trace of a square image, {args.threads} threads ({load})")
-        print(f"{'network':<19}{'size':>5}{'wall':>7}{'cpu':>7}{'est.':>7}")
+        print(
+            f"{'network':<19}{'size':>5}{'wall':>7}{'cpu':>7}{'est.':>7}"
+            f"{'GFLOP':>8}{'floor':>7}{'/floor':>8}"
+        )
         for row in network_cost_table(args.threads):
             print(
                 f"{row['network']:<19}{row['size']:>5}{row['wall']:>7.1f}{row['cpu']:>7.1f}"
-                f"{row['estimate']:>7.1f}   (load {row['load']:.1f})"
+                f"{row['estimate']:>7.1f}{row['gflop']:>8.0f}{row['floor']:>7.2f}"
+                f"{row['ratio']:>8.1f}   (load {row['load']:.1f})"
             )
         return 0
     print(

@@ -1,16 +1,21 @@
 # SPDX-License-Identifier: MIT
-"""Benchmarks: our correlations and GOCor against the obvious alternatives and against the
-matrix multiplies they cannot avoid, side by side in one process.
+"""Benchmarks: our correlations, GOCor and whole networks against this machine's floor, and
+against the obvious alternatives and the matrix multiplies they cannot avoid, in one process.
 
-    python -m gocor_lite.bench                 # the full grid (~10 minutes on 2 CPU cores)
-    python -m gocor_lite.bench --quick         # a smoke run (seconds)
+    python -m gocor_lite.bench                 # the full grid (~20 minutes on 2 CPU cores)
+    python -m gocor_lite.bench --quick         # a smoke run at tiny sizes (well under a minute)
     python -m gocor_lite.bench --sizes 32 64 --channels 256 --radii 4 --out report.md
 
-Every time is the median of a few runs after one warm-up run, in milliseconds; each ratio
-compares two timings taken in the same process, interleaved, so that a shared machine's noise
-affects both alike. Memory is the peak
-of the bytes torch allocates (CPU: from the profiler's memory events, each operator's net
-allocation in time order, so a temporary freed inside one operator is not seen; CUDA:
+Every time sits beside its *floor*: the case's floating-point work over the speed this machine
+reaches, in the same process, on a float32 matrix product or a 3x3 convolution (whichever kind
+of operation does most of the case's work), and the ratio time / floor
+(:mod:`gocor_lite.cli.floors` says how work is counted). Each case is timed in at least five
+rounds, each round one run of the case (and of its alternatives) followed by one run of the
+reference; a ratio is the median over the rounds, and the time and floor beside it are those of
+the median round. The load average is read before and after each case; a case where it exceeded
+``--load-limit`` is marked "(under load)". Times are in milliseconds. Memory is the peak of the
+bytes torch allocates (CPU: from the profiler's memory events, each operator's net allocation in
+time order, so a temporary freed inside one operator is not seen; CUDA:
 ``torch.cuda.max_memory_allocated``), above the level before the call.
 
 The results are printed and written as markdown (default ``docs/benchmarks.md``).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import gc
 import importlib.util
@@ -40,6 +46,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gocor_lite.cli.floors import (
+    LOAD_LIMIT,
+    MIN_ROUNDS,
+    Floored,
+    Runs,
+    Timer,
+    Work,
+    conv_reference,
+    matmul_reference,
+    one_minute_load,
+)
 from gocor_lite.correlation import (
     global_correlation,
     local_correlation,
@@ -47,8 +64,7 @@ from gocor_lite.correlation import (
 )
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
 
-# Heavy runs are measured once after their warm-up run.
-_SLOW_SECONDS = 2.0
+Size = tuple[int, int]  # (width, height) of an image
 
 
 @dataclass(frozen=True)
@@ -59,12 +75,29 @@ class Grid:
     sizes: tuple[int, ...] = (16, 32, 64, 128)  # square feature maps, h = w
     radii: tuple[int, ...] = (3, 4, 8)
     iterations: tuple[int, ...] = (0, 1, 3, 7)
-    repeat: int = 3  # timed runs after the warm-up (fewer for slow cases)
+    rounds: int = MIN_ROUNDS  # alternating rounds (case, reference) per case
     gocor_max_size: int = 64  # global GOCor above this: (hw)^2 volumes of >= 1 GiB, skipped
     query_max_iterations_at_max_size: int = 3  # the 16-channel 4D convolutions are slow
+    authors_images: tuple[Size, ...] = ((640, 480), (1024, 436))  # (W, H), authors' networks
+    project_images: tuple[Size, ...] = ((640, 480),)  # (W, H), this project's network
+    tiny_networks: bool = False  # networks' forward on prepared 32 x 32 inputs, L-Net 32
+    matmul_side: int = 2048  # the matrix-product reference: side^3 float32 product
+    conv_channels: int = 256  # the convolution reference: 3x3, channels -> channels ...
+    conv_side: int = 64  # ... on a side x side map
 
 
-QUICK = Grid(channels=(64,), sizes=(16, 32), radii=(4,), iterations=(0, 3), repeat=2)
+QUICK = Grid(
+    channels=(16,),
+    sizes=(8,),
+    radii=(4,),
+    iterations=(0, 2),
+    gocor_max_size=8,
+    query_max_iterations_at_max_size=2,
+    tiny_networks=True,
+    matmul_side=256,
+    conv_channels=32,
+    conv_side=16,
+)
 
 
 @dataclass
@@ -88,51 +121,6 @@ class Table:
 
 # ---------------------------------------------------------------------------------------------
 # Measuring.
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _runs(first_seconds: float, repeat: int) -> int:
-    """Timed runs: ``repeat``, more for fast calls (up to ~0.3 s in all, at most 15), one for
-    slow calls."""
-    if first_seconds > _SLOW_SECONDS:
-        return 1
-    return max(repeat, min(15, int(0.3 / max(first_seconds, 1e-6))))
-
-
-def median_ms(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` in ms, after one warm-up call."""
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(_runs(time.perf_counter() - start, repeat)):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def interleaved_ms(
-    fns: dict[str, Callable[[], object]], repeat: int, device: torch.device
-) -> dict[str, float]:
-    """Medians of several functions timed in turn (``a b c a b c ...``), after a warm-up."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    start = time.perf_counter()
-    for fn in fns.values():
-        fn()
-        _sync(device)
-    for _ in range(_runs(time.perf_counter() - start, repeat)):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
 @contextlib.contextmanager
@@ -202,6 +190,15 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _num(value: float | None) -> str:
+    """Three significant digits, no exponent (all the integer digits from 100 up)."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    if value == 0 or abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{2 - math.floor(math.log10(abs(value)))}f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # The references written here.
 
@@ -245,37 +242,43 @@ def _sampler() -> Callable[[Tensor, Tensor, int], Tensor] | None:
     return run
 
 
-def gemm_peak_gflops(device: torch.device, repeat: int) -> float:
-    """The machine's matrix-multiply throughput: a 2048^3 float32 product into a buffer."""
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
-    out = torch.empty(2048, 2048, device=device)
-    ms = median_ms(lambda: torch.mm(a, b, out=out), max(repeat, 3), device)
-    return 2 * 2048**3 / ms / 1e6
+def _gflop(work: int | Work) -> str:
+    flops = work.total if isinstance(work, Work) else work
+    return _num(flops / 1e9)
+
+
+def _time_cells(timed: Floored) -> list[str]:
+    """``ms`` and ``ms / floor`` of one time."""
+    return [_num(timed.ms), _num(timed.ratio)]
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return 1e3 * statistics.median(seconds)
+
+
+FLOOR_NOTE = (
+    "floor = the case's work (GFLOP, counted on one run) / the {kind} speed measured in the same "
+    "round; each 'ms / floor' is the median over the rounds, and 'ms' and 'floor ms' are those "
+    "of the median round of the case (an alternative's ratio is the median of its own rounds, "
+    "against the same floors)."
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # The benchmarks.
 
 
-def bench_local(grid: Grid, device: torch.device, peak: float) -> Table:
+def bench_local(grid: Grid, timer: Timer) -> Table:
+    device = timer.device
     sampler = _sampler()
-    table = Table(
-        "Local correlation (B=1, square maps, float32)",
-        [
-            "C",
-            "h=w",
-            "R",
-            "ours ms",
-            "naive loop ms",
-            "unfold ms",
-            "sampler ms",
-            "best other / ours",
-            "useful GFLOP/s",
-            "% of GEMM peak",
-            "peak MiB",
-        ],
-    )
+    labels = {"ours": "ours", "naive": "naive loop", "unfold": "unfold"}
+    if sampler is not None:
+        labels["sampler"] = "sampler"
+    columns = ["C", "h=w", "R", "GFLOP", "floor ms"]
+    for label in labels.values():
+        columns += [f"{label} ms", f"{label} / floor"]
+    columns += ["best other / ours", "peak MiB", "load"]
+    table = Table("Local correlation (B=1, square maps, float32)", columns)
     for channels in grid.channels:
         for size in grid.sizes:
             for radius in grid.radii:
@@ -291,55 +294,57 @@ def bench_local(grid: Grid, device: torch.device, peak: float) -> Table:
                 if sampler is not None:
                     fns["sampler"] = functools.partial(sampler, target, source, radius)
                 with torch.no_grad():
-                    times = interleaved_ms(fns, grid.repeat, device)
+                    runs = timer.run(fns)
                     memory = peak_mib(fns["ours"], device)
-                ours = times["ours"]
-                best = min(value for name, value in times.items() if name != "ours")
-                flops = 2 * channels * size * size * (2 * radius + 1) ** 2
-                useful = flops / ours / 1e6
+                work = runs.work["ours"]  # the alternatives do the same products
+                timed = {name: runs.floored(name, work.total) for name in fns}
+                ours = timed["ours"]
+                best = min(value.ms for name, value in timed.items() if name != "ours")
                 table.records.append(
                     {
                         "case": f"C={channels} {size}x{size} R={radius}",
-                        "best_other_ratio": best / ours,
-                        "percent_of_peak": 100 * useful / peak,
-                        "sampler_ratio": times["sampler"] / ours if "sampler" in times else None,
+                        "best_other_ratio": best / ours.ms,
+                        "percent_of_peak": 100 / ours.ratio,
+                        "sampler_ratio": timed["sampler"].ms / ours.ms
+                        if "sampler" in timed
+                        else None,
+                        "under_load": runs.under_load,
                     }
                 )
-                table.rows.append(
-                    [
-                        str(channels),
-                        str(size),
-                        str(radius),
-                        _fmt(ours, 2),
-                        _fmt(times["naive"], 2),
-                        _fmt(times.get("unfold")) if "unfold" in times else "skipped (>1 GiB)",
-                        _fmt(times.get("sampler")) if sampler else "not installed",
-                        _fmt(best / ours, 2),
-                        _fmt(useful),
-                        _fmt(100 * useful / peak),
-                        _fmt(memory),
-                    ]
-                )
+                row = [str(channels), str(size), str(radius), _gflop(work), _num(ours.floor_ms)]
+                for name in labels:
+                    row += _time_cells(timed[name]) if name in timed else ["skipped (>1 GiB)", "-"]
+                row += [_fmt(best / ours.ms, 2), _fmt(memory), runs.load()]
+                table.rows.append(row)
     table.notes.append(
-        "useful FLOPs = 2 C h w (2R+1)^2 (the products a window needs), against the GEMM peak "
-        "measured above; `spatial-correlation-sampler` is timed when installed."
+        "work = 2 C h w (2R+1)^2, the products a window needs (counted by formula: the "
+        "correlation is a custom operator), for every implementation; "
+        + FLOOR_NOTE.format(kind="matrix-product")
     )
+    if sampler is None:
+        table.notes.append("`spatial-correlation-sampler` is not installed: not timed.")
     return table
 
 
-def bench_global(grid: Grid, device: torch.device, peak: float) -> Table:
+def bench_global(grid: Grid, timer: Timer) -> Table:
+    device = timer.device
     table = Table(
         "Global correlation (B=1, square maps, float32)",
         [
             "C",
             "h=w",
-            "bare bmm into buffer ms",
+            "GFLOP",
+            "floor ms",
             "ours (out=) ms",
+            "ours (out=) / floor",
+            "bare bmm into buffer ms",
+            "bare / floor",
             "ours (allocating) ms",
+            "allocating / floor",
             "ours out= / bare",
             "ours allocating / bare",
-            "GFLOP/s",
             "peak MiB (allocating)",
+            "load",
         ],
     )
     for channels in grid.channels:
@@ -351,36 +356,43 @@ def bench_global(grid: Grid, device: torch.device, peak: float) -> Table:
             buffer = torch.empty(1, size * size, size * size, device=device)
             volume = torch.empty(1, size, size, size, size, device=device)
             with torch.no_grad():
-                times = interleaved_ms(
+                runs = timer.run(
                     {
-                        "bare": functools.partial(torch.bmm, rows, columns, out=buffer),
                         "out": functools.partial(global_correlation, target, source, out=volume),
+                        "bare": functools.partial(torch.bmm, rows, columns, out=buffer),
                         "alloc": functools.partial(global_correlation, target, source),
-                    },
-                    grid.repeat,
-                    device,
+                    }
                 )
                 memory = peak_mib(functools.partial(global_correlation, target, source), device)
             del buffer, volume
-            flops = 2 * channels * size**4
+            work = runs.work["out"]
+            timed = {name: runs.floored(name, work.total) for name in ("out", "bare", "alloc")}
+            ratio = timed["out"].ms / timed["bare"].ms
             table.records.append(
-                {"case": f"C={channels} {size}x{size}", "ratio": times["out"] / times["bare"]}
+                {
+                    "case": f"C={channels} {size}x{size}",
+                    "ratio": ratio,
+                    "under_load": runs.under_load,
+                }
             )
             table.rows.append(
                 [
                     str(channels),
                     str(size),
-                    _fmt(times["bare"], 2),
-                    _fmt(times["out"], 2),
-                    _fmt(times["alloc"], 2),
-                    _fmt(times["out"] / times["bare"], 2),
-                    _fmt(times["alloc"] / times["bare"], 2),
-                    _fmt(flops / times["out"] / 1e6),
+                    _gflop(work),
+                    _num(timed["out"].floor_ms),
+                    *_time_cells(timed["out"]),
+                    *_time_cells(timed["bare"]),
+                    *_time_cells(timed["alloc"]),
+                    _fmt(ratio, 2),
+                    _fmt(timed["alloc"].ms / timed["bare"].ms, 2),
                     _fmt(memory),
+                    runs.load(),
                 ]
             )
     table.notes.append(
-        "A fresh output volume costs page faults on first touch; pass `out=` to reuse one."
+        "A fresh output volume costs page faults on first touch; pass `out=` to reuse one. "
+        "work = 2 C (hw)^2 (counted); " + FLOOR_NOTE.format(kind="matrix-product")
     )
     return table
 
@@ -417,7 +429,8 @@ def _convolution_ms(fn: Callable[[], object]) -> float:
     return total_us / 1e3
 
 
-def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
+def bench_global_gocor(grid: Grid, timer: Timer) -> Table:
+    device = timer.device
     table = Table(
         "Global GOCor forward, inference (B=1, simple initialiser, float32)",
         [
@@ -425,11 +438,15 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
             "h=w",
             "query loss",
             "K",
+            "GFLOP (conv)",
+            "floor ms",
             "ours ms",
-            "multiply floor ms",
             "ours / floor",
+            "products alone ms",
+            "ours / products",
             "peak MiB",
             "peak in volumes",
+            "load",
         ],
     )
     for channels in grid.channels:
@@ -451,20 +468,29 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
                     ):
                         continue  # the 4D convolutions take ~10 s a step there
                     module = GlobalGOCor(num_iter=iterations, query_loss=query).to(device)
-                    floor = _global_products(channels, size, iterations, query, device)
+                    products = _global_products(channels, size, iterations, query, device)
                     ours = functools.partial(module, target, source)
                     with torch.no_grad():
-                        times = interleaved_ms({"ours": ours, "floor": floor}, grid.repeat, device)
+                        runs = timer.run({"ours": ours, "products": products})
                         memory = peak_mib(ours, device)
-                        if query and iterations > 0 and device.type == "cpu":
-                            times["floor"] += _convolution_ms(ours)
+                        convolutions = (
+                            _convolution_ms(ours)
+                            if query and iterations > 0 and device.type == "cpu"
+                            else 0.0
+                        )
+                    timed = runs.floored("ours")
+                    alone = _median_ms(runs.seconds["products"]) + convolutions
+                    ratio = _median_ms(runs.seconds["ours"]) / alone
+                    work = runs.work["ours"]
                     table.records.append(
                         {
                             "case": f"C={channels} {size}x{size} query loss "
                             + ("on" if query else "off"),
                             "K": iterations,
                             "query": query,
-                            "ratio": times["ours"] / times["floor"],
+                            "ratio": ratio,
+                            "floor_ratio": timed.ratio,
+                            "under_load": runs.under_load,
                         }
                     )
                     table.rows.append(
@@ -473,11 +499,14 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
                             str(size),
                             "on" if query else "off",
                             str(iterations),
-                            _fmt(times["ours"]),
-                            _fmt(times["floor"]),
-                            _fmt(times["ours"] / times["floor"], 2),
+                            f"{_gflop(work)} ({_gflop(work.conv)})",
+                            _num(timed.floor_ms),
+                            *_time_cells(timed),
+                            _num(alone),
+                            _fmt(ratio, 2),
                             _fmt(memory),
                             _fmt(None if memory is None else memory / volume_mib, 2),
+                            runs.load(),
                         ]
                     )
     skipped = [size for size in grid.sizes if size > grid.gocor_max_size]
@@ -485,17 +514,25 @@ def bench_global_gocor(grid: Grid, device: torch.device) -> Table:
         table.notes.append(
             f"Skipped h=w in {skipped}: each (hw)^2 volume is {4 * skipped[0] ** 4 / 2**30:g} GiB "
             "or more and one configuration would take minutes here; the module runs there "
-            "(raise `memory_limit` if needed), it is just not part of a 10-minute run."
+            "(raise `memory_limit` if needed), it is just not part of this run."
         )
     table.notes.append(
         f"With the query loss at h=w={grid.gocor_max_size}: only C={max(grid.channels)} and "
         f"K <= {grid.query_max_iterations_at_max_size} (its convolutions do not depend on C)."
     )
     table.notes.append(
-        "floor = the 3K+1 matrix products the algorithm needs (6K+1 with the query loss), run "
-        "alone into a reused buffer, plus, with the query loss, the time its run spends inside "
-        "the 16-channel 4D convolutions (profiler self time of the convolution kernels); "
-        "'peak in volumes' = peak memory / one (hw)^2 float32 volume (the output is one)."
+        "work (counted): the matrix products and, with the query loss, its 16-channel 4D "
+        "convolutions (the GFLOP in brackets); GOCor's element-wise passes over its (hw)^2 "
+        "volumes are not counted. The floor uses the matrix-product speed, or the 3x3 "
+        "convolution's where convolutions do most of the work (the GFLOP in brackets). "
+        + FLOOR_NOTE.format(kind="reference's")
+    )
+    table.notes.append(
+        "products alone = the 3K+1 matrix products the algorithm needs (6K+1 with the query "
+        "loss), timed alone into a reused buffer in the same rounds (median), plus, with the "
+        "query loss, the time its run spends inside the 16-channel 4D convolutions (profiler "
+        "self time of the convolution kernels); 'peak in volumes' = peak memory / one (hw)^2 "
+        "float32 volume (the output is one)."
     )
     return table
 
@@ -512,58 +549,102 @@ def _local_floor(
     local_correlation(target, source, radius)
 
 
-def bench_local_gocor(grid: Grid, device: torch.device) -> Table:
+def bench_local_gocor(grid: Grid, timer: Timer) -> Table:
+    device = timer.device
     table = Table(
         "Local GOCor forward, inference (B=1, simple initialiser, float32)",
-        ["C", "h=w", "R", "K", "ours ms", "correlation floor ms", "ours / floor", "peak MiB"],
+        [
+            "C",
+            "h=w",
+            "R",
+            "K",
+            "GFLOP",
+            "floor ms",
+            "ours ms",
+            "ours / floor",
+            "correlations alone ms",
+            "ours / correlations",
+            "peak MiB",
+            "load",
+        ],
     )
+    main_radius = 4 if 4 in grid.radii else grid.radii[0]
     for channels in grid.channels:
         for size in grid.sizes:
             target = torch.randn(1, channels, size, size, device=device)
             source = torch.randn(1, channels, size, size, device=device)
             for radius in grid.radii:
-                iterations_list = grid.iterations if radius == 4 else (3,)
+                iterations_list = grid.iterations if radius == main_radius else (3,)
                 for iterations in iterations_list:
                     if iterations not in grid.iterations:
                         continue
                     module = LocalGOCor(num_iter=iterations, search_radius=radius).to(device)
                     volume = local_correlation(target, source, radius)
-
-                    floor = functools.partial(
+                    ours = functools.partial(module, target, source)
+                    alone = functools.partial(
                         _local_floor, target, source, volume, radius, iterations
                     )
-
                     with torch.no_grad():
-                        times = interleaved_ms(
-                            {"ours": functools.partial(module, target, source), "floor": floor},
-                            grid.repeat,
-                            device,
-                        )
-                        memory = peak_mib(functools.partial(module, target, source), device)
+                        runs = timer.run({"ours": ours, "correlations": alone})
+                        memory = peak_mib(ours, device)
+                    timed = runs.floored("ours")
+                    correlations = _median_ms(runs.seconds["correlations"])
+                    table.records.append(
+                        {
+                            "case": f"C={channels} {size}x{size} R={radius} K={iterations}",
+                            "floor_ratio": timed.ratio,
+                            "under_load": runs.under_load,
+                        }
+                    )
                     table.rows.append(
                         [
                             str(channels),
                             str(size),
                             str(radius),
                             str(iterations),
-                            _fmt(times["ours"], 2),
-                            _fmt(times["floor"], 2),
-                            _fmt(times["ours"] / times["floor"], 2),
+                            _gflop(runs.work["ours"]),
+                            _num(timed.floor_ms),
+                            *_time_cells(timed),
+                            _num(correlations),
+                            _fmt(_median_ms(runs.seconds["ours"]) / correlations, 2),
                             _fmt(memory),
+                            runs.load(),
                         ]
                     )
     table.notes.append(
-        "floor = the 2K+1 local correlations and K adjoints the algorithm needs, alone."
+        "work (counted): the 2K+1 local correlations and K adjoints by formula, "
+        "2 C h w (2R+1)^2 each, and the initialiser's and step length's products; the "
+        "element-wise passes over the local volumes are not counted. correlations alone = those "
+        "correlations and adjoints timed alone in the same rounds (median). "
+        + FLOOR_NOTE.format(kind="matrix-product")
     )
     return table
 
 
-def bench_backward(grid: Grid, device: torch.device) -> Table:
+def _forward_backward(forward: Callable[[], Tensor], weights: Tensor) -> None:
+    (forward() * weights).sum().backward()
+
+
+def bench_backward(grid: Grid, timer: Timer) -> Table:
+    device = timer.device
     channels, size = grid.channels[0], min(32, max(grid.sizes))
     small = min(16, size)  # the query loss's 4D convolutions are slow to differentiate
     table = Table(
         f"Training: backward / forward (B=1, C={channels}, K=3, float32)",
-        ["what", "h=w", "forward ms", "backward ms", "backward / forward"],
+        [
+            "what",
+            "h=w",
+            "forward GFLOP",
+            "forward floor ms",
+            "forward ms",
+            "forward / floor",
+            "backward GFLOP",
+            "backward floor ms",
+            "backward ms",
+            "backward / floor",
+            "backward / forward",
+            "load",
+        ],
     )
 
     def features(side: int) -> tuple[Tensor, Tensor]:
@@ -584,79 +665,184 @@ def bench_backward(grid: Grid, device: torch.device) -> Table:
         forward = functools.partial(layer, target, source)
         weights = torch.randn_like(forward().detach())
         both = functools.partial(_forward_backward, forward, weights)
-        times = interleaved_ms({"forward": forward, "both": both}, grid.repeat, device)
-        back = max(times["both"] - times["forward"], 0.0)
-        table.records.append({"case": f"{name}, {side}x{side}", "ratio": back / times["forward"]})
+        runs = timer.run({"both": both, "forward": forward})
+        forward_work = runs.work["forward"]
+        backward_work = runs.work["both"] - forward_work
+        rounds = zip(runs.seconds["both"], runs.seconds["forward"], strict=True)
+        seconds = [max(both_s - forward_s, 0.0) for both_s, forward_s in rounds]
+        ahead = runs.floored("forward")
+        back = runs.against(seconds, backward_work.total)
+        ratio = _median_ms(seconds) / _median_ms(runs.seconds["forward"])
+        table.records.append(
+            {"case": f"{name}, {side}x{side}", "ratio": ratio, "under_load": runs.under_load}
+        )
         table.rows.append(
             [
                 name,
                 str(side),
-                _fmt(times["forward"], 2),
-                _fmt(back, 2),
-                _fmt(back / times["forward"], 2),
+                _gflop(forward_work),
+                _num(ahead.floor_ms),
+                *_time_cells(ahead),
+                _gflop(backward_work),
+                _num(back.floor_ms),
+                *_time_cells(back),
+                _fmt(ratio, 2),
+                runs.load(),
             ]
         )
-    table.notes.append("backward = (forward + backward) - forward, both with autograd on.")
+    table.notes.append(
+        "backward = (forward + backward) - forward in each round, both with autograd on; its work "
+        "= the counted work of forward + backward minus the forward's; backward / forward = the "
+        "ratio of their medians. " + FLOOR_NOTE.format(kind="reference's")
+    )
     return table
 
 
-def bench_flow(grid: Grid, device: torch.device) -> Table:
-    """The whole flow of a 640 x 480 pair (the size of a VGA photograph): this project's small
-    GLU-Net with and without GOCor (the shipped weights where they are, else random ones: the
-    time does not depend on the values) against OpenCV's DIS (medium preset) and Farneback,
-    each timed in turn on the same pair, the ratio to DIS from the same run."""
-    from gocor_lite.evaluation.peers import dis_flow, farneback_flow, opencv_available
-    from gocor_lite.training.network import NetworkTraining, fresh_network
-    from gocor_lite.weights import SMALL_GLUNET, SmallVariant, load_small_glunet
+def _without_grad(fn: Callable[..., object], *args: object) -> object:
+    with torch.no_grad():
+        return fn(*args)
 
+
+@dataclass(frozen=True)
+class _Network:
+    """What one network case is."""
+
+    label: str
+    weights: str
+    input: str
+    ours: bool  # this project's network (the 1.5 s target)
+
+
+def _networks(grid: Grid, device: torch.device) -> Iterator[tuple[_Network, Callable[[], object]]]:
+    """The authors' GLU-Net and GLU-Net-GOCor (random weights of the released shapes) at
+    ``grid.authors_images``, then this project's network (XFeat's backbone, the rest random)
+    with and without GOCor at ``grid.project_images``: ``estimate_flow`` on random uint8
+    images, a target and the same shifted by (3, -5) pixels. Built one at a time; each case
+    with one call of it."""
+    from gocor_lite.glunet import GLUNet, GLUNetConfig
+    from gocor_lite.weights import build_glunet
+
+    authors = [
+        ("GLU-Net (authors' shapes)", GLUNetConfig.glunet()),
+        ("GLU-Net-GOCor (authors' shapes)", GLUNetConfig.glunet_gocor()),
+    ]
+    project = [
+        ("GLU-Net-GOCor (ours, XFeat)", GLUNetConfig.xfeat(gocor=True)),
+        ("GLU-Net (ours, XFeat)", GLUNetConfig.xfeat(gocor=False)),
+    ]
     generator = torch.Generator().manual_seed(0)
-    target = torch.randint(0, 256, (480, 640, 3), generator=generator, dtype=torch.uint8)
-    target_image = target.numpy()
-    source_image = np.roll(target_image, (3, -5), axis=(0, 1)).copy()
+    for ours, configs, sizes in (
+        (False, authors, grid.authors_images),
+        (True, project, grid.project_images),
+    ):
+        for label, config in configs:
+            if grid.tiny_networks:
+                config = dataclasses.replace(config, l_net_size=32)
+            torch.manual_seed(0)
+            if ours:
+                network, weights = build_glunet(config), "XFeat backbone, rest random"
+            else:
+                network, weights = GLUNet(config), "random"
+            network = network.eval().to(device)
+            if grid.tiny_networks:
+                pre = torch.rand(1, 3, 32, 32, generator=generator).to(device)
+                prepared = (pre, pre.roll(1, 3), pre, pre)
+                yield (
+                    _Network(label, weights, "prepared 32x32, L-Net 32", ours),
+                    functools.partial(_without_grad, network, *prepared),
+                )
+                continue
+            for width, height in sizes:
+                image = torch.randint(
+                    0, 256, (1, 3, height, width), generator=generator, dtype=torch.uint8
+                ).to(device)
+                shifted = image.roll((3, -5), (2, 3))
+                yield (
+                    _Network(label, weights, f"{width}x{height}", ours),
+                    functools.partial(network.estimate_flow, image, shifted),
+                )
+            del network
+
+
+def bench_networks(grid: Grid, timer: Timer) -> Table:
+    """Whole networks, ``estimate_flow`` on a pair (the preparation of the images and the
+    upsampling of the flow included), against OpenCV's DIS (medium preset) and Farneback on a
+    640 x 480 pair, in the same process."""
+    from gocor_lite.evaluation.peers import dis_flow, farneback_flow, opencv_available
+
     table = Table(
-        "Whole flow of a 640 x 480 pair",
-        ["method", "ms", "x DIS", "weights"],
+        "Whole networks: the flow of an image pair",
+        [
+            "network",
+            "weights",
+            "input",
+            "GFLOP (conv)",
+            "floor ms",
+            "ms",
+            "ms / floor",
+            "x DIS",
+            "load",
+        ],
     )
-    methods: list[tuple[str, Callable[[], object], str]] = []
-    variants: tuple[SmallVariant, ...] = ("gocor", "correlation")
-    for variant in variants:
-        shipped = SMALL_GLUNET.is_file()
-        network = (
-            load_small_glunet(variant)
-            if shipped
-            else fresh_network(NetworkTraining(variant=variant)).eval()
-        ).to(device)
-        weights = "shipped" if shipped else "random"
-        pair = (
-            torch.from_numpy(target_image).permute(2, 0, 1)[None].to(device),
-            torch.from_numpy(source_image).permute(2, 0, 1)[None].to(device),
-        )
-        label = "GLU-Net-GOCor (small)" if variant == "gocor" else "GLU-Net (small)"
-        methods.append((label, functools.partial(network.estimate_flow, *pair), weights))
+    rows: list[tuple[_Network, Runs]] = [
+        (case, timer.run({"network": run})) for case, run in _networks(grid, timer.device)
+    ]
+    dis = None
     if opencv_available():
-        methods.append(("OpenCV DIS (medium)", lambda: dis_flow(target_image, source_image), "-"))
-        methods.append(
-            ("OpenCV Farneback", lambda: farneback_flow(target_image, source_image), "-")
+        rng = np.random.default_rng(0)
+        target = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+        source = np.roll(target, (3, -5), axis=(0, 1)).copy()
+        peers = timer.run(
+            {
+                "OpenCV DIS (medium)": functools.partial(dis_flow, target, source),
+                "OpenCV Farneback": functools.partial(farneback_flow, target, source),
+            },
+            kind="matmul",
         )
-    times = {label: median_ms(run, grid.repeat, device) for label, run, _ in methods}
-    dis = times.get("OpenCV DIS (medium)")
-    for label, _, weights in methods:
-        ratio = "-" if dis is None else _fmt(times[label] / dis)
-        table.rows.append([label, _fmt(times[label]), ratio, weights])
-        table.records.append({"case": label, "seconds": times[label] / 1000})
+        dis = _median_ms(peers.seconds["OpenCV DIS (medium)"])
+    for case, runs in rows:
+        timed = runs.floored("network")
+        work = runs.work["network"]
+        table.records.append(
+            {
+                "case": f"{case.label} {case.input}",
+                "seconds": timed.ms / 1e3,
+                "ours": case.ours,
+                "floor_ratio": timed.ratio,
+                "under_load": runs.under_load,
+            }
+        )
+        table.rows.append(
+            [
+                case.label,
+                case.weights,
+                case.input,
+                f"{_gflop(work)} ({_gflop(work.conv)})",
+                _num(timed.floor_ms),
+                *_time_cells(timed),
+                "-" if dis is None else _fmt(timed.ms / dis),
+                runs.load(),
+            ]
+        )
     if dis is None:
         table.notes.append(
             "OpenCV is not installed (pip install opencv-python-headless): no peers."
         )
+    else:
+        for name in peers.seconds:
+            ms = _median_ms(peers.seconds[name])
+            table.rows.append(
+                [name, "-", "640x480", "-", "-", _num(ms), "-", _fmt(ms / dis), peers.load()]
+            )
     table.notes.append(
-        f"{device.type}, {torch.get_num_threads()} torch threads; the network's time includes "
-        "its preparation of the images (resizing, normalisation) and the upsampling of its flow."
+        f"{timer.device.type}, {torch.get_num_threads()} torch threads; work (counted): the "
+        "convolutions (in brackets) and matrix products, with the local correlations by "
+        "formula; element-wise work (activations, normalisation, resizing, warping, GOCor's "
+        "passes) is not counted. The floor uses the 3x3 convolution's speed where convolutions do "
+        "most of the work (the GFLOP in brackets), else the matrix product's. "
+        + FLOOR_NOTE.format(kind="reference's")
     )
     return table
-
-
-def _forward_backward(forward: Callable[[], Tensor], weights: Tensor) -> None:
-    (forward() * weights).sum().backward()
 
 
 def _target_row(
@@ -718,7 +904,7 @@ def targets(tables: dict[str, Table]) -> Table:
     )
     table.rows.append(
         _target_row(
-            "local correlation: aim for 20% of the GEMM peak in useful FLOPs",
+            "local correlation: aim for 20% of the matrix-product speed (100 / (ours / floor))",
             local,
             "percent_of_peak",
             lambda percent: percent >= 20.0,
@@ -740,7 +926,7 @@ def targets(tables: dict[str, Table]) -> Table:
         table.rows.append(
             _target_row(
                 f"global GOCor, K=3, query loss {'on' if query else 'off'}: within 1.5x of its "
-                "multiply floor",
+                "matrix products timed alone",
                 [record for record in gocor_3 if record["query"] == query],
                 "ratio",
                 lambda ratio: ratio <= 1.5,
@@ -756,11 +942,11 @@ def targets(tables: dict[str, Table]) -> Table:
             "max",
         )
     )
-    if "flow" in tables:
+    if "networks" in tables:
         table.rows.append(
             _target_row(
-                "the whole flow of 640 x 480 within 1.5 s",
-                [r for r in tables["flow"].records if "GLU-Net" in r["case"]],
+                "this project's network: the whole flow of 640 x 480 within 1.5 s",
+                [r for r in tables["networks"].records if r.get("ours")],
                 "seconds",
                 lambda seconds: seconds <= 1.5,
                 "max",
@@ -771,34 +957,76 @@ def targets(tables: dict[str, Table]) -> Table:
         "least', max for 'within'), the best for the 20% aim. No comparison with the authors' "
         "code: it needs CUDA, and times not measured in this run are not quoted."
     )
+    loaded = [
+        record["case"]
+        for records in tables.values()
+        for record in records.records
+        if record.get("under_load")
+    ]
+    table.notes.append(
+        f"Cases marked (under load) below: {len(loaded)}"
+        + (
+            f" (e.g. {', '.join(loaded[:3])}): their times are not the machine's own."
+            if loaded
+            else "."
+        )
+    )
     return table
 
 
-def run(grid: Grid, device: torch.device, out: Path | None, threads: int | None) -> str:
-    """Run every benchmark of ``grid``; return (and write to ``out``) the markdown report."""
+def run(
+    grid: Grid,
+    device: torch.device,
+    out: Path | None,
+    threads: int | None,
+    *,
+    load_limit: float = LOAD_LIMIT,
+    read_load: Callable[[], float] = one_minute_load,
+) -> str:
+    """Run every benchmark of ``grid``; return (and write to ``out``) the markdown report.
+    ``read_load`` gives the load average (read before and after each case), ``load_limit``
+    the level above which a case is marked "(under load)"."""
     if threads is not None:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     started = time.perf_counter()
-    peak = gemm_peak_gflops(device, grid.repeat)
+    timer = Timer(
+        {
+            "matmul": matmul_reference(grid.matmul_side, device),
+            "conv": conv_reference(grid.conv_channels, grid.conv_side, device),
+        },
+        device,
+        rounds=grid.rounds,
+        load_limit=load_limit,
+        read_load=read_load,
+    )
+    speeds = ", ".join(
+        f"{reference.description}: {_num(timer.speed(kind) / 1e9)} GFLOP/s"
+        for kind, reference in timer.references.items()
+    )
     sections = [
         "# Benchmarks",
         "",
         "Produced by `python -m gocor_lite.bench"
         + (" --quick" if grid == QUICK else "")
-        + "`; every ratio compares timings taken side by side in one process.",
+        + "`; every time is compared with its floor (the case's floating-point work over this "
+        "machine's speed, measured in the same rounds) and every ratio with timings taken side "
+        "by side in one process; see `gocor_lite/cli/floors.py`.",
         "",
-        f"Machine: {machine(device)}. Matrix-multiply peak measured here: {peak:.0f} GFLOP/s.",
+        f"Machine: {machine(device)}. Reference speeds measured here, at the start: {speeds}.",
+        "",
+        f"Load: 'load' is the one-minute load average before-after each case ({os.cpu_count()} "
+        f"logical cores); above {load_limit:g} the case is marked (under load).",
         "",
     ]
-    print(sections[4], flush=True)
+    print("\n".join(sections[4:7]), flush=True)
     steps: dict[str, Callable[[], Table]] = {
-        "local": lambda: bench_local(grid, device, peak),
-        "global": lambda: bench_global(grid, device, peak),
-        "global_gocor": lambda: bench_global_gocor(grid, device),
-        "local_gocor": lambda: bench_local_gocor(grid, device),
-        "backward": lambda: bench_backward(grid, device),
-        "flow": lambda: bench_flow(grid, device),
+        "local": lambda: bench_local(grid, timer),
+        "global": lambda: bench_global(grid, timer),
+        "global_gocor": lambda: bench_global_gocor(grid, timer),
+        "local_gocor": lambda: bench_local_gocor(grid, timer),
+        "backward": lambda: bench_backward(grid, timer),
+        "networks": lambda: bench_networks(grid, timer),
     }
     tables = {}
     for name, step in steps.items():
@@ -808,7 +1036,7 @@ def run(grid: Grid, device: torch.device, out: Path | None, threads: int | None)
         sections.append(text)
     checked = targets(tables).markdown()
     print(checked, flush=True)
-    sections.insert(6, checked)
+    sections.insert(8, checked)
     sections.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     report = "\n".join(sections)
     if out is not None:
@@ -823,13 +1051,21 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a small grid: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--channels", type=int, nargs="+", help="feature channels C")
     parser.add_argument("--sizes", type=int, nargs="+", help="square map sizes h = w")
     parser.add_argument("--radii", type=int, nargs="+", help="search radii R")
     parser.add_argument("--iterations", type=int, nargs="+", help="GOCor steps K")
-    parser.add_argument("--repeat", type=int, help="timed runs per measurement")
+    parser.add_argument(
+        "--rounds", type=int, help=f"alternating rounds per case (at least {MIN_ROUNDS})"
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--load-limit",
+        type=float,
+        default=LOAD_LIMIT,
+        help=f"mark cases whose load average exceeds this (default {LOAD_LIMIT:g})",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--out", type=Path, default=Path("docs/benchmarks.md"), help="markdown report path"
@@ -841,10 +1077,10 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": tuple(args.sizes) if args.sizes else None,
         "radii": tuple(args.radii) if args.radii else None,
         "iterations": tuple(args.iterations) if args.iterations else None,
-        "repeat": args.repeat,
+        "rounds": args.rounds,
     }
-    for name, value in overrides.items():
-        if value is not None:
-            grid = Grid(**{**grid.__dict__, name: value})
-    run(grid, torch.device(args.device), args.out, args.threads)
+    grid = dataclasses.replace(grid, **{k: v for k, v in overrides.items() if v is not None})
+    if grid.rounds < MIN_ROUNDS:
+        parser.error(f"--rounds must be at least {MIN_ROUNDS}")
+    run(grid, torch.device(args.device), args.out, args.threads, load_limit=args.load_limit)
     return 0
