@@ -19,8 +19,8 @@ INTRO = """The whole pair through a **GLU-Net network**, the paper's architectur
 level on both images shrunk to 256×256 (16×16 cells, so its volume stays small for any input
 size), then **local** levels at finer resolutions, each after warping the source by the flow of
 the level above, with learned decoders that read each volume and the upsampled flow. Choose
-the network: this project's small one, trained here with GOCor inside (GLU-Net-GOCor) or with
-feature correlation (GLU-Net), or the authors' released GLU-Net or GLU-Net-GOCor from a weights
+the network: this project's own, on XFeat's pretrained features, trained here with GOCor inside
+(GLU-Net-GOCor) or with feature correlation (GLU-Net), or the authors' released GLU-Net or GLU-Net-GOCor from a weights
 file you have (nothing is downloaded). Colours of the flow: direction (see the wheel),
 saturation: length."""
 

@@ -264,13 +264,16 @@ def test_a_setting_outside_its_range_is_a_message(url: str) -> None:
     assert "GOCor iterations K must be a whole number from 0 to 8, not 2.5" in status
 
 
-def test_an_unsafe_weights_file_is_explained_without_paths(client, tmp_path: Path) -> None:
+def test_an_unsafe_weights_file_is_explained_without_paths(url: str, tmp_path: Path) -> None:
     """A pickled model (not only tensors) is refused without running it; the message names the
     file, says what to do, and neither shows the server's path nor suggests an unsafe load."""
     from gradio_client import handle_file
 
     pickled = tmp_path / "whole_model.pth"
     torch.save({"model": torch.nn.Linear(2, 2)}, pickled)
+    # Features that read a file of their own (XFeat, the default, reads its shipped one).
+    client = _fresh(url)
+    client.predict(*_settings(features="learned"), None, api_name="/apply_settings")
     for api_name in ("/use_weights", "/use_feature_weights"):
         status = _status(client.predict(handle_file(str(pickled)), api_name=api_name))
         assert "⚠️" in status and "whole\\_model.pth" in status  # markdown for whole_model.pth
@@ -661,10 +664,10 @@ def _reference_volume(name: str, size: int):
     computed here with the library."""
     from gocor_lite import global_correlation
     from gocor_lite.data.pairs import resize_pair
-    from gocor_lite.features import make_extractor, normalize_features
+    from gocor_lite.features import default_extractor_name, make_extractor, normalize_features
     from gocor_lite.images import to_tensor
 
-    extractor = make_extractor("learned").eval()
+    extractor = make_extractor(default_extractor_name()).eval()
     pair = resize_pair(load_example(name), size, extractor.stride)
     with torch.no_grad():
         target, source = normalize_features(
@@ -710,7 +713,7 @@ def test_rule_scores_endpoint_against_the_library(small_client) -> None:
     _, answer = small_client.predict(api_name="/rule_scores")
     assert answer["pair"] == "chelsea-shift" and answer["ground_truth"] is True
     extractor, pair, _ = _reference_volume("chelsea-shift", 160)
-    gocor = load_trained_gocor("global", "learned", num_iter=2)
+    gocor = load_trained_gocor("global", extractor.name, num_iter=2)
     expected = pair_rule_scores(pair, extractor, gocor={"gocor": gocor})
     methods = answer["methods"]
     for rule in ("soft-argmax", "softmax", "dual-softmax", "mutual", "cyclic", "sinkhorn"):
