@@ -14,17 +14,29 @@ Concurrency (the queue):
   change event runs :meth:`~explorer.handlers.Explorer.fulfil` in the ``"compute"`` group, one
   at a time (they use both cores). ``trigger_mode="always_last"`` keeps at most one waiting
   per session, and a computation that a newer request superseded stops at its next step;
-* each session's actions change its state one at a time (the session's lock).
+* each session's actions change its state one at a time (the session's lock);
+* a select event (a click on the target image, on a gallery thumbnail) is sent on every click
+  (``trigger_mode="multiple"``: Gradio's ``"always_last"`` sends the event it deferred with
+  the data of the *first* one, so a quick second click showed the first), numbered in the
+  browser (:data:`EVENT_NUMBER`); the handler that is showing a session's selects shows the
+  newest one when it is done, and one that arrives after a newer one is dropped
+  (:class:`_Selects`): the page always ends on the last click;
+* the controls' own events apply them: a radio's ``input``, a slider's ``release`` (the end of
+  a drag, the number box left), and Enter in a slider's number box or an arrow key on a
+  slider through :data:`SLIDER_KEYS` (Gradio's slider sends no event for either).
 
 The API (``gradio_client``): the same actions, each one call that also computes what it needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import re
+import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,6 +121,38 @@ footer {display: none !important}
 
 _ENCODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jpeg")  # Pillow frees the GIL
 
+# Runs in the browser before a select event is sent: its last input becomes the event's number
+# in this page (1, 2, ...), so that the server knows which click came last.
+EVENT_NUMBER = (
+    "(...values) => { window.__explorerEvents = (window.__explorerEvents || 0) + 1;"
+    " return [...values.slice(0, -1), window.__explorerEvents]; }"
+)
+
+# Runs in the browser once the page is loaded: Enter in a slider's number box leaves the box
+# (which releases the slider), and letting go of an arrow key (Page Up/Down, Home, End) on a
+# slider or its number box releases it, as the end of a drag does.
+SLIDER_KEYS = """() => {
+    if (window.__explorerSliderKeys) return [];
+    window.__explorerSliderKeys = true;
+    const moves = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'PageUp', 'PageDown',
+                   'Home', 'End'];
+    const slider = (element) => element instanceof HTMLInputElement
+        && (element.type === 'range' || element.type === 'number')
+        && !!element.closest('.block')?.querySelector('input[type=range]');
+    document.addEventListener('keydown', (event) => {
+        const input = event.target;
+        if (event.key === 'Enter' && slider(input) && input.type === 'number') input.blur();
+    }, true);
+    document.addEventListener('keyup', (event) => {
+        const input = event.target;
+        if (!slider(input) || !moves.includes(event.key)) return;
+        if (input.type === 'number' && (event.key === 'ArrowLeft' || event.key === 'ArrowRight'
+                                        || event.key === 'Home' || event.key === 'End')) return;
+        input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));
+    }, true);
+    return [];
+}"""
+
 
 # The Screen fields an event may change, besides the status (the session forgets an output an
 # event cannot reach, so that a later one sends it).
@@ -120,6 +164,7 @@ SHOWN = (
     "example",
     "flow_status",
     "network_choice",
+    "flow_section",
     "rules_table",
     "confidence_status",
     "confidence_choice",
@@ -261,6 +306,10 @@ class Page:
         for name in (*texts, "colour_scale"):
             if name in changed:
                 updates[getattr(self, name)] = getattr(screen, name)
+        if "example" in changed:  # the gallery highlights the same pair as the radio
+            updates[self.gallery] = gr.Gallery(selected_index=_example_index(screen.example))
+        if "flow_section" in changed and isinstance(screen.flow_section, bool):
+            updates[self.flow_section] = gr.Accordion(open=screen.flow_section)
         for name in FILES:
             if name in changed:
                 updates[getattr(self, name)] = sections.file_update(getattr(screen, name))
@@ -294,6 +343,8 @@ class Page:
                 chosen += list(self.settings.values())
             elif name == "network_choice":
                 chosen.append(self.network)
+            elif name == "example":
+                chosen += [self.example, self.gallery]
             elif name == "confidence_choice":
                 chosen += [self.confidence_volume, self.confidence_measure, self.confidence_hidden]
             else:
@@ -321,6 +372,12 @@ def _publish(pictures: dict[str, np.ndarray], label: str, cache: str) -> dict[st
         return name, str(path)
 
     return dict(_ENCODERS.map(write, pictures.items()))
+
+
+def _example_index(name: Any) -> int | None:
+    """The gallery's thumbnail of a bundled pair (None: another pair)."""
+    names = example_names()
+    return names.index(name) if name in names else None
 
 
 def _thumbnail(name: str) -> np.ndarray:
@@ -403,10 +460,14 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
                     allow_preview=False,
                     height="auto",
                     object_fit="contain",
+                    selected_index=_example_index(first.example),
                     elem_id="gallery",
                 )
                 example = gr.Radio(
-                    names, value=names[0], label="or choose by name", elem_id="example"
+                    names,
+                    value=first.example if isinstance(first.example, str) else None,
+                    label="or choose by name",
+                    elem_id="example",
                 )
             with gr.Tab("Upload"):
                 gr.Markdown(
@@ -592,6 +653,80 @@ def _setting_controls(settings: Settings) -> dict[str, Any]:
 
 
 # -- wiring: one function per group of controls ------------------------------------------------
+@dataclass
+class _Newest:
+    """The newest select event of one kind in one session."""
+
+    number: float = 0.0  # its number in the page (EVENT_NUMBER)
+    index: Any = None  # its data: the clicked pixel, the chosen thumbnail
+    count: int = 0  # how many events were taken (a change: a newer one came)
+    showing: bool = False  # whether a handler is showing this kind (it shows the newest)
+
+
+class _Selects:
+    """Select events, sent on every click, the newest shown: one handler at a time shows a
+    session's events of one kind; the others note theirs (when newer) and return at once, and
+    the showing handler shows the newest again until none came meanwhile (one answer, the
+    screens merged; it stops showing only once its answer is made, so that no answer of an
+    older event can follow a newer one's). An event older than one already noted is dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._newest: weakref.WeakKeyDictionary[Session, dict[str, _Newest]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def note(self, session: Session, kind: str, number: Any, index: Any) -> bool:
+        """Note an event; whether this handler must show it (no other is showing its kind)."""
+        with self._lock:
+            newest = self._newest.setdefault(session, {}).setdefault(kind, _Newest())
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                if number <= newest.number:
+                    return False  # a newer one was noted: it is shown instead
+                newest.number = float(number)
+            newest.index, newest.count = index, newest.count + 1
+            if newest.showing:
+                return False
+            newest.showing = True
+            return True
+
+    def show(
+        self,
+        session: Session,
+        kind: str,
+        act: Callable[[Any], Screen],
+        send: Callable[[Screen], dict[Any, Any]],
+    ) -> dict[Any, Any]:
+        """``act(index)`` on the newest event until no newer one was noted meanwhile; the
+        answer: ``send`` of the screens merged."""
+        with self._lock:
+            newest = self._newest[session][kind]
+        screen: Screen | None = None
+        try:
+            while True:
+                with self._lock:
+                    index, count = newest.index, newest.count
+                later = act(index)
+                screen = later if screen is None else _then(screen, later)
+                with self._lock:
+                    if newest.count != count:
+                        continue
+                answer = send(screen)
+                with self._lock:
+                    if newest.count == count:
+                        newest.showing = False
+                        return answer
+        except BaseException:
+            with self._lock:
+                newest.showing = False
+            raise
+
+
+def _then(earlier: Screen, later: Screen) -> Screen:
+    """Two screens sent as one: ``later`` over ``earlier``; a computation if either asks."""
+    return dataclasses.replace(earlier.merged(later), compute=earlier.compute or later.compute)
+
+
 class _Wiring:
     """How every event is wired: an action in the ``"actions"`` group, its screen shown, and
     a computation through the ticket when one is needed; API endpoints do both in one call.
@@ -601,6 +736,7 @@ class _Wiring:
     def __init__(self, explorer: Explorer, page: Page):
         self.explorer = explorer
         self.page = page
+        self.selects = _Selects()
 
     def session(self, session: Session | None) -> Session:
         return session if isinstance(session, Session) else self.explorer.new_session()
@@ -621,16 +757,40 @@ class _Wiring:
 
     def on_select(
         self,
+        kind: str,
         trigger: Any,
         action: Callable[[Session, Any], Screen],
         reach: frozenset[str] = EVERYTHING,
     ) -> None:
-        """A select event (a click on an image or a gallery): the action gets its index."""
+        """A select event (a click on an image or a gallery): the action gets its index. Every
+        click is sent, numbered in the page; the newest of a ``kind`` is shown (_Selects)."""
+        selects = self.selects
 
-        def handler(session: Session | None, event: gr.SelectData) -> dict[Any, Any]:
-            return self.show(session, lambda session: action(session, event.index), reach)
+        def handler(session: Session | None, number: Any, event: gr.SelectData) -> dict[Any, Any]:
+            session = self.session(session)
+            if not selects.note(session, kind, number, event.index):
+                return {self.page.session: session}  # shown by the handler showing its kind
+            try:
+                return selects.show(
+                    session,
+                    kind,
+                    lambda index: action(session, index),
+                    lambda screen: self.page.updates(screen, session, reach),
+                )
+            except Exception:
+                return self.failed(session)
 
-        self._wire(trigger, handler, [], reach)
+        trigger(
+            handler,
+            [self.page.session, gr.Number(visible=False)],  # the number: EVENT_NUMBER
+            self.page.components(reach),
+            js=EVENT_NUMBER,
+            concurrency_id=ACTIONS,
+            concurrency_limit=ACTIONS_AT_ONCE,
+            trigger_mode="multiple",
+            show_progress="hidden",
+            api_visibility="private",
+        )
 
     def show(
         self,
@@ -645,9 +805,13 @@ class _Wiring:
         try:
             return self.page.updates(act(session), session, reach, ticket)
         except Exception:
-            log.exception("unexpected error while showing a screen")
-            message = "⚠️ **something went wrong on the server (the error is in its log)**"
-            return {self.page.session: session, self.page.status: message}
+            return self.failed(session)
+
+    def failed(self, session: Session) -> dict[Any, Any]:
+        """After an unexpected error (logged here): said in plain words, nothing else."""
+        log.exception("unexpected error while showing a screen")
+        message = "⚠️ **something went wrong on the server (the error is in its log)**"
+        return {self.page.session: session, self.page.status: message}
 
     def _wire(
         self,
@@ -737,7 +901,7 @@ def _wire_clicks(wiring: _Wiring) -> None:
         x, y = index if isinstance(index, list | tuple) and len(index) == 2 else (None, None)
         return explorer.click_displayed(session, x, y)
 
-    wiring.on_select(page.target.select, click, PROBE)
+    wiring.on_select("target", page.target.select, click, PROBE)
     api_x, api_y = gr.Number(visible=False), gr.Number(visible=False)
     wiring.api("select_pixel", explorer.click, [api_x, api_y], heavy=False, reach=PROBE)
 
@@ -779,7 +943,7 @@ def _wire_pairs(wiring: _Wiring) -> None:
         name = names[index] if isinstance(index, int) and 0 <= index < len(names) else ""
         return explorer.choose_example(session, name)
 
-    wiring.on_select(page.gallery.select, gallery)
+    wiring.on_select("gallery", page.gallery.select, gallery)
     wiring.on(page.example.input, explorer.choose_example, [page.example])
     upload = [page.target_file, page.source_file]
     wiring.on(page.upload_button.click, explorer.upload_pair, upload)
@@ -875,6 +1039,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             concurrency_id=ACTIONS,
             concurrency_limit=ACTIONS_AT_ONCE,
         )
+        demo.load(None, None, None, js=SLIDER_KEYS, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
 

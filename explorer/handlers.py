@@ -158,6 +158,7 @@ class Screen:
     flow_levels: Any = KEEP
     network_levels: Any = KEEP  # each level's scores for the clicked pixel
     network_choice: NetworkChoice | _Keep = KEEP  # the network view's radio buttons
+    flow_section: bool | _Keep = KEEP  # whether the network view's section is open
     rules_panel: Any = KEEP  # every matching rule's map for the clicked cell
     rules_table: Any = KEEP  # markdown: every method's whole-image accuracy on the pair
     confidence_map: Any = KEEP
@@ -475,7 +476,9 @@ class Explorer:
     # -- new pairs ------------------------------------------------------------------------------
     @action
     def choose_example(self, session: Session, name: Any) -> Screen:
-        session.shown["example"] = name if isinstance(name, str) else ("unknown",)
+        """A bundled pair, by name. The page offers two controls for it (a gallery and radio
+        buttons): the one used shows the choice, the other not yet, so both are sent."""
+        session.shown["example"] = ("unknown",)
         return self._new_pair(session, self.pipeline.example_pair(name))
 
     @action
@@ -598,10 +601,12 @@ class Explorer:
     # -- the network view ------------------------------------------------------------------------
     @action
     def open_flow(self, session: Session) -> Screen:
+        session.shown["flow_section"] = ("browser", True)  # opened in the browser (or an API)
         return self._screen(session, dataclasses.replace(session.view, flow_open=True))
 
     @action
     def close_flow(self, session: Session) -> Screen:
+        session.shown["flow_section"] = ("browser", False)
         return self._screen(session, dataclasses.replace(session.view, flow_open=False))
 
     @action
@@ -865,6 +870,7 @@ class Explorer:
         )
         output("example", example, lambda: example)
         output("network_choice", ("browser", view.network.label), lambda: view.network)
+        output("flow_section", ("browser", view.flow_open), lambda: view.flow_open)
 
         # The network view: drawn while its section is open, cleared when what it shows is
         # stale; its level maps follow the clicked cell.

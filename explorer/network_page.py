@@ -20,9 +20,9 @@ level on both images shrunk to 256×256 (16×16 cells, so its volume stays small
 size), then **local** levels at finer resolutions, each after warping the source by the flow of
 the level above, with learned decoders that read each volume and the upsampled flow. Choose
 the network: this project's own, on XFeat's pretrained features, trained here with GOCor inside
-(GLU-Net-GOCor) or with feature correlation (GLU-Net), or the authors' released GLU-Net or GLU-Net-GOCor from a weights
-file you have (nothing is downloaded). Colours of the flow: direction (see the wheel),
-saturation: length."""
+(GLU-Net-GOCor) or with feature correlation (GLU-Net), or the authors' released GLU-Net or
+GLU-Net-GOCor from a weights file you have (nothing is downloaded). Colours of the flow:
+direction (see the wheel), saturation: length."""
 
 LEVELS_NOTE = """### What each level of the network sees at the clicked pixel
 One row per level, coarse to fine; one map per GOCor iteration (a GOCor level) or the feature

@@ -60,8 +60,10 @@ def serve() -> Iterator[str]:
 
 
 @contextmanager
-def browser_page(url: str, width: int = 1500, height: int = 1000) -> Iterator[Any]:
-    """A Chromium page with the app loaded (first maps shown)."""
+def browser_page(
+    url: str, width: int = 1500, height: int = 1000, timeout_ms: int = 30_000
+) -> Iterator[Any]:
+    """A Chromium page with the app loaded (first maps shown, waited for up to ``timeout_ms``)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -72,7 +74,7 @@ def browser_page(url: str, width: int = 1500, height: int = 1000) -> Iterator[An
             page.wait_for_function(
                 "() => { const img = document.querySelector('#gocor-global img');"
                 " return img && img.complete && img.naturalWidth > 0; }",
-                timeout=30_000,
+                timeout=timeout_ms,
             )
             yield page
         finally:
