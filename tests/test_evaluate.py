@@ -376,3 +376,29 @@ def test_the_default_methods_are_the_networks_then_the_peers(weights_file):
     assert names[:2] == [entry.name for entry in networks] and names[-1] == "zero flow"
     if opencv_available():
         assert names[2:4] == ["OpenCV DIS (medium)", "OpenCV Farneback"]
+
+
+def test_a_flow_off_by_a_known_vector_scores_its_known_answer():
+    """A method whose flow is the truth moved by (2.4, 3.2) px (4 px away) at every known pixel:
+    the evaluation must say AEPE 4, PCK-1 and PCK-3 zero, PCK-5 and PCK-10 all, over exactly the
+    known pixels counted here by hand, whatever it computes internally."""
+    (pair,) = pairs_of_batch(batch_of_pair(load_motorcycle(), 320), "motorcycle")  # as seen
+    assert pair.flow is not None
+    truth = np.nan_to_num(pair.flow, nan=0.0)
+    offset = np.array([2.4, 3.2], dtype=np.float32)[:, None, None]
+
+    def off_by_four(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+        assert target.shape == pair.target.shape and source.shape == pair.source.shape
+        return truth + offset
+
+    evaluation = run_evaluation(
+        {},
+        sets=("motorcycle",),
+        networks=(),
+        methods=[DenseFlowMethod("off by four", off_by_four)],
+    )
+    metrics = evaluation.methods["motorcycle"]["off by four"].metrics
+    known = int(np.isfinite(pair.flow).all(axis=0).sum())
+    assert known > 1000 and metrics.count == known
+    assert metrics.aepe == pytest.approx(4.0, abs=1e-4)
+    assert (metrics.pck1, metrics.pck3, metrics.pck5, metrics.pck10) == (0.0, 0.0, 100.0, 100.0)
