@@ -66,6 +66,7 @@ from explorer.pipeline import (
     LOCAL_CENTRES,
     MAX_ITERATIONS,
     MAX_RADIUS,
+    QUERY_LOSS_MAX_SIZE,
     SETTING_LABELS,
     WORKING_SIZES,
     Settings,
@@ -641,8 +642,8 @@ def _setting_controls(settings: Settings) -> dict[str, Any]:
         "gocor_parameters": radio("gocor_parameters", GOCOR_PARAMETERS),
         "query_loss": gr.Checkbox(
             value=settings.query_loss,
-            label=f"global GOCor: {labels['query_loss']} (slow: working resolution 240 px or "
-            "less, few iterations)",
+            label=f"global GOCor: {labels['query_loss']} (slow: working resolution "
+            f"{QUERY_LOSS_MAX_SIZE} px or less, few iterations)",
             info=help["query_loss"],
             elem_id="setting-query-loss",
         ),

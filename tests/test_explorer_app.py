@@ -656,6 +656,24 @@ def test_the_page_config_has_no_dropdowns(url: str) -> None:
     assert "dropdown" not in kinds and "radio" in kinds
 
 
+def test_the_query_loss_label_and_its_refusal_name_one_limit(url: str) -> None:
+    """The checkbox says the largest working resolution the query loss allows, and the refusal
+    of a larger one names the same number (they once said 240 and 320)."""
+    from explorer.pipeline import QUERY_LOSS_MAX_SIZE, InputError, Settings
+
+    with urllib.request.urlopen(url.rstrip("/") + "/config", timeout=30) as response:
+        config = json.load(response)
+    (checkbox,) = [
+        component
+        for component in config["components"]
+        if component.get("props", {}).get("elem_id") == "setting-query-loss"
+    ]
+    assert f"working resolution {QUERY_LOSS_MAX_SIZE} px or less" in checkbox["props"]["label"]
+    larger = min(size for size in (400, 480) if size > QUERY_LOSS_MAX_SIZE)
+    with pytest.raises(InputError, match=f"at most {QUERY_LOSS_MAX_SIZE} px"):
+        Settings(working_size=larger, query_loss=True)  # checked when made
+
+
 # -- the data endpoints (score maps, flow, matches, whole-image scores, pictures) ----------------
 
 
