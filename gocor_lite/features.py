@@ -8,6 +8,7 @@ Cell ``i`` of an extractor with stride ``s`` describes the image around pixel
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,8 @@ class _TorchExtractor(FeatureExtractor):
     with ``extractor.to(...)``; a module never changes its own parameters in ``forward``)."""
 
     def _check_placement(self, images: Tensor) -> None:
-        parameter = next(self.parameters(), None)
+        # Its first parameter, or its first buffer for a frozen network held in buffers.
+        parameter = next(itertools.chain(self.parameters(), self.buffers()), None)
         if parameter is not None and (
             parameter.device != images.device or parameter.dtype != images.dtype
         ):
@@ -225,15 +227,6 @@ class XFeatExtractor(_TorchExtractor):
     def __init__(self, weights: str | Path | None = None, *, backbone: XFeatBackbone | None = None):
         super().__init__()
         self.backbone = backbone if backbone is not None else load_xfeat_backbone(weights)
-
-    def _check_placement(self, images: Tensor) -> None:
-        buffer = self.backbone.placement
-        if buffer.device != images.device or buffer.dtype != images.dtype:
-            raise ValueError(
-                f"the 'xfeat' extractor is on {buffer.device} in {buffer.dtype}, the images on "
-                f"{images.device} in {images.dtype}: move one to the other "
-                "(extractor.to(images) or images.to(...))"
-            )
 
     def extract(self, images: Tensor) -> Tensor:
         self._check_placement(images)

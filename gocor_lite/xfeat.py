@@ -150,12 +150,6 @@ class XFeatBackbone(nn.Module):
         self.loaded = True
         return self
 
-    @property
-    def placement(self) -> Tensor:
-        """One of the buffers: its device and dtype are the backbone's."""
-        weight = self.get_buffer("block1_0_w")
-        return weight
-
     def _set(self, name: str, weight: Tensor, bias: Tensor) -> None:
         target_w = self.get_buffer(_key(name) + "_w")
         target_b = self.get_buffer(_key(name) + "_b")

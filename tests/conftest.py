@@ -50,3 +50,16 @@ def small_glunet_file(tmp_path_factory: pytest.TempPathFactory):
         networks[variant] = (fresh_network(settings).eval(), settings.config_arguments())
     save_small_glunet(path, networks, command="tests (random weights)")
     return path
+
+
+@pytest.fixture(scope="module")
+def url(small_glunet_file):
+    """The explorer served in this process (one per test module), its network view on the
+    random-weights file above; yields its address."""
+    from explorer.network_view import SMALL_GLUNET_VARIABLE
+    from explorer.screenshot import serve
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SMALL_GLUNET_VARIABLE, str(small_glunet_file))
+        with serve() as address:
+            yield address

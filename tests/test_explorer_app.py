@@ -13,7 +13,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,13 @@ import torch
 from PIL import Image
 
 from explorer import render
-from explorer.network_view import NETWORKS, SMALL_GLUNET_VARIABLE
+from explorer.network_view import NETWORKS
 from explorer.screenshot import (
     CHROMIUM,
     browser_page,
     click_target,
     image_sources,
     open_flow,
-    serve,
     wait_for_flow,
 )
 from gocor_lite.data.examples import example_names, load_example
@@ -57,14 +55,6 @@ PAIR_PICTURES = [
     "match-map",
 ]
 NETWORK_LABELS = list(NETWORKS)
-
-
-@pytest.fixture(scope="module")
-def url(small_glunet_file: Path) -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SMALL_GLUNET_VARIABLE, str(small_glunet_file))
-        with serve() as address:
-            yield address
 
 
 @pytest.fixture(scope="module")

@@ -250,7 +250,6 @@ def train_small_glunet(
 ) -> dict[str, tuple[Any, dict[str, Any]]]:
     """The network stage: pyramid phase, the shared correlation start, each variant to the end.
     Returns ``{variant: (network, GLUNetConfig.small arguments)}``."""
-    checkpoints = args.checkpoints
     xfeat = args.network_pyramid == "xfeat"
     base = NetworkTraining(
         variant="correlation",
@@ -272,31 +271,11 @@ def train_small_glunet(
             learning_rate=PYRAMID_LEARNING_RATE,
             final_learning_rate=PYRAMID_LEARNING_RATE / 10,
         )
-        begin = time.perf_counter()
-        network, losses = train_network(
-            pyramid,
-            network,
-            checkpoint=checkpoints / "network_pyramid.pt",
-            resume=args.resume,
-            progress=_bar("network: pyramid", workers),
-            workers=workers,
-        )
-        reports.append(StageReport("network pyramid", pyramid.steps, _since(begin), losses))
+        network = _phase(args, workers, reports, pyramid, network, "pyramid", "network pyramid")
 
     shared = replace(base, steps=args.network_shared_steps, schedule_steps=args.network_steps)
-    begin = time.perf_counter()
-    network, shared_losses = train_network(
-        shared,
-        network,
-        checkpoint=checkpoints / "network_shared.pt",
-        resume=args.resume,
-        progress=_bar("network: shared start", workers),
-        workers=workers,
-    )
-    reports.append(
-        StageReport(
-            "network shared start (correlation)", shared.steps, _since(begin), shared_losses
-        )
+    network = _phase(
+        args, workers, reports, shared, network, "shared", "network shared start (correlation)"
     )
 
     trained: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -305,25 +284,35 @@ def train_small_glunet(
         start = copy.deepcopy(network)
         if variant == "gocor":
             start = carry_over(start, fresh_network(settings))
-        begin = time.perf_counter()
-        result, variant_losses = train_network(
-            settings,
-            start,
-            checkpoint=checkpoints / f"network_{variant}.pt",
-            resume=args.resume,
-            progress=_bar(f"network: {variant}", workers),
-            workers=workers,
-        )
-        reports.append(
-            StageReport(
-                f"network {variant} (steps {shared.steps}..{settings.steps - 1})",
-                settings.steps - shared.steps,
-                _since(begin),
-                variant_losses,
-            )
-        )
+        title = f"network {variant} (steps {shared.steps}..{settings.steps - 1})"
+        result = _phase(args, workers, reports, settings, start, variant, title)
         trained[variant] = (result, settings.config_arguments())
     return trained
+
+
+def _phase(
+    args: argparse.Namespace,
+    workers: Workers,
+    reports: list[StageReport],
+    settings: NetworkTraining,
+    network: Any,
+    name: str,
+    title: str,
+) -> Any:
+    """One resumable phase of the network stage (checkpoint ``network_<name>.pt``, a progress
+    bar, a line of the card titled ``title``); returns the trained network."""
+    begin = time.perf_counter()
+    network, losses = train_network(
+        settings,
+        network,
+        checkpoint=args.checkpoints / f"network_{name}.pt",
+        resume=args.resume,
+        progress=_bar(f"network: {name}", workers),
+        workers=workers,
+    )
+    steps = settings.steps - settings.first_step
+    reports.append(StageReport(title, steps, _since(begin), losses))
+    return network
 
 
 def _since(begin: float) -> float:
