@@ -61,7 +61,7 @@ def test_notebook_is_committed_clean(path: Path):
     assert any(
         text.lstrip("# ").startswith("Summary") or "\n## Summary" in text for text in markdown
     ), f"{path.name} needs a summary cell (## Summary)"
-    assert sum("print(check(" in text for text in code) >= 2, (
+    assert sum("print(check(" in text or "print(grade(" in text for text in code) >= 2, (
         f"{path.name} needs a checkable exercise: a check cell and its solution's check"
     )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gocor_lite import LocalGOCor, local_correlation
@@ -44,12 +45,20 @@ def test_draw_score_map_marks_and_colour_bar():
     image = np.zeros((16, 24, 3), np.uint8)
     scores = torch.arange(6.0).view(2, 3)
     shown = draw_score_map(
-        axis, image, scores, marks={"pixel": (3, 4), "match": (10, 2)}, title="t"
+        axis, image, scores, marks={"target pixel": (3, 4), "true match": (10, 2)}, title="t"
     )
     assert shown.get_extent() == [-0.5, 23.5, 15.5, -0.5]
     assert len(figure.axes) == 2  # the map and its colour bar
     labels = [text.get_text() for text in axis.get_legend().get_texts()]
-    assert labels == ["best score", "pixel", "match"]
+    assert labels == ["best match", "target pixel", "true match"]
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    # the notation's shapes and colours, stated here by hand: cyan square, green circle
+    assert lines["target pixel"].get_marker() == "s"
+    assert lines["target pixel"].get_markeredgecolor() == (0.0, 229 / 255, 1.0)
+    assert lines["true match"].get_marker() == "o"
+    assert lines["true match"].get_markeredgecolor() == (57 / 255, 1.0, 20 / 255)
+    with pytest.raises(ValueError, match="must start with one of its roles"):
+        draw_score_map(axis, image, scores, marks={"pixel": (3, 4)})
 
 
 def test_map_panels_redraw_in_place():
@@ -60,11 +69,15 @@ def test_map_panels_redraw_in_place():
     before = len(panels.figure.axes)
     scores = np.zeros((4, 6))
     scores[1, 5] = 2.0  # the best cell: column 5, row 1 -> pixel centre (5.5 * 8 - 0.5, ...)
-    panels.update([scores, torch.full((4, 6), float("nan"))], marks=[{"p": (3.0, 4.0)}, None])
+    panels.update(
+        [scores, torch.full((4, 6), float("nan"))], marks=[{"true match": (3.0, 4.0)}, None]
+    )
     assert len(panels.figure.axes) == before  # nothing was added
     best_x, best_y = panels.best[0].get_data()
     assert (float(best_x[0]), float(best_y[0])) == (43.5, 11.5)
     assert panels.best[1].get_data()[0] == []  # no score at all: no best mark
+    placed = {role: line.get_data() for role, line in panels.marks[0].items() if line.get_xdata()}
+    assert list(placed) == ["true match"] and panels.marks[0]["true match"].get_marker() == "o"
     assert panels.maps[0].get_clim() == (0.0, 2.0)  # the shared scale holds
     assert panels.png()[:4] == b"\x89PNG"
     own = MapPanels([image], ["c"])  # each map on its own range

@@ -16,6 +16,7 @@ from torch import Tensor
 from gocor_lite.gocor.modules import GOCorTrace
 from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
 from gocor_lite.matching import cells_to_pixels
+from gocor_lite.pictures.marks import draw_marks
 
 
 def heatmap_overlay(
@@ -171,23 +172,21 @@ def draw_iterations(
     axes = figure.subplots(2, len(columns) + 1, squeeze=False)
     x, y = maps.pixel
     axes[0, 0].imshow(target_image)
-    axes[0, 0].plot([x], [y], "o", mfc="none", mec="cyan", ms=10, mew=2)
+    draw_marks(axes[0, 0], {"target pixel": (x, y)}, size=10)
     axes[0, 0].set_title("target (clicked pixel)")
     axes[1, 0].imshow(source_image)
     axes[1, 0].set_title("source")
-    if true_match is not None:
-        axes[1, 0].plot([true_match[0]], [true_match[1]], "o", mfc="none", mec="lime", ms=10, mew=2)
-    rows = ((0, target_image, (x, y), "cyan"), (1, source_image, true_match, "lime"))
+    draw_marks(axes[1, 0], {"true match": true_match}, size=10)
+    rows = ((0, target_image, "target pixel", (x, y)), (1, source_image, "true match", true_match))
     for column, (name, on_target, on_source) in enumerate(columns, start=1):
-        for (row, image, mark, colour), score_map in zip(rows, (on_target, on_source), strict=True):
+        for (row, image, role, mark), score_map in zip(rows, (on_target, on_source), strict=True):
             axis = axes[row, column]
             axis.imshow(image.mean(axis=2), cmap="gray", alpha=1.0)
             shown = axis.imshow(score_map, cmap="inferno", alpha=0.75, vmin=vmin, vmax=vmax)
             figure.colorbar(shown, ax=axis, shrink=0.7)
             best_y, best_x = np.unravel_index(np.nanargmax(score_map), score_map.shape)
             axis.plot([best_x], [best_y], "+", color="white", ms=12, mew=2)
-            if mark is not None:
-                axis.plot([mark[0]], [mark[1]], "o", mfc="none", mec=colour, ms=10, mew=2)
+            draw_marks(axis, {role: mark}, size=10)
             axis.set_title(name if row == 0 else "")
     axes[0, 1].set_ylabel("target vs target")
     axes[1, 1].set_ylabel("target vs source")
@@ -249,8 +248,9 @@ def draw_score_map(
 
     The map is stretched over the image's pixels (cell ``(x, y)`` covers the pixels of that
     cell when ``image`` is ``h * stride`` by ``w * stride``). ``marks`` maps a legend label to
-    a pixel ``(x, y)``; the first is drawn as a cyan circle, the next ones as lime, white and
-    magenta markers; ``mark_best`` adds a white ``+`` on the highest score. Returns the
+    a pixel ``(x, y)``, drawn in the course's notation (:mod:`~gocor_lite.pictures.marks`: the
+    label starts with its role, ``"target pixel"``, ``"true match"``, ...); ``mark_best`` adds
+    the notation's white ``+`` on the highest score. Returns the
     ``AxesImage`` of the map. ``legend=False`` leaves the marks unlabelled on the axis.
     """
     scores = score_map.detach().cpu().numpy() if isinstance(score_map, Tensor) else score_map
@@ -275,13 +275,17 @@ def draw_score_map(
             color="white",
             ms=14,
             mew=2.5,
-            label="best score",
+            label="best match",
         )
-    styles = (("o", "cyan"), ("s", "lime"), ("x", "white"), ("D", "magenta"))
-    for (label, (x, y)), (marker, colour) in zip((marks or {}).items(), styles, strict=False):
-        axis.plot([x], [y], marker, mfc="none", mec=colour, color=colour, ms=11, mew=2, label=label)
+    draw_marks(axis, marks or {})
     if legend and (marks or mark_best):
-        axis.legend(loc="lower right", fontsize="small", framealpha=0.7)
+        axis.legend(
+            loc="lower right",
+            fontsize="small",
+            framealpha=0.8,
+            facecolor="0.35",
+            labelcolor="white",
+        )
     if colorbar:
         axis.figure.colorbar(shown, ax=axis, shrink=0.8)
     if title:

@@ -13,6 +13,8 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gocor_lite.pictures.marks import NOTATION, WINDOW, draw_marks, mark_style
+
 
 def figure_png(figure: Any, dpi: float | None = None) -> bytes:
     """Render a matplotlib ``Figure`` to PNG bytes (no pyplot, no display)."""
@@ -64,8 +66,9 @@ class MapPanels:
     """Score maps over images, drawn once and redrawn fast: a widget's picture.
 
     A row (or grid, ``columns``) of panels, each a grey image with a per-cell map over it
-    (NaN is transparent), a colour bar, a title and marks (the first mark a cyan circle, the
-    second a lime square, the third a white x; ``+`` on the best score). :meth:`update` puts new
+    (NaN is transparent), a colour bar, a title and marks in the course's notation
+    (:mod:`~gocor_lite.pictures.marks`: a mark's label names its role; ``+`` on the best
+    score). :meth:`update` puts new
     maps, marks and titles into the artists made at construction, and :meth:`png` renders:
     no figure, axis or colour bar is created again, which is what makes a redraw cost a
     fraction of drawing a new figure.
@@ -77,12 +80,10 @@ class MapPanels:
 
     >>> import numpy as np
     >>> panels = MapPanels([np.zeros((16, 16, 3), np.uint8)] * 2, ["a", "b"], scale=(0, 1))
-    >>> panels.update([np.eye(2), np.ones((2, 2))], marks=[{"pixel": (3, 3)}, {}])
+    >>> panels.update([np.eye(2), np.ones((2, 2))], marks=[{"target pixel": (3, 3)}, {}])
     >>> panels.png()[:4]
     b'\\x89PNG'
     """
-
-    _STYLES = (("o", "cyan"), ("s", "lime"), ("x", "white"))
 
     def __init__(
         self,
@@ -141,11 +142,14 @@ class MapPanels:
             (best,) = axis.plot([], [], "+", color="white", ms=12, mew=2.5)
             self.best.append(best)
             self.marks.append(
-                [
-                    axis.plot([], [], marker, mfc="none", mec=colour, ms=10, mew=2)[0]
-                    for marker, colour in self._STYLES
-                ]
+                {
+                    mark.role: draw_marks(axis, {mark.role: (0.0, 0.0)}, size=10)[0]
+                    for mark in NOTATION
+                    if mark is not WINDOW
+                }
             )
+            for line in self.marks[-1].values():
+                line.set_data([], [])
             axis.set_title(name, fontsize="medium")
             axis.set_axis_off()  # no ticks to lay out and draw at every redraw
             axis.set_xlim(extent[0], extent[1])
@@ -161,8 +165,8 @@ class MapPanels:
         scale: tuple[float, float] | None = None,
     ) -> None:
         """New maps (``(h, w)`` per panel, numpy or torch), marks (per panel, label -> pixel
-        ``(x, y)``, at most three), titles, figure title and shared colour scale (``None``:
-        keep)."""
+        ``(x, y)``, one per role of :mod:`~gocor_lite.pictures.marks`), titles, figure title
+        and shared colour scale (``None``: keep)."""
         import numpy as np
 
         if len(maps) != len(self.maps):
@@ -191,11 +195,12 @@ class MapPanels:
                 )
             else:
                 best.set_data([], [])
-            chosen = list((marks[index] or {}).values()) if marks is not None else None
-            if chosen is not None:
-                for line, point in zip(
-                    self.marks[index], [*chosen, None, None, None], strict=False
-                ):
+            if marks is not None:
+                placed = {
+                    mark_style(label).role: point for label, point in (marks[index] or {}).items()
+                }
+                for role, line in self.marks[index].items():
+                    point = placed.get(role)
                     line.set_data([], []) if point is None else line.set_data(
                         [point[0]], [point[1]]
                     )
