@@ -9,6 +9,7 @@ python -m explorer --host 0.0.0.0      # reachable from the network: only if you
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 
@@ -60,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     demo = build()
     if port_in_use(args.host, args.port):  # taken while the first pair was computed
         return _busy(args.host, args.port)
+    # Stopped by a signal, it exits as by Ctrl-C: what it wrote is deleted (explorer.app).
+    signal.signal(signal.SIGTERM, _stop)
     demo.launch(**launch_options(args.host, args.port, args.share))
     return 0
+
+
+def _stop(number: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

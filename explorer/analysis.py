@@ -27,7 +27,7 @@ from torch import Tensor
 
 from gocor_lite.confidence import cycle_error, mass_within
 from gocor_lite.evaluation.metrics import score
-from gocor_lite.evaluation.rules import RuleScore, pair_truth, score_rules
+from gocor_lite.evaluation.rules import RuleScore, ambiguous_cells, pair_truth, score_rules
 from gocor_lite.grid import cell_to_pixel
 from gocor_lite.matching import all_window_sources, best_match, local_best_match
 from gocor_lite.rules import (
@@ -74,6 +74,20 @@ class WholeImageScore:
 
 
 @dataclass(frozen=True)
+class AmbiguityGroups:
+    """The counted cells split by the global correlation's peak ratio at its median
+    (:func:`gocor_lite.evaluation.rules.ambiguous_cells`: below it a second peak is nearly as
+    high, *ambiguous*; the rest *distinctive*), and how global correlation and global GOCor do
+    on each half. Shapes: ratio, ambiguous ``(h, w)``."""
+
+    threshold: float  # the median peak ratio of the counted cells
+    ratio: Tensor  # the global correlation's peak ratio per target cell
+    ambiguous: Tensor  # counted cells below the threshold
+    correlation: dict[str, WholeImageScore]  # "ambiguous" / "distinctive" -> argmax's score
+    gocor: list[dict[str, WholeImageScore]]  # the same for global GOCor, iterations 0..K
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the explorer shows beside one pixel, for the whole pair.
 
@@ -93,6 +107,7 @@ class Analysis:
     scores: dict[str, WholeImageScore]  # by method name (see method_names); empty without truth
     gocor_global_scores: list[WholeImageScore]  # iterations 0..K; empty without truth
     gocor_local_scores: list[WholeImageScore]
+    ambiguity: AmbiguityGroups | None  # None without ground truth
     matches: dict[str, Tensor]  # CONFIDENCE_VOLUMES -> their argmax matches
     confidence: dict[tuple[str, str], Tensor]  # (volume, measure) -> the measure per cell
     stride: int
@@ -157,6 +172,31 @@ def _scores_of_matches(
     )
 
 
+def _ambiguity(
+    ratio: Tensor,
+    matches: dict[str, Tensor],
+    gocor_global: list[Tensor],
+    truth: Tensor,
+    known: Tensor,
+    stride: int,
+) -> AmbiguityGroups:
+    threshold, ambiguous = ambiguous_cells(ratio, known)
+    groups = {"ambiguous": ambiguous, "distinctive": known & ~ambiguous}
+
+    def split(found: Tensor) -> dict[str, WholeImageScore]:
+        return {
+            name: _scores_of_matches(found, truth, mask, stride) for name, mask in groups.items()
+        }
+
+    return AmbiguityGroups(
+        threshold=threshold,
+        ratio=ratio,
+        ambiguous=ambiguous,
+        correlation=split(matches["global correlation"]),
+        gocor=[split(found) for found in gocor_global],
+    )
+
+
 @torch.no_grad()
 def analyse(
     correlation: Tensor,
@@ -206,6 +246,7 @@ def analyse(
         confidence[(name, "forward-backward error")] = cycle_error(argmax.scores)[0]
 
     truth = known = reach = None
+    ambiguity = None
     scores: dict[str, WholeImageScore] = {}
     global_scores: list[WholeImageScore] = []
     local_scores: list[WholeImageScore] = []
@@ -224,6 +265,14 @@ def analyse(
             scores["local correlation"] = _scores_of_matches(local_matches, truth, known, stride)
             global_scores = [_scores_of_matches(m, truth, known, stride) for m in gocor_global]
             local_scores = [_scores_of_matches(m, truth, known, stride) for m in gocor_local]
+            ambiguity = _ambiguity(
+                confidence[("global correlation", "peak ratio")],
+                matches,
+                gocor_global,
+                truth,
+                known,
+                stride,
+            )
         else:
             truth = known = None
     return Analysis(
@@ -237,6 +286,7 @@ def analyse(
         scores=scores,
         gocor_global_scores=global_scores,
         gocor_local_scores=local_scores,
+        ambiguity=ambiguity,
         matches=matches,
         confidence=confidence,
         stride=stride,

@@ -30,11 +30,15 @@ The API (``gradio_client``): the same actions, each one call that also computes 
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import io
 import logging
+import os
 import re
+import secrets
+import shutil
 import threading
 import weakref
 from collections.abc import Callable
@@ -48,6 +52,7 @@ import numpy as np
 from PIL import Image
 
 from explorer import explanations, render, sections
+from explorer.export_view import Exports
 from explorer.handlers import (
     FILES,
     KEEP,
@@ -87,18 +92,21 @@ ACTIONS_AT_ONCE = 2  # actions of different sessions served at the same time (2 
 COMPUTE = "compute"  # the concurrency group of the computations (one at a time: 2 cores)
 JPEG_QUALITY = 85  # sharp enough for the text bands
 SESSION_LIFETIME = 4 * 3600  # s: an idle API session's state is dropped after this
+# This process's pictures, in Gradio's cache: deleted when it stops (as its exports are).
+PICTURES_FOLDER = f"explorer-{os.getpid()}-{secrets.token_hex(4)}"
 
 INTRO = """# GOCor explorer: where does this pixel match?
 **Click a pixel of the target image** (left). The four panels show, over the source image, how
-strongly each method scores every source position as the match of that pixel (bright = high):
-plain **local** and **global correlation**, and **GOCor**, which first optimises the pixel's
-filter on the target image itself. ✚ marks each method's best match, ◯ the true match where it
-is known, ▢ the local search window. The strip below shows GOCor iteration by iteration: the top
-row is what GOCor optimises (the filter on the target image: ideally one peak at the clicked
-pixel), the bottom row what it outputs. *An honest note:* GOCor's parameters are meant to be
-learned. With the paper's initial values it lowers every score and often finds a worse match;
-with this project's trained ones (the default) global GOCor matches better than global
-correlation on held-out pairs, by a few points (see the README's evaluation)."""
+strongly each method scores every source position as the match of that pixel (bright = high): plain
+**local** and **global correlation**, and **GOCor**, which first optimises the pixel's filter on
+the target image itself. Marks (the course's one notation): ▢ the clicked pixel, ✚ each method's
+best match, ◯ the true match where it is known, ⬚ the local search window. The strip below shows
+GOCor iteration by iteration: the top row is what GOCor optimises (the filter on the target image:
+ideally one peak at the clicked pixel), the bottom row what it outputs. *An honest note:* one
+pixel shows how GOCor reshapes a score map, not whether it helps. That is measured over the whole
+pair beside the panels: every method's accuracy, and the cells split into ambiguous and distinctive
+halves (*Where GOCor matters*): the ambiguous half is where GOCor is meant to help; the table says
+whether this project's trained GOCor (the default) does on the shown pair (on some it does not)."""
 
 WEIGHTS_NOTE = """**Weights files you have** (nothing is downloaded). Put a file in “weights
 file”, then: **GOCor from this file** for the authors' GLU-Net-GOCor checkpoint (trained GOCor
@@ -184,6 +192,7 @@ PROBE = frozenset(
         "gocor_global",
         "gocor_local",
         "strip",
+        "arithmetic",
         "table",
         "network_levels",
         "rules_panel",
@@ -223,6 +232,7 @@ class Page:
     gocor_global: gr.Image
     gocor_local: gr.Image
     strip: gr.Image
+    arithmetic: gr.Image
     table: gr.Markdown
     colour_bar: gr.Image
     losses: gr.Image
@@ -365,7 +375,7 @@ def _publish(pictures: dict[str, np.ndarray], label: str, cache: str) -> dict[st
         options = {"quality": JPEG_QUALITY} if kind == "jpeg" else {}
         Image.fromarray(picture).save(buffer, format=kind, **options)
         data = buffer.getvalue()
-        folder = Path(cache) / "explorer" / hashlib.sha256(data).hexdigest()[:24]
+        folder = Path(cache) / PICTURES_FOLDER / hashlib.sha256(data).hexdigest()[:24]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{label or 'pair'}.{name.replace('_', '-')}.{kind}"
         if not path.exists():
@@ -373,6 +383,12 @@ def _publish(pictures: dict[str, np.ndarray], label: str, cache: str) -> dict[st
         return name, str(path)
 
     return dict(_ENCODERS.map(write, pictures.items()))
+
+
+def _remove_written(pictures: Path, exports: Exports) -> None:
+    """Delete what this process wrote: its pictures and its exports (at exit)."""
+    shutil.rmtree(pictures, ignore_errors=True)
+    exports.remove()
 
 
 def _example_index(name: Any) -> int | None:
@@ -532,12 +548,24 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         )
     rules_panel = sections.rules_layout(first, files, _image)
     gr.Markdown(
-        "### Why GOCor works: the paper's Fig. 1 for this pixel\n"
+        "### One pixel through GOCor's iterations: the paper's Fig. 1 for this pixel\n"
         "Top: the pixel's filter scored on the **target** image itself, which GOCor fits to a "
         "single peak at the pixel. Bottom: the same filter on the **source** image. Columns: "
-        "plain correlation, then GOCor iterations 0..K (framed: the iteration above)."
+        "plain correlation, then GOCor iterations 0..K (framed: the iteration above). One pixel "
+        "shows *how* GOCor reshapes a score map, not whether it helps: for that, see the pair's "
+        "ambiguous and distinctive halves (*Where GOCor matters*, beside the table above)."
     )
     strip = _image("iterations", "strip", files.get("strip"))
+    gr.Markdown(
+        "### The arithmetic of one score\n"
+        "A score is a sum over the feature channels: correlation's `Σ_c f_i[c] f'_j[c]`, "
+        "GOCor's `Σ_c w_i[c] f'_j[c]` with its optimised filter `w_i` in place of the clicked "
+        "cell's feature `f_i`. Top: `f_i` and `w_i` channel by channel; below, for each source "
+        "cell that matters (correlation's best match, GOCor's, the true match), the terms of "
+        "both sums: the channels that make a look-alike score high, and how the filter moves "
+        "them."
+    )
+    arithmetic = _image("the arithmetic of one score", "arithmetic", files.get("arithmetic"))
     with gr.Row():
         losses = _image("GOCor losses per iteration", "losses", files.get("losses"))
         functions = _image("learned y, v, m", "functions", files.get("functions"))
@@ -561,6 +589,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         gocor_global=gocor_global,
         gocor_local=gocor_local,
         strip=strip,
+        arithmetic=arithmetic,
         table=table,
         colour_bar=colour_bar,
         losses=losses,
@@ -654,6 +683,9 @@ def _setting_controls(settings: Settings) -> dict[str, Any]:
 
 
 # -- wiring: one function per group of controls ------------------------------------------------
+AGAIN = object()  # a select kind's refresh: nothing to apply, its outputs drawn again
+
+
 @dataclass
 class _Newest:
     """The newest select event of one kind in one session."""
@@ -662,6 +694,7 @@ class _Newest:
     index: Any = None  # its data: the clicked pixel, the chosen thumbnail
     count: int = 0  # how many events were taken (a change: a newer one came)
     showing: bool = False  # whether a handler is showing this kind (it shows the newest)
+    pending: bool = False  # whether ``index`` is still to be applied (a refresh applies none)
 
 
 class _Selects:
@@ -678,14 +711,17 @@ class _Selects:
         )
 
     def note(self, session: Session, kind: str, number: Any, index: Any) -> bool:
-        """Note an event; whether this handler must show it (no other is showing its kind)."""
+        """Note an event; whether this handler must show it (no other is showing its kind).
+        ``index`` :data:`AGAIN`: a refresh (the current view drawn again, nothing applied)."""
         with self._lock:
             newest = self._newest.setdefault(session, {}).setdefault(kind, _Newest())
             if isinstance(number, int | float) and not isinstance(number, bool):
                 if number <= newest.number:
                     return False  # a newer one was noted: it is shown instead
                 newest.number = float(number)
-            newest.index, newest.count = index, newest.count + 1
+            if index is not AGAIN:
+                newest.index, newest.pending = index, True
+            newest.count += 1
             if newest.showing:
                 return False
             newest.showing = True
@@ -697,17 +733,20 @@ class _Selects:
         kind: str,
         act: Callable[[Any], Screen],
         send: Callable[[Screen], dict[Any, Any]],
+        again: Callable[[], Screen],
     ) -> dict[Any, Any]:
-        """``act(index)`` on the newest event until no newer one was noted meanwhile; the
-        answer: ``send`` of the screens merged."""
+        """``act(index)`` on the newest event until no newer one was noted meanwhile (``again()``
+        when the newest is a refresh and no event waits to be applied); the answer: ``send`` of
+        the screens merged."""
         with self._lock:
             newest = self._newest[session][kind]
         screen: Screen | None = None
         try:
             while True:
                 with self._lock:
-                    index, count = newest.index, newest.count
-                later = act(index)
+                    index, count, pending = newest.index, newest.count, newest.pending
+                    newest.pending = False
+                later = act(index) if pending else again()
                 screen = later if screen is None else _then(screen, later)
                 with self._lock:
                     if newest.count != count:
@@ -738,6 +777,8 @@ class _Wiring:
         self.explorer = explorer
         self.page = page
         self.selects = _Selects()
+        # Each select kind's refresh (its handler, its outputs): run after every computation.
+        self.refreshes: list[tuple[Callable[[Any], dict[Any, Any]], frozenset[str]]] = []
 
     def session(self, session: Session | None) -> Session:
         return session if isinstance(session, Session) else self.explorer.new_session()
@@ -762,24 +803,45 @@ class _Wiring:
         trigger: Any,
         action: Callable[[Session, Any], Screen],
         reach: frozenset[str] = EVERYTHING,
+        again: frozenset[str] | None = None,
     ) -> None:
         """A select event (a click on an image or a gallery): the action gets its index. Every
-        click is sent, numbered in the page; the newest of a ``kind`` is shown (_Selects)."""
+        click is sent, numbered in the page; the newest of a ``kind`` is shown (_Selects).
+        After every computation the outputs ``again`` (default ``reach``) are drawn again in
+        turn with these events (a computation's answer may reach the page after theirs)."""
         selects = self.selects
 
-        def handler(session: Session | None, number: Any, event: gr.SelectData) -> dict[Any, Any]:
+        def shown(
+            session: Session | None, number: Any, index: Any, outputs: frozenset[str]
+        ) -> dict[Any, Any]:
             session = self.session(session)
-            if not selects.note(session, kind, number, event.index):
+            if not selects.note(session, kind, number, index):
                 return {self.page.session: session}  # shown by the handler showing its kind
             try:
                 return selects.show(
                     session,
                     kind,
                     lambda index: action(session, index),
-                    lambda screen: self.page.updates(screen, session, reach),
+                    lambda screen: self.page.updates(screen, session, outputs),
+                    lambda: self.explorer.current(session),
                 )
             except Exception:
                 return self.failed(session)
+
+        def handler(session: Session | None, number: Any, event: gr.SelectData) -> dict[Any, Any]:
+            return shown(session, number, event.index, reach)
+
+        def refresh(session: Session | None) -> dict[Any, Any]:
+            # After a computation's answer: it was drawn from the view of when it finished,
+            # and its pictures may have reached the page after a newer event's (they take
+            # longer to send). What this kind shows is drawn again from the view now, in turn
+            # with the events of its kind.
+            if isinstance(session, Session):
+                session.forget(set(redrawn))
+            return shown(session, None, AGAIN, redrawn)
+
+        redrawn = reach if again is None else again
+        self.refreshes.append((refresh, redrawn))
 
         trigger(
             handler,
@@ -880,7 +942,7 @@ def _wire_computation(wiring: _Wiring) -> None:
     ) -> dict[Any, Any]:
         return wiring.show(session, lambda session: explorer.fulfil(session, _reporter(progress)))
 
-    page.ticket.change(
+    computed = page.ticket.change(
         fulfil,
         [page.session],
         page.components(EVERYTHING),
@@ -889,6 +951,24 @@ def _wire_computation(wiring: _Wiring) -> None:
         trigger_mode="always_last",
         show_progress="full",
         show_progress_on=page.progress_targets(),
+        api_visibility="private",
+    )
+
+    def refresh(session: Session | None) -> dict[Any, Any]:
+        """Every select kind's refresh, in one request (the select events are wired first)."""
+        answer: dict[Any, Any] = {}
+        for again, _ in wiring.refreshes:
+            answer.update(again(answer.get(page.session, session)))
+        return answer
+
+    redrawn = frozenset().union(*(reach for _, reach in wiring.refreshes))
+    computed.then(
+        refresh,
+        [page.session],
+        page.components(redrawn),
+        concurrency_id=ACTIONS,
+        concurrency_limit=ACTIONS_AT_ONCE,
+        show_progress="hidden",
         api_visibility="private",
     )
 
@@ -944,7 +1024,7 @@ def _wire_pairs(wiring: _Wiring) -> None:
         name = names[index] if isinstance(index, int) and 0 <= index < len(names) else ""
         return explorer.choose_example(session, name)
 
-    wiring.on_select("gallery", page.gallery.select, gallery)
+    wiring.on_select("gallery", page.gallery.select, gallery, again=frozenset({"example"}))
     wiring.on(page.example.input, explorer.choose_example, [page.example])
     upload = [page.target_file, page.source_file]
     wiring.on(page.upload_button.click, explorer.upload_pair, upload)
@@ -1012,10 +1092,10 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             first.label,
             cache,
         )
+        atexit.register(_remove_written, Path(cache) / PICTURES_FOLDER, explorer.exports)
         page = _layout(first, files)
         page.session.value = explorer.new_session
         wiring = _Wiring(explorer, page)
-        _wire_computation(wiring)
         _wire_clicks(wiring)
         _wire_view(wiring)
         _wire_pairs(wiring)
@@ -1023,6 +1103,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
         _wire_weights(wiring)
         _wire_flow(wiring)
         sections.wire(wiring, CONFIDENCE)
+        _wire_computation(wiring)  # last: it runs the select events' refreshes
 
         def opened(session: Session | None, request: gr.Request) -> dict[Any, Any]:
             """A page opened: the first screen, or the view its link names."""

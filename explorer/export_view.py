@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -100,11 +102,13 @@ def matches_result(analysis: Analysis, choice: ConfidenceChoice) -> RuleResult:
 
 
 class Exports:
-    """Writes the export files into ``folder`` (default: a folder in the system's temporary
-    directory, which Gradio may serve)."""
+    """Writes the export files into ``folder`` (default: a folder of this process's own in the
+    system's temporary directory, which Gradio may serve; :meth:`remove` deletes it)."""
 
     def __init__(self, folder: Path | None = None):
-        self.folder = folder or Path(tempfile.gettempdir()) / "gocor-explorer-exports"
+        self.folder = folder or Path(tempfile.gettempdir()) / (
+            f"gocor-explorer-exports-{os.getpid()}-{secrets.token_hex(4)}"
+        )
         self._pruned = 0.0
         self._lock = threading.Lock()
 
@@ -143,6 +147,10 @@ class Exports:
                     shutil.rmtree(child, ignore_errors=True)
             except OSError:
                 continue
+
+    def remove(self) -> None:
+        """Delete every file written (the server stops)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # -- the files --------------------------------------------------------------------------------
     def score_maps(self, computed: Computed, probe: Probe, label: str) -> str:

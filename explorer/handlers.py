@@ -68,6 +68,7 @@ from explorer.pipeline import (
     Superseded,
     WeightsNeeded,
     WorkingPair,
+    arithmetic,
     pair_from_files,
     read_user_image,
     synthetic_pair,
@@ -144,6 +145,7 @@ class Screen:
     gocor_global: Any = KEEP
     gocor_local: Any = KEEP
     strip: Any = KEEP
+    arithmetic: Any = KEEP  # the clicked cell's scores term by term (feature, filter, products)
     table: Any = KEEP  # markdown table of best matches and errors
     colour_bar: Any = KEEP
     losses: Any = KEEP
@@ -193,6 +195,7 @@ PICTURES = (
     "gocor_global",
     "gocor_local",
     "strip",
+    "arithmetic",
     "colour_bar",
     "losses",
     "functions",
@@ -849,10 +852,21 @@ class Explorer:
             with_volumes(lambda c, p: render.strip(c, p, scale)),
         )
         output(
+            "arithmetic",
+            ("arithmetic", *volumes, cell, iteration),
+            with_volumes(
+                lambda c, p: render.arithmetic_picture(arithmetic(c, view.pixel, iteration))
+            ),
+        )
+        output(
             "table",
             ("table", *volumes, cell, iteration),
             with_volumes(
-                lambda c, p: _table(p, self._title(view)) + rules_view.window_note(c, p.cell)
+                lambda c, p: (
+                    _table(p, self._title(view))
+                    + rules_view.window_note(c, p.cell)
+                    + rules_view.ambiguity_note(c, p.cell)
+                )
             ),
         )
         output("colour_bar", ("colour_bar", scale), lambda: render.colour_bar(scale))

@@ -27,7 +27,7 @@ direction (see the wheel), saturation: length."""
 LEVELS_NOTE = """### What each level of the network sees at the clicked pixel
 One row per level, coarse to fine; one map per GOCor iteration (a GOCor level) or the feature
 correlation (a correlation level), over the **source** image. ✚ each map's best score, ◯ the
-true match where it is known, ◆ where this level's flow sends the pixel, ▢ the local window
+true match where it is known, ◆ where this level's flow sends the pixel, ⬚ the local window
 after warping (each of its entries is drawn on the source cell it reads). Click the target
 image above to move the pixel."""
 

@@ -18,9 +18,10 @@ import numpy as np
 from explorer import render
 from explorer.network_view import NetworkComputed
 from gocor_lite.pictures.levels import LevelScores
+from gocor_lite.pictures.marks import FLOW
 
 TILE_SIDE = 240  # px: each map is enlarged (integer factor) to at least this longer side
-FLOW_COLOUR = (255, 64, 200)  # the level's own flow at the clicked cell (a diamond)
+FLOW_COLOUR = FLOW.rgb  # the level's own flow at the clicked cell (a diamond)
 GAP = 6  # px between tiles
 
 

@@ -328,6 +328,8 @@ class Computed:
     local_trace: GOCorTrace
     analysis: Analysis  # every matching rule, whole-image scores and confidences
     seconds: float  # time the computation took
+    target_features: Tensor  # (C, h, w), normalised as correlated
+    source_features: Tensor  # (C, h', w'), what global correlation and global GOCor score
 
     @property
     def target_grid(self) -> tuple[int, int]:
@@ -345,6 +347,7 @@ class Computed:
     def nbytes(self) -> int:
         """Memory held by the volumes and traces (what the cache budget counts)."""
         tensors = [self.correlation, self.self_correlation, self.local]
+        tensors += [self.target_features, self.source_features]
         for trace in (self.global_trace, self.local_trace):
             tensors += [*trace.volumes, *trace.target_scores, *trace.filters]
         volumes = sum(tensor.numel() * tensor.element_size() for tensor in tensors)
@@ -386,6 +389,60 @@ class Probe:
             self.gocor_global,
             self.gocor_local,
         ]
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """The arithmetic of one score (:mod:`gocor_lite.pictures.arithmetic`): the probed target
+    cell's feature ``f_i`` and global GOCor's filter ``w_i`` at ``iteration`` (``(C,)`` each),
+    and the features ``f'_j`` of the source cells that matter (``(C,)``, by title: the
+    correlation's best match, GOCor's, the true match where known; one title for a cell
+    that is several of them), with the scores the volumes hold for them (correlation, GOCor)."""
+
+    cell: tuple[int, int]
+    iteration: int
+    feature: np.ndarray
+    gocor_filter: np.ndarray
+    sources: dict[str, np.ndarray]
+    volume_scores: dict[str, tuple[float, float]]
+
+
+def arithmetic(computed: Computed, pixel: tuple[float, float], iteration: int) -> Arithmetic:
+    """:class:`Arithmetic` of the target cell under ``pixel`` (working-resolution pixels)."""
+    stride = computed.stride
+    x, y = pixel_to_cell_index(pixel[0], pixel[1], stride, computed.target_grid)
+    iteration = min(max(int(iteration), 0), computed.num_iter)
+    gocor_volume = computed.global_trace.volumes[iteration][y, x]  # batch dropped (_first)
+    _, source_width = computed.source_grid
+    cells: dict[tuple[int, int], list[str]] = {}
+    for name, scores in (
+        ("correlation's best match", computed.correlation[y, x]),
+        (f"GOCor's best match (iteration {iteration})", gocor_volume),
+    ):
+        row, column = divmod(int(scores.argmax()), source_width)
+        cells.setdefault((column, row), []).append(name)
+    centre = (float(cell_to_pixel(x, stride)), float(cell_to_pixel(y, stride)))
+    truth = true_match(computed.pair.flow, centre)
+    if truth is not None:
+        cells.setdefault(
+            pixel_to_cell_index(truth[0], truth[1], stride, computed.source_grid), []
+        ).append("the true match")
+    sources, volume_scores = {}, {}
+    for (column, row), names in cells.items():
+        title = f"source cell ({column}, {row}), " + " = ".join(names)
+        sources[title] = computed.source_features[:, row, column].double().numpy()
+        volume_scores[title] = (
+            float(computed.correlation[y, x, row, column]),
+            float(gocor_volume[row, column]),
+        )
+    return Arithmetic(
+        cell=(x, y),
+        iteration=iteration,
+        feature=computed.target_features[:, y, x].double().numpy(),
+        gocor_filter=computed.global_trace.filters[iteration][0, :, y, x].double().numpy(),
+        sources=sources,
+        volume_scores=volume_scores,
+    )
 
 
 class Pipeline:
@@ -608,6 +665,8 @@ class Pipeline:
             local_trace=first_local,
             analysis=analysis,
             seconds=time.perf_counter() - start,
+            target_features=target[0],
+            source_features=source[0],
         )
         report(1.0, "done")
         return result

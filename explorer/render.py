@@ -26,21 +26,24 @@ from PIL import Image, ImageDraw, ImageFont
 from explorer.network_view import NetworkComputed
 from explorer.pipeline import (
     FLOW_ERROR_RANGE,
+    Arithmetic,
     Computed,
     Probe,
     ScoreMap,
     WorkingPair,
 )
 from gocor_lite.matching import cells_to_pixels
+from gocor_lite.pictures import marks
 from gocor_lite.pictures.flow import ERROR_COLORMAP, UNKNOWN_COLOUR, colour_wheel
 
 COLOUR_SCALES = ("per map (min to max)", "shared (0 to 1)")
 SHARED_RANGE = (0.0, 1.0)
 CMAP = "inferno"
-CLICK_COLOUR = (0, 229, 255)  # the clicked target cell
-TRUTH_COLOUR = (57, 255, 20)  # the true match
-BEST_COLOUR = (255, 255, 255)  # each method's best match
-WINDOW_COLOUR = (0, 229, 255)  # local search window
+# The course's one notation (gocor_lite.pictures.marks), drawn here with PIL.
+CLICK_COLOUR = marks.TARGET.rgb  # the clicked target cell
+TRUTH_COLOUR = marks.TRUTH.rgb  # the true match
+BEST_COLOUR = marks.BEST.rgb  # each method's best match
+WINDOW_COLOUR = marks.WINDOW.rgb  # local search window
 CURRENT_COLOUR = (255, 200, 0)  # the iteration the slider selects
 MIN_DISPLAY_SIDE = 560  # images are enlarged (integer factor) to at least this longer side
 PANEL_SIDE = 320  # the score maps, four in a row, to at least this (sharp at their shown size)
@@ -562,6 +565,36 @@ def plots(computed: Computed) -> Plots:
             draw_distance_functions, "learned functions of the distance between target cells"
         ),
     )
+
+
+def arithmetic_picture(item: Arithmetic) -> np.ndarray:
+    """The arithmetic of the probed cell's scores (:func:`gocor_lite.pictures.arithmetic.
+    draw_score_arithmetic`): its feature and GOCor's filter, then the terms of both scores for
+    each source cell that matters."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from gocor_lite.pictures.arithmetic import draw_score_arithmetic
+
+    rows = 1 + len(item.sources)
+    figure = Figure(figsize=(9.0, 1.55 * rows + 0.5), dpi=90)
+    figure.subplots_adjust(
+        left=0.07,
+        right=0.99,
+        bottom=0.45 / (1.55 * rows + 0.5) + 0.05,
+        top=1 - 0.3 / (1.55 * rows + 0.5) - 0.03,
+        hspace=0.55,
+    )
+    canvas = FigureCanvasAgg(figure)
+    draw_score_arithmetic(
+        figure,
+        item.feature,
+        item.gocor_filter,
+        item.sources,
+        filter_name=f"GOCor's filter w_i, iteration {item.iteration}",
+    )
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 # -- the network view's flow pictures ---------------------------------------------------------

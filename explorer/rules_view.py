@@ -185,8 +185,62 @@ def accuracy_table(computed: Computed, iteration: int, title: str) -> str:
             f"| {label} | {_percent(score.within_cell)} | {_percent(score.accepted)} | "
             f"{_percent(score.precision)} | {_pixels(score.aepe)} |"
         )
-    rows += ["", _reach_sentence(computed)]
+    rows += ["", _reach_sentence(computed), "", ambiguity_table(computed, iteration)]
     return "\n".join(rows)
+
+
+def ambiguity_table(computed: Computed, iteration: int) -> str:
+    """Markdown: where GOCor matters on this pair: the counted cells split by the global
+    correlation's peak ratio at its median, the % right of global correlation and of global
+    GOCor (the shown ``iteration``) on each half, and the difference."""
+    split = computed.analysis.ambiguity
+    if split is None:
+        return ""
+    iteration = min(max(iteration, 0), computed.num_iter)
+    rows = [
+        f"**Where GOCor matters on this pair:** its cells split by the global correlation's "
+        f"peak ratio (best score over the best outside its 3×3 cells) at the median, "
+        f"{split.threshold:.2f}. Below it a look-alike scores nearly as high as the best: "
+        "*ambiguous*. % of each half matched within one cell:",
+        "",
+        f"| cells | count | global correlation | GOCor global, iteration {iteration} | GOCor − "
+        "correlation |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for group in ("ambiguous", "distinctive"):
+        before = split.correlation[group]
+        after = split.gocor[iteration][group]
+        gain = after.within_cell - before.within_cell
+        rows.append(
+            f"| {group} (peak ratio {'below' if group == 'ambiguous' else 'at or above'} "
+            f"{split.threshold:.2f}) | {before.count} | {_percent(before.within_cell)} | "
+            f"{_percent(after.within_cell)} | "
+            f"{'–' if before.count == 0 else f'{gain:+.1f} points'} |"
+        )
+    return "\n".join(rows)
+
+
+def ambiguity_note(computed: Computed, cell: tuple[int, int]) -> str:
+    """A sentence placing the clicked cell in the split of :func:`ambiguity_table`."""
+    split = computed.analysis.ambiguity
+    known = computed.analysis.known
+    x, y = cell
+    if split is None or known is None:
+        return ""
+    ratio = float(split.ratio[y, x])
+    if not bool(known[y, x]):
+        return (
+            f"\n\nThis pixel's peak ratio is {ratio:.2f}; its true match is unknown, so it is "
+            "in neither half of the pair's split (below)."
+        )
+    half = "ambiguous" if bool(split.ambiguous[y, x]) else "distinctive"
+    side = "below" if half == "ambiguous" else "at or above"
+    return (
+        f"\n\nThis pixel's global-correlation peak ratio is {ratio:.2f}, {side} the pair's "
+        f"median {split.threshold:.2f}: one of its **{half}** cells. One pixel shows how "
+        "GOCor treats it; whether GOCor helps is a question for the whole half (*Where GOCor "
+        "matters*, at the foot of the whole-image table beside this one)."
+    )
 
 
 def _reach_sentence(computed: Computed) -> str:

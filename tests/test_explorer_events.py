@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from explorer.app import _Selects
+from explorer.app import AGAIN, _Selects
 from explorer.handlers import Screen, Session
 from explorer.screenshot import browser_page, wait_for_flow
 from gocor_lite.data.examples import example_names
@@ -65,20 +65,56 @@ def test_selects_show_the_newest_event_and_drop_older_ones() -> None:
         sent.append(screen)
         return {"screen": screen}
 
+    def again() -> Screen:
+        acted.append("again")
+        return Screen(None, "status of the view now")  # type: ignore[arg-type]
+
     assert selects.note(session, "target", 1, "first")
-    answer = selects.show(session, "target", act, send)
+    answer = selects.show(session, "target", act, send, again)
     assert acted == ["first", "fourth"] and len(sent) == 1
     assert answer["screen"].status == "status of fourth" and answer["screen"].compute
     # Done: the next event is shown by its own handler; a late older one is dropped.
     assert not selects.note(session, "target", 3, "late")
-    assert selects.note(session, "target", 5, "fifth")
+    # A refresh (after a computation) applies no click: the view now is drawn again.
+    acted.clear()
+    assert selects.note(session, "target", None, AGAIN)
+    assert selects.show(session, "target", act, send, again)["screen"].status == (
+        "status of the view now"
+    )
+    assert acted == ["again"]
+
+    # A click noted while a refresh is shown is applied (never lost to the refresh) ...
+    acted.clear()
+
+    def again_then_click() -> Screen:
+        acted.append("again")
+        if acted.count("again") == 1:
+            assert not selects.note(session, "target", 5, "fifth")
+        return Screen(None, "status of the view now")  # type: ignore[arg-type]
+
+    assert selects.note(session, "target", None, AGAIN)
+    answer = selects.show(session, "target", act, send, again_then_click)
+    assert acted == ["again", "fifth"] and answer["screen"].status == "status of fifth"
+    # ... and a refresh noted while a click is shown applies it once, not twice.
+    acted.clear()
+
+    def click_then_refresh(index: str) -> Screen:
+        acted.append(index)
+        if index == "sixth":
+            assert not selects.note(session, "target", None, AGAIN)
+        return Screen(None, f"status of {index}")  # type: ignore[arg-type]
+
+    assert selects.note(session, "target", 6, "sixth")
+    selects.show(session, "target", click_then_refresh, send, again)
+    assert acted == ["sixth", "again"]
+    assert selects.note(session, "target", 6.5, "after the refreshes")  # nothing left showing
 
     def fail(index: str) -> Screen:
         raise RuntimeError(index)
 
     with pytest.raises(RuntimeError):
-        selects.show(session, "target", fail, send)
-    assert selects.note(session, "target", 6, "after a failure")  # not left "showing"
+        selects.show(session, "target", fail, send, again)
+    assert selects.note(session, "target", 7, "after a failure")  # not left "showing"
     assert not selects.note(session, "gallery", 2, "next pair")  # its first is being shown
 
 

@@ -83,6 +83,7 @@ def test_a_click_sends_only_what_it_changes(explorer: Explorer) -> None:
     expected = {"target", "local_correlation", "global_correlation", "gocor_global"}
     expected |= {"gocor_local", "strip", "table", "source"}  # brick-shift: the true match moves
     expected |= {"rules_panel"}  # every matching rule's map of the clicked cell
+    expected |= {"arithmetic"}  # the clicked cell's scores term by term
     assert drawn == expected
     assert screen.settings is KEEP and screen.example is KEEP and screen.iteration is KEEP
     assert screen.flow_status is KEEP and not screen.compute

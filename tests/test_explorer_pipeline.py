@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import render
+from explorer import render, rules_view
 from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
 from gocor_lite.data.pairs import ExamplePair
@@ -646,3 +647,83 @@ def test_feature_weights_files(
     assert reset.view.settings.features == "xfeat"  # pooling cannot go on without its file
     missing = explorer.use_feature_weights(session, str(tmp_path / "gone" / "x.pt"))
     assert missing.warning and "x.pt" in missing.status and str(tmp_path) not in missing.status
+
+
+def test_ambiguity_split_by_hand(pipeline: Pipeline) -> None:
+    """The pair's cells split at the median of correlation's peak ratio, and each half's
+    accuracy, recomputed here from the volume and the truth with plain loops."""
+    computed = pipeline.compute("example:brick-shift", SMALL)
+    analysis = computed.analysis
+    split = analysis.ambiguity
+    assert split is not None and analysis.truth is not None and analysis.known is not None
+    volume = computed.correlation.double()  # (h, w, h', w')
+    height, width, source_height, source_width = volume.shape
+    stride = analysis.stride
+    ratios, right_correlation, right_gocor = {}, {}, {}
+    for y in range(height):
+        for x in range(width):
+            scores = volume[y, x]
+            best = int(scores.argmax())
+            by, bx = divmod(best, source_width)
+            second = max(
+                float(scores[j, i])
+                for j in range(source_height)
+                for i in range(source_width)
+                if max(abs(j - by), abs(i - bx)) > 1  # outside the best's 3x3 cells
+            )
+            ratios[(x, y)] = float(scores[by, bx]) / second
+            truth = analysis.truth[:, y, x].tolist()
+            for found, right in (
+                (analysis.matches["global correlation"][:, y, x], right_correlation),
+                (analysis.gocor_global_matches[-1][:, y, x], right_gocor),
+            ):
+                centre = (
+                    (float(found[0]) + 0.5) * stride - 0.5,
+                    (float(found[1]) + 0.5) * stride - 0.5,
+                )
+                right[(x, y)] = math.dist(centre, truth) < stride
+    counted = [cell for cell in ratios if bool(analysis.known[cell[1], cell[0]])]
+    ordered = sorted(ratios[cell] for cell in counted)
+    median = ordered[(len(ordered) - 1) // 2]  # the lower middle value, as torch.median
+    assert split.threshold == pytest.approx(median, rel=1e-5)
+    ambiguous = [cell for cell in counted if ratios[cell] < median]
+    distinctive = [cell for cell in counted if ratios[cell] >= median]
+    for group, cells in (("ambiguous", ambiguous), ("distinctive", distinctive)):
+        assert split.correlation[group].count == len(cells) > 0
+        for right, score in (
+            (right_correlation, split.correlation[group]),
+            (right_gocor, split.gocor[-1][group]),
+        ):
+            assert score.within_cell == pytest.approx(
+                100 * sum(right[c] for c in cells) / len(cells)
+            )
+    table = rules_view.ambiguity_table(computed, computed.num_iter)
+    first = split.correlation["ambiguous"].within_cell
+    assert (
+        f"| ambiguous (peak ratio below {median:.2f}) | {len(ambiguous)} | {first:.1f}% |" in table
+    )
+
+
+def test_arithmetic_of_one_score_adds_up_to_the_volumes(pipeline: Pipeline) -> None:
+    """The arithmetic panel's vectors: the products summed by a plain loop equal the scores
+    the correlation and GOCor volumes hold (computed by the library's matrix products), and
+    the source cells are the maxima of those volumes (found here by a loop)."""
+    from explorer.pipeline import arithmetic
+
+    computed = pipeline.compute("example:brick-shift", SMALL)
+    item = arithmetic(computed, (60.0, 50.0), SMALL.num_iter)
+    x, y = item.cell
+    assert item.sources, "at least correlation's best match"
+    for title, source in item.sources.items():
+        correlation = sum(float(a) * float(b) for a, b in zip(item.feature, source, strict=True))
+        gocor = sum(float(a) * float(b) for a, b in zip(item.gocor_filter, source, strict=True))
+        assert (correlation, gocor) == pytest.approx(item.volume_scores[title], abs=1e-5)
+    scores = computed.correlation[y, x]
+    height, width = scores.shape
+    best = max(((j, i) for j in range(height) for i in range(width)), key=lambda c: scores[c])
+    assert any(
+        f"({best[1]}, {best[0]})" in title and "correlation's best" in title
+        for title in item.sources
+    )
+    picture = render.arithmetic_picture(item)
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.std() > 0

@@ -464,6 +464,22 @@ class AmbiguitySplit:
         return self.known & self.correlation_right & ~self.gocor_right
 
 
+def ambiguous_cells(ratio: Tensor, counted: Tensor) -> tuple[float, Tensor]:
+    """The split of :class:`AmbiguitySplit`: the median of correlation's peak ``ratio`` over
+    the ``counted`` cells (``(h, w)`` bool, at least one), and the counted cells below it
+    (``(h, w)`` bool): the *ambiguous* half (ties at the median count as distinctive).
+
+    >>> ratio = torch.tensor([[1.0, 3.0], [2.0, 9.0]])
+    >>> threshold, ambiguous = ambiguous_cells(ratio, torch.tensor([[True, True], [True, False]]))
+    >>> threshold, ambiguous.tolist()
+    (2.0, [[True, False], [False, False]])
+    """
+    if not bool(counted.any()):
+        raise ValueError("no counted cell to split")
+    threshold = float(ratio[counted].median())
+    return threshold, counted & (ratio < threshold)
+
+
 def ambiguity_split(
     pair: ExamplePair, extractor: FeatureExtractor, gocor: GlobalGOCor
 ) -> AmbiguitySplit:
@@ -481,8 +497,7 @@ def ambiguity_split(
     counted = known[0]
     if int(counted.sum()) < 2:
         raise ValueError(f"pair {pair.name!r} has fewer than two cells with a known truth")
-    threshold = float(ratio[counted].median())
-    ambiguous = counted & (ratio < threshold)
+    threshold, ambiguous = ambiguous_cells(ratio, counted)
     errors = {
         "correlation": endpoint_errors(results["argmax"], truth, stride)[0],
         "gocor": endpoint_errors(results["gocor"], truth, stride)[0],
