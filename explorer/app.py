@@ -438,7 +438,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
                 with gr.Column(min_width=240):
                     gr.Markdown("### Source image (◯ true match)")
                     source = _image("source image", "source", files.get("source"))
-            status = gr.Markdown(first.status, elem_id="status")
+            status = gr.Markdown(first.status, elem_id="status", label="status")
             with gr.Row(equal_height=True):
                 iteration = gr.Slider(
                     0,
@@ -458,6 +458,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
                 )
             colour_bar = gr.Image(
                 files.get("colour_bar"),
+                label="colour bar",
                 show_label=False,
                 interactive=False,
                 format="png",
@@ -542,9 +543,13 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
         gocor_global = _image("GOCor global", "gocor-global", files.get("gocor_global"))
         gocor_local = _image("GOCor local", "gocor-local", files.get("gocor_local"))
     with gr.Row(equal_height=False):
-        table = gr.Markdown(first.table if isinstance(first.table, str) else "", elem_id="table")
+        table = gr.Markdown(
+            first.table if isinstance(first.table, str) else "", elem_id="table", label="table"
+        )
         rules_table = gr.Markdown(
-            first.rules_table if isinstance(first.rules_table, str) else "", elem_id="rules-table"
+            first.rules_table if isinstance(first.rules_table, str) else "",
+            elem_id="rules-table",
+            label="whole-image table",
         )
     rules_panel = sections.rules_layout(first, files, _image)
     gr.Markdown(
@@ -898,21 +903,23 @@ class _Wiring:
         self,
         name: str,
         action: Callable[..., Screen],
-        inputs: list[Any],
+        inputs: dict[str, Any],
         heavy: bool = True,
         reach: frozenset[str] = EVERYTHING,
     ) -> None:
         """An API endpoint: the action and the computation it asks for, in one call (heavy
-        actions in the compute group; a click computes only if its volumes left memory)."""
+        actions in the compute group; a click computes only if its volumes left memory).
+        ``inputs``: the action's arguments by their names in the API, in its order."""
         explorer = self.explorer
+        names = list(inputs)
 
         def handler(
             session: Session | None,
-            *values: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
+            **values: Any,
         ) -> dict[Any, Any]:
             def act(session: Session) -> Screen:
-                screen = action(session, *values)
+                screen = action(session, *(values[name] for name in names))
                 # What it asked for, or what another call of this session is computing (a
                 # click during a recomputation answers when that is done, on its result).
                 if screen.compute or explorer.pending(session):
@@ -923,8 +930,9 @@ class _Wiring:
 
         gr.Button(visible=False).click(
             handler,
-            [self.page.session, *inputs],
+            [self.page.session],
             self.page.components(reach, ticket=False),  # an API call computes in itself
+            inputs_kwargs=inputs,
             concurrency_id=COMPUTE if heavy else ACTIONS,
             concurrency_limit=1 if heavy else ACTIONS_AT_ONCE,
             api_name=name,
@@ -984,7 +992,7 @@ def _wire_clicks(wiring: _Wiring) -> None:
 
     wiring.on_select("target", page.target.select, click, PROBE)
     api_x, api_y = gr.Number(visible=False), gr.Number(visible=False)
-    wiring.api("select_pixel", explorer.click, [api_x, api_y], heavy=False, reach=PROBE)
+    wiring.api("select_pixel", explorer.click, {"x": api_x, "y": api_y}, heavy=False, reach=PROBE)
 
 
 def _wire_view(wiring: _Wiring) -> None:
@@ -1002,14 +1010,14 @@ def _wire_view(wiring: _Wiring) -> None:
     wiring.api(
         "set_iteration",
         explorer.set_iteration,
-        [page.iteration],
+        {"iteration": page.iteration},
         heavy=False,
         reach=PROBE | {"iteration"},
     )
     wiring.api(
         "set_colour_scale",
         explorer.set_colour_scale,
-        [page.colour_scale],
+        {"colour_scale": page.colour_scale},
         heavy=False,
         reach=PROBE | {"colour_bar", "colour_scale"},
     )
@@ -1030,9 +1038,15 @@ def _wire_pairs(wiring: _Wiring) -> None:
     wiring.on(page.upload_button.click, explorer.upload_pair, upload)
     synthetic = [page.synthetic_file, page.seed, page.kind]
     wiring.on(page.synthetic_button.click, explorer.make_synthetic, synthetic)
-    wiring.api("choose_example", explorer.choose_example, [page.example])
-    wiring.api("upload_pair", explorer.upload_pair, upload)
-    wiring.api("make_synthetic", explorer.make_synthetic, synthetic)
+    wiring.api("choose_example", explorer.choose_example, {"name": page.example})
+    wiring.api(
+        "upload_pair", explorer.upload_pair, dict(zip(("target", "source"), upload, strict=True))
+    )
+    wiring.api(
+        "make_synthetic",
+        explorer.make_synthetic,
+        dict(zip(("image", "seed", "kind"), synthetic, strict=True)),
+    )
 
 
 def _wire_settings(wiring: _Wiring) -> None:
@@ -1050,7 +1064,11 @@ def _wire_settings(wiring: _Wiring) -> None:
     for control in controls:
         trigger = control.release if isinstance(control, gr.Slider) else control.input
         wiring.on(trigger, apply, inputs)
-    wiring.api("apply_settings", apply, inputs)
+    wiring.api(
+        "apply_settings",
+        apply,
+        {**dict(zip(SETTING_CONTROLS, controls, strict=True)), "weights_file": page.weights_file},
+    )
 
 
 def _wire_weights(wiring: _Wiring) -> None:
@@ -1059,9 +1077,11 @@ def _wire_weights(wiring: _Wiring) -> None:
     wiring.on(page.weights_button.click, explorer.use_weights, [page.weights_file])
     wiring.on(page.feature_weights_button.click, explorer.use_feature_weights, [page.weights_file])
     wiring.on(page.initial_button.click, explorer.reset_weights, [])
-    wiring.api("use_weights", explorer.use_weights, [page.weights_file])
-    wiring.api("use_feature_weights", explorer.use_feature_weights, [page.weights_file])
-    wiring.api("reset_weights", explorer.reset_weights, [])
+    wiring.api("use_weights", explorer.use_weights, {"weights_file": page.weights_file})
+    wiring.api(
+        "use_feature_weights", explorer.use_feature_weights, {"weights_file": page.weights_file}
+    )
+    wiring.api("reset_weights", explorer.reset_weights, {})
 
 
 def _wire_flow(wiring: _Wiring) -> None:
@@ -1073,8 +1093,12 @@ def _wire_flow(wiring: _Wiring) -> None:
     choice = [page.network, page.network_file]
     wiring.on(page.network.input, explorer.choose_network, choice)
     wiring.on(page.network_file.upload, explorer.use_network_file, [page.network_file])
-    wiring.api("choose_network", explorer.choose_network, choice)
-    wiring.api("show_flow", explorer.open_flow, [])
+    wiring.api(
+        "choose_network",
+        explorer.choose_network,
+        {"network": page.network, "weights_file": page.network_file},
+    )
+    wiring.api("show_flow", explorer.open_flow, {})
 
 
 def build(explorer: Explorer | None = None) -> gr.Blocks:

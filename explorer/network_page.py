@@ -74,6 +74,7 @@ def network_section(first: Screen, image: Callable[[str, str, Any], gr.Image]) -
         flow_status = gr.Markdown(
             first.flow_status if isinstance(first.flow_status, str) else "",
             elem_id="flow-status",
+            label="flow status",
         )
         with gr.Row(equal_height=False):
             flow = image("flow", "flow", None)

@@ -114,6 +114,7 @@ def confidence_layout(
     status = gr.Markdown(
         first.confidence_status if isinstance(first.confidence_status, str) else "",
         elem_id="confidence-status",
+        label="confidence status",
     )
     return {
         "confidence_volume": volume,
@@ -194,7 +195,8 @@ def wire(wiring: _Wiring, reach: frozenset[str]) -> None:
     for control in controls:
         trigger = control.release if isinstance(control, gr.Slider) else control.input
         wiring.on(trigger, explorer.set_confidence, controls, reach)
-    wiring.api("set_confidence", explorer.set_confidence, controls, heavy=False, reach=reach)
+    named = dict(zip(("volume", "measure", "hidden_percent"), controls, strict=True))
+    wiring.api("set_confidence", explorer.set_confidence, named, heavy=False, reach=reach)
     wiring.on(page.pictures_button.click, explorer.export_pictures, [])
     page.link.change(None, [page.link], None, js=LINK_SCRIPT, api_visibility="private")
     _wire_data(wiring)
@@ -206,46 +208,52 @@ def _wire_data(wiring: _Wiring) -> None:
     in the status."""
     explorer = wiring.explorer
     x, y = gr.Number(visible=False), gr.Number(visible=False)
-    maps, names = gr.File(visible=False), gr.JSON(visible=False)
+    maps = gr.File(visible=False, label="score maps file (.npy)")
+    names = gr.JSON(visible=False, label="score map names")
     data(
         wiring,
         "score_maps",
         explorer.click,
-        [x, y],
+        {"x": x, "y": y},
         {"score_maps_file": maps},
         names,
         explorer.score_map_names,
     )
-    flo, npy = gr.File(visible=False), gr.File(visible=False)
+    flo = gr.File(visible=False, label="flow file (.flo)")
+    npy = gr.File(visible=False, label="flow file (.npy)")
     data(
         wiring,
         "flow",
         explorer.open_flow,
-        [],
+        {},
         {"flow_npy_file": npy, "flow_flo_file": flo},
     )
     volume, measure = gr.Textbox(visible=False), gr.Textbox(visible=False)
     hidden = gr.Number(visible=False)
-    csv = gr.File(visible=False)
+    csv = gr.File(visible=False, label="matches file (.csv)")
     data(
-        wiring, "matches", explorer.set_confidence, [volume, measure, hidden], {"matches_file": csv}
+        wiring,
+        "matches",
+        explorer.set_confidence,
+        {"volume": volume, "measure": measure, "hidden_percent": hidden},
+        {"matches_file": csv},
     )
-    scores = gr.JSON(visible=False)
+    scores = gr.JSON(visible=False, label="whole-image scores")
     data(
         wiring,
         "rule_scores",
         explorer.current,
-        [],
+        {},
         {},
         scores,
         explorer.whole_image_scores,
     )
-    archive = gr.File(visible=False)
+    archive = gr.File(visible=False, label="pictures file (.zip)")
     data(
         wiring,
         "pictures",
         _after_computing(wiring, explorer.export_pictures),
-        [],
+        {},
         {"pictures_file": archive},
     )
 
@@ -266,29 +274,32 @@ def data(
     wiring: _Wiring,
     name: str,
     action: Callable[..., Screen],
-    inputs: list[Any],
+    inputs: dict[str, Any],
     fields: dict[str, Any],
     extra: Any = None,
     make_extra: Callable[[Session], Any] | None = None,
 ) -> None:
-    """A named endpoint: ``action``, then the computation it needs, then the screen fields
-    ``fields`` (name -> a hidden component) and ``make_extra(session)`` into ``extra``."""
+    """A named endpoint: ``action`` (its arguments ``inputs``, by their names in the API), then
+    the computation it needs, then the screen fields ``fields`` (name -> a hidden component)
+    and ``make_extra(session)`` into ``extra``."""
     from explorer.app import COMPUTE
     from explorer.app import _reporter as reporter
 
     explorer, page = wiring.explorer, wiring.page
     outputs = [page.session, page.status, *fields.values()] + ([extra] if extra else [])
 
+    names = list(inputs)
+
     def handler(
         session: Session | None,
-        *values: Any,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
+        **values: Any,
     ) -> dict[Any, Any]:
         session = wiring.session(session)
         answer: dict[Any, Any] = {page.session: session}
         try:
             session.forget(set(fields))  # always sent: the caller has no page that shows them
-            screen = action(session, *values)
+            screen = action(session, *(values[name] for name in names))
             if screen.compute or explorer.pending(session):
                 screen = screen.merged(explorer.fulfil(session, reporter(progress)))
         except Exception:
@@ -307,8 +318,9 @@ def data(
 
     gr.Button(visible=False).click(
         handler,
-        [page.session, *inputs],
+        [page.session],
         outputs,
+        inputs_kwargs=inputs,
         concurrency_id=COMPUTE,
         concurrency_limit=1,
         api_name=name,

@@ -960,3 +960,18 @@ def test_the_files_it_writes_are_deleted_when_the_server_stops(tmp_path: Path) -
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_the_api_names_its_parameters_and_outputs(client) -> None:
+    """Every public endpoint's parameters and outputs carry names (Gradio falls back to
+    ``param_N`` and ``value_N`` for unnamed ones), and a call by name works."""
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert "/select_pixel" in info and "/apply_settings" in info
+    for endpoint, about in info.items():
+        names = [item["parameter_name"] for item in about["parameters"]]
+        labels = [item["label"] for item in about["returns"]]
+        unnamed = [n for n in names + labels if re.fullmatch(r"(param|value)_\d+", str(n))]
+        assert not unnamed, (endpoint, unnamed)
+    assert [p["parameter_name"] for p in info["/select_pixel"]["parameters"]] == ["x", "y"]
+    status = _status(client.predict(x=48, y=30, api_name="/select_pixel"))
+    assert "cell" in status, status
