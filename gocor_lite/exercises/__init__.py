@@ -73,7 +73,8 @@ def _describe(given: np.ndarray, wanted: np.ndarray, atol: float, rtol: float) -
         return f"not numbers (dtype {given.dtype})"
     exact = np.issubdtype(wanted.dtype, np.bool_) or np.issubdtype(wanted.dtype, np.integer)
     given64, wanted64 = given.astype(np.float64), wanted.astype(np.float64)
-    tolerance = 0.0 if exact else atol + rtol * np.abs(wanted64)
+    # NaN expected: a tolerance of atol (a NaN tolerance would accept any number there)
+    tolerance = 0.0 if exact else atol + rtol * np.abs(np.nan_to_num(wanted64))
     both_nan = np.isnan(given64) & np.isnan(wanted64)
     difference = np.where(both_nan, 0.0, np.abs(given64 - wanted64))
     difference = np.where(np.isnan(difference), np.inf, difference)

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: MIT
+"""Notebook 5's exercise accepts a right answer written by a different route (a loop over the
+cells, one verdict at a time) on every instance."""
+
+from __future__ import annotations
+
+from gocor_lite.exercises import grade, iterations
+
+
+def _net_gain_by_loop(correlation_errors, gocor_errors, known, stride):
+    height, width = known.shape
+    gain = 0
+    for y in range(height):
+        for x in range(width):
+            if not bool(known[y, x]):
+                continue
+            was_right = float(correlation_errors[y, x]) < stride
+            is_right = float(gocor_errors[y, x]) < stride
+            if is_right and not was_right:
+                gain += 1
+            elif was_right and not is_right:
+                gain -= 1
+    return gain
+
+
+RIGHT = {"cells fixed minus cells broken": _net_gain_by_loop}
+
+
+def test_right_answers_pass():
+    assert set(RIGHT) == set(iterations.EXERCISES)
+    for name, answer in RIGHT.items():
+        result = grade(name, answer)
+        assert result.ok, str(result)
