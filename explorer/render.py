@@ -577,13 +577,10 @@ def arithmetic_picture(item: Arithmetic) -> np.ndarray:
     from gocor_lite.pictures.arithmetic import draw_score_arithmetic
 
     rows = 1 + len(item.sources)
-    figure = Figure(figsize=(9.0, 1.55 * rows + 0.5), dpi=90)
+    height = 1.9 * rows + 0.6  # inches: a row's bars and its two-line title
+    figure = Figure(figsize=(10.0, height), dpi=90)
     figure.subplots_adjust(
-        left=0.07,
-        right=0.99,
-        bottom=0.45 / (1.55 * rows + 0.5) + 0.05,
-        top=1 - 0.3 / (1.55 * rows + 0.5) - 0.03,
-        hspace=0.55,
+        left=0.06, right=0.99, bottom=0.5 / height, top=1 - 0.45 / height, hspace=0.75
     )
     canvas = FigureCanvasAgg(figure)
     draw_score_arithmetic(

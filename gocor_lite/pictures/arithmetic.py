@@ -95,7 +95,7 @@ def draw_score_arithmetic(
         )
         axis.axhline(0.0, color="0.3", linewidth=0.6)
         axis.set_title(
-            f"{title}: correlation Σ f_i f'_j = {terms.correlation:.3f}, "
+            f"{title}\ncorrelation Σ f_i f'_j = {terms.correlation:.3f}, "
             f"GOCor Σ w_i f'_j = {terms.gocor:.3f}",
             fontsize="medium",
         )
