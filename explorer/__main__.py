@@ -12,6 +12,7 @@ import argparse
 import signal
 import socket
 import sys
+import threading
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -55,14 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from explorer.app import build, launch_options
+    from explorer.handlers import Explorer
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    print(f"Preparing the first example pair; then open http://{args.host}:{args.port}")
-    demo = build()
-    if port_in_use(args.host, args.port):  # taken while the first pair was computed
+    explorer = Explorer()
+    demo = build(explorer, compute_first=False)  # the first pair is computed once it serves
+    if port_in_use(args.host, args.port):  # taken while the page was built
         return _busy(args.host, args.port)
     # Stopped by a signal, it exits as by Ctrl-C: what it wrote is deleted (explorer.app).
     signal.signal(signal.SIGTERM, _stop)
+    threading.Thread(target=explorer.compute_first, name="first-pair", daemon=True).start()
+    print(f"Open http://{args.host}:{args.port} (the first pair is being computed)")
     demo.launch(**launch_options(args.host, args.port, args.share))
     return 0
 

@@ -1101,10 +1101,12 @@ def _wire_flow(wiring: _Wiring) -> None:
     wiring.api("show_flow", explorer.open_flow, {})
 
 
-def build(explorer: Explorer | None = None) -> gr.Blocks:
-    """The page, with the first bundled pair computed and a pixel selected."""
+def build(explorer: Explorer | None = None, compute_first: bool = True) -> gr.Blocks:
+    """The page, with the first bundled pair and a pixel selected, and its volumes computed
+    (``compute_first=False``: computed when a page asks, or by ``explorer.compute_first()``
+    once the server is up: the server answers sooner)."""
     explorer = explorer or Explorer()
-    first = explorer.start()
+    first = explorer.start(compute_first)
     # Uploaded files and drawn pictures are deleted after two hours (checked every 30 min).
     with gr.Blocks(
         title="GOCor explorer", analytics_enabled=False, delete_cache=(1800, 7200)
@@ -1133,7 +1135,7 @@ def build(explorer: Explorer | None = None) -> gr.Blocks:
             """A page opened: the first screen, or the view its link names."""
             params = dict(getattr(request, "query_params", None) or {})
             if not any(key in QUERY_KEYS for key in params):
-                return wiring.show(session, explorer.opened, frozenset())
+                return wiring.show(session, explorer.opened)
             return wiring.show(session, lambda session: explorer.open_link(session, params))
 
         demo.load(

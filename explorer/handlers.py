@@ -320,14 +320,25 @@ class Explorer:
         pixel = self.pipeline.telling_pixel(pair_id, settings)
         return dataclasses.replace(view, pixel=pixel or self._start_pixel(view))
 
-    def start(self) -> Screen:
-        """Everything of the first screen, drawn (its volumes are computed here, once)."""
+    def start(self, compute: bool = True) -> Screen:
+        """Everything of the first screen, drawn (its volumes are computed here, once; with
+        ``compute=False`` only the pair is drawn and each page that opens asks for the rest:
+        :meth:`compute_first` computes it meanwhile, after the server is up)."""
         view = self.initial_view()
-        self.pipeline.compute(view.pair_id, view.settings)
+        if compute:
+            self.pipeline.compute(view.pair_id, view.settings)
         session = Session(view)
         screen = self._screen(session, view)
         self._first = (view, dict(session.shown))
         return screen
+
+    def compute_first(self) -> None:
+        """Compute the first screen's volumes (a page that opened meanwhile waits for them)."""
+        view = self._first[0] if self._first else self.initial_view()
+        try:
+            self.pipeline.compute(view.pair_id, view.settings)
+        except Exception:  # a page asking for it computes it again and says why it failed
+            log.exception("the first pair could not be computed")
 
     def new_session(self) -> Session:
         """A session for a new page or client. What its page shows is not known yet (every
@@ -341,7 +352,9 @@ class Explorer:
         with session.lock:
             if self._first is not None and session.view == self._first[0]:
                 session.shown = dict(self._first[1])
-            return Screen(session.view, KEEP)  # type: ignore[arg-type]
+            # What differs from the first screen: nothing, unless the server started before
+            # its pair was computed (then its maps, or a request to compute them, with progress).
+            return self._screen(session, session.view)
 
     @action
     def redraw(self, session: Session) -> Screen:

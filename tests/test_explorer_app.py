@@ -7,12 +7,18 @@ file of random weights (``GOCOR_SMALL_GLUNET``), the authors' a synthetic checkp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -905,24 +911,17 @@ def test_downloads_are_of_the_current_view_in_chromium(url: str, tmp_path: Path)
         )
 
 
-@pytest.mark.slow
-def test_the_files_it_writes_are_deleted_when_the_server_stops(tmp_path: Path) -> None:
-    """``python -m explorer`` stopped by SIGTERM (as a service manager stops it) deletes the
-    pictures it served and the files it exported; it wrote both while it ran."""
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
-    from gradio_client import Client
-
+@contextlib.contextmanager
+def _explorer_process(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """``python -m explorer`` on a free port, its temporary files under ``tmp_path``; yields
+    its address, the process and the seconds it took to answer its first request."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     temporary, cache = tmp_path / "tmp", tmp_path / "gradio"
     temporary.mkdir()
     env = dict(os.environ, TMPDIR=str(temporary), GRADIO_TEMP_DIR=str(cache), OMP_NUM_THREADS="1")
+    started = time.monotonic()
     server = subprocess.Popen(
         [sys.executable, "-m", "explorer", "--port", str(port)],
         env=env,
@@ -932,15 +931,29 @@ def test_the_files_it_writes_are_deleted_when_the_server_stops(tmp_path: Path) -
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 240
         while True:
             assert server.poll() is None, server.stderr.read().decode()[-2000:]
             try:
                 urllib.request.urlopen(url, timeout=5).close()
                 break
             except OSError:
-                assert time.monotonic() < deadline, "the explorer never answered"
-                time.sleep(1)
+                assert time.monotonic() - started < 240, "the explorer never answered"
+                time.sleep(0.2)
+        yield url, server, time.monotonic() - started
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.slow
+def test_the_files_it_writes_are_deleted_when_the_server_stops(tmp_path: Path) -> None:
+    """``python -m explorer`` stopped by SIGTERM (as a service manager stops it) deletes the
+    pictures it served and the files it exported; it wrote both while it ran."""
+    from gradio_client import Client
+
+    temporary, cache = tmp_path / "tmp", tmp_path / "gradio"
+    with _explorer_process(tmp_path) as (url, server, _):
         client = Client(url, verbose=False)
         client.predict(40, 30, api_name="/select_pixel")
 
@@ -956,10 +969,20 @@ def test_the_files_it_writes_are_deleted_when_the_server_stops(tmp_path: Path) -
         server.wait(timeout=60)
         assert written() == [], "files outlived the server"
         assert not list(cache.glob("explorer-*")) and not list(temporary.glob("gocor-explorer-*"))
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_it_serves_before_the_first_pair_is_computed_then_shows_it(tmp_path: Path) -> None:
+    """``python -m explorer`` answers before computing the first pair (it is computed once the
+    server is up); a page opened at once shows the pair, then every panel, with no error."""
+    _need_chromium()
+    with _explorer_process(tmp_path) as (url, _, seconds):
+        print(f"python -m explorer answered its first request after {seconds:.1f} s")
+        with browser_page(url, timeout_ms=180_000) as page:  # waits for GOCor's panel
+            sources = image_sources(page)
+            assert all(sources.values()), sources
+            assert "went wrong" not in page.inner_text("#status")
 
 
 def test_the_api_names_its_parameters_and_outputs(client) -> None:
