@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+"""Notebook 2's exercises accept right answers written by a different route (loops over the
+cells, not the library's masks) on every instance, and the instances catch what they name."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gocor_lite.exercises import ambiguity, grade
+
+
+def _ratio_by_loops(scores):
+    """Best score over the best score of the cells outside the 3x3 box around the best."""
+    height, width = scores.shape
+    cells = [(float(scores[y, x]), y, x) for y in range(height) for x in range(width)]
+    best, best_y, best_x = max(cells)
+    second = max(value for value, y, x in cells if abs(y - best_y) > 1 or abs(x - best_x) > 1)
+    return best / second
+
+
+def _percent_by_loops(error, stride):
+    counted = right = 0
+    for value in error.flatten().tolist():
+        if math.isnan(value):
+            continue
+        counted += 1
+        right += value < stride
+    return 100.0 * right / counted
+
+
+RIGHT = {"the peak ratio": _ratio_by_loops, "the % of cells right": _percent_by_loops}
+
+
+def test_right_answers_pass():
+    assert set(RIGHT) == set(ambiguity.EXERCISES)
+    for name, answer in RIGHT.items():
+        result = grade(name, answer)
+        assert result.ok, str(result)
+
+
+def test_peak_ratio_instances_hold_what_they_name():
+    """The first map's highest competitor is a diagonal neighbour of the best; the third's best
+    is on the border; the fourth is not square: each as its name says."""
+    diagonal, _, corner, wide = (i.arguments[0] for i in ambiguity._ratio_instances())
+    best = divmod(int(diagonal.argmax()), diagonal.shape[1])
+    flat = diagonal.flatten().clone()
+    flat[int(diagonal.argmax())] = -1
+    runner_up = divmod(int(flat.argmax()), diagonal.shape[1])
+    assert abs(runner_up[0] - best[0]) == 1 and abs(runner_up[1] - best[1]) == 1
+    assert divmod(int(corner.argmax()), corner.shape[1]) == (0, 0)
+    assert wide.shape[0] != wide.shape[1]
+    assert all(bool((i.arguments[0] > 0).all()) for i in ambiguity._ratio_instances())
+
+
+def test_accuracy_instances_hold_what_they_name():
+    exact, unknown, small = (i.arguments for i in ambiguity._accuracy_instances())
+    assert bool((exact[0] == exact[1]).any())  # an error of exactly one stride
+    assert bool(torch.isnan(unknown[0]).any())
+    assert small[1] != 8 and bool(((small[0] >= small[1]) & (small[0] < 8)).any())
