@@ -83,11 +83,11 @@ def _smooth(signal: Tensor, sigma: float) -> Tensor:
 
 
 def toy_signals(
-    length: int = 96,
+    length: int = 64,
     *,
     shift: int = 5,
-    motif_width: int = 15,
-    change: float = 0.3,
+    motif_width: int = 11,
+    change: float = 0.5,
     noise: float = 0.03,
     seed: int = 0,
 ) -> ToySignals:
