@@ -10,9 +10,9 @@ that mathematics written out for such a map, small enough to read in one sitting
 * :func:`correlation_1d`: the global correlation, ``S[i, j] = <f_i, f'_j>`` (a sum over
   channels); :func:`score_curve`: one target position against every source position;
   :func:`peak_ratio_1d`: the best score over the best one outside the peak's neighbours.
-* The GOCor objective of one filter ``w_i`` per target position (the semantics of
-  ``/work/shared/reference/gocor-semantics.md``, global GOCor, simple initialiser, no query
-  loss): scores on the **target** ``s_ij = <w_i, f_j>``, residual
+* The GOCor objective of one filter ``w_i`` per target position (that of the released global
+  GOCor module, as :mod:`gocor_lite.gocor.optimizer` implements it, with the simple
+  initialiser and no query loss): scores on the **target** ``s_ij = <w_i, f_j>``, residual
   ``r_ij = v_ij act(s_ij; m_ij) - v_ij y_ij`` with ``y``, ``v``, ``m`` functions of the
   distance ``|i - j|`` (:class:`ToyObjective`; by default the paper's initial ones from
   :class:`~gocor_lite.gocor.spatial.DistanceFunctions`), loss
