@@ -108,3 +108,13 @@ def test_cell_sliders_step_one_cell_from_a_reachable_value():
     assert (x.value - x.min) % x.step == 0 and not x.continuous_update
     with pytest.raises(ValueError, match="not a slider position"):
         cell_sliders((150, 100), (240, 320), 8)  # 150 is not 4 + 8 k: the slider would snap
+
+
+def test_the_course_states_the_notation_of_the_library():
+    """notebooks/README.md's table of marks is the one the library draws (never edited apart)."""
+    from pathlib import Path
+
+    from gocor_lite.pictures.marks import notation_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "notebooks" / "README.md").read_text()
+    assert notation_markdown() in readme

@@ -10,7 +10,7 @@ role               glyph   drawn as             meaning
 ``true match``     ◯       green circle         where the ground truth puts its match
 ``best match``     ✚       white plus           a map's highest score (each method's own)
 ``second peak``    ✕       magenta cross        the best score outside the best's neighbours
-``flow's match``   ◆       orange diamond       where a network level's flow sends the pixel
+``flow's match``   ◆       orange diamond       where a flow or a sub-cell estimate puts it
 ``window``         ⬚       cyan dashed square   the local correlation's search window
 =================  ======  ===================  =============================================
 
@@ -36,13 +36,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Mark:
-    """One role's look: matplotlib ``marker``, ``rgb`` (0-255) and a text ``glyph``."""
+    """One role's look: matplotlib ``marker``, ``rgb`` (0-255), a text ``glyph`` and the
+    look in words (``drawn``)."""
 
     role: str
     glyph: str
     marker: str
     rgb: tuple[int, int, int]
     meaning: str
+    drawn: str
 
     @property
     def colour(self) -> tuple[float, float, float]:
@@ -56,14 +58,39 @@ class Mark:
         return self.marker in "+x"
 
 
-TARGET = Mark("target pixel", "▢", "s", (0, 229, 255), "the pixel (cell) whose match is sought")
-TRUTH = Mark("true match", "◯", "o", (57, 255, 20), "where the ground truth puts its match")
-BEST = Mark("best match", "✚", "+", (255, 255, 255), "a map's highest score (each method's own)")
-SECOND = Mark(
-    "second peak", "✕", "x", (255, 0, 255), "the best score outside the best's neighbours"
+TARGET = Mark(
+    "target pixel", "▢", "s", (0, 229, 255), "the pixel (cell) whose match is sought", "cyan square"
 )
-FLOW = Mark("flow's match", "◆", "D", (255, 160, 0), "where a network level's flow sends the pixel")
-WINDOW = Mark("window", "⬚", "s", (0, 229, 255), "the local correlation's search window")
+TRUTH = Mark(
+    "true match", "◯", "o", (57, 255, 20), "where the ground truth puts its match", "green circle"
+)
+BEST = Mark(
+    "best match",
+    "✚",
+    "+",
+    (255, 255, 255),
+    "a map's highest score (each method's own)",
+    "white plus",
+)
+SECOND = Mark(
+    "second peak",
+    "✕",
+    "x",
+    (255, 0, 255),
+    "the best score outside the best's neighbours",
+    "magenta cross",
+)
+FLOW = Mark(
+    "flow's match",
+    "◆",
+    "D",
+    (255, 160, 0),
+    "where a flow (a network level's) or a sub-cell estimate (soft-argmax) puts the match",
+    "orange diamond",
+)
+WINDOW = Mark(
+    "window", "⬚", "s", (0, 229, 255), "the local correlation's search window", "cyan dashed square"
+)
 NOTATION: tuple[Mark, ...] = (TARGET, TRUTH, BEST, SECOND, FLOW, WINDOW)
 
 
@@ -189,6 +216,6 @@ def notation_legend(axis, roles: tuple[str, ...] | None = None, **legend_options
 
 def notation_markdown() -> str:
     """The notation as a Markdown table (the README's and the explorer's legend)."""
-    rows = ["| mark | role | meaning |", "|---|---|---|"]
-    rows += [f"| {mark.glyph} | {mark.role} | {mark.meaning} |" for mark in NOTATION]
+    rows = ["| mark | role | drawn as | meaning |", "|---|---|---|---|"]
+    rows += [f"| {mark.glyph} | {mark.role} | {mark.drawn} | {mark.meaning} |" for mark in NOTATION]
     return "\n".join(rows)
