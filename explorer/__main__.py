@@ -37,7 +37,9 @@ def _busy(host: str, port: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gocor-explorer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gocor-explorer", description=__doc__.splitlines()[0].replace("``", "")
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -66,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped by a signal, it exits as by Ctrl-C: what it wrote is deleted (explorer.app).
     signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=explorer.compute_first, name="first-pair", daemon=True).start()
-    print(f"Open http://{args.host}:{args.port} (the first pair is being computed)")
-    demo.launch(**launch_options(args.host, args.port, args.share))
+    print(
+        f"Open http://{args.host}:{args.port} (the first pair is being computed; Ctrl-C stops "
+        "the server; --share adds a public link)"
+    )
+    # Quiet: Gradio's own banner would advise share=True in launch(); the switch is --share.
+    demo.launch(**launch_options(args.host, args.port, args.share), quiet=not args.share)
     return 0
 
 

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gocor_lite.cli import plain
 from gocor_lite.cli.floors import (
     LOAD_LIMIT,
     MIN_ROUNDS,
@@ -1048,7 +1049,7 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gocor_lite.bench",
-        description=__doc__,
+        description=plain(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")

