@@ -231,13 +231,6 @@ def test_two_clicks_100_ms_apart_end_on_the_second(page: Any) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(
-    strict=False,
-    reason="open race: in 1 of about 5 runs of the explorer's test modules together (2026-12-07) "
-    "the page ended on an earlier click of the 25; it passed alone every time tried. Kept "
-    "running and reported (xfail, not skip) until the cause in explorer.app._Selects or in "
-    "Gradio's queue is found: see the closing note of that session",
-)
 def test_25_clicks_40_ms_apart_end_on_the_last(page: Any) -> None:
     points = [
         (0.1 + 0.8 * ((7 * number) % 25) / 24, 0.1 + 0.8 * ((11 * number) % 25) / 24)
