@@ -1197,7 +1197,7 @@ def _status(
         lines.append(
             "Local windows follow the coarse flow: as in GLU-Net, the source features are warped "
             "by the global correlation's best matches before the local correlation, so each "
-            "window score is drawn at the source cell it actually reads (▢: the window around "
+            "window score is drawn at the source cell it actually reads (⬚: the window around "
             "the clicked pixel's own coarse match)."
         )
     if probe.true_match is None:
