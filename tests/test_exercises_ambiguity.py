@@ -9,15 +9,7 @@ import math
 import torch
 
 from gocor_lite.exercises import ambiguity, grade
-
-
-def _ratio_by_loops(scores):
-    """Best score over the best score of the cells outside the 3x3 box around the best."""
-    height, width = scores.shape
-    cells = [(float(scores[y, x]), y, x) for y in range(height) for x in range(width)]
-    best, best_y, best_x = max(cells)
-    second = max(value for value, y, x in cells if abs(y - best_y) > 1 or abs(x - best_x) > 1)
-    return best / second
+from tests.by_hand import peak_ratio_by_loops
 
 
 def _percent_by_loops(error, stride):
@@ -30,7 +22,7 @@ def _percent_by_loops(error, stride):
     return 100.0 * right / counted
 
 
-RIGHT = {"the peak ratio": _ratio_by_loops, "the % of cells right": _percent_by_loops}
+RIGHT = {"the peak ratio": peak_ratio_by_loops, "the % of cells right": _percent_by_loops}
 
 
 def test_right_answers_pass():

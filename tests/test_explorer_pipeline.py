@@ -21,6 +21,7 @@ from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.features import FeatureExtractor
+from tests.by_hand import peak_ratio_by_loops
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
 
@@ -657,21 +658,12 @@ def test_ambiguity_split_by_hand(pipeline: Pipeline) -> None:
     split = analysis.ambiguity
     assert split is not None and analysis.truth is not None and analysis.known is not None
     volume = computed.correlation.double()  # (h, w, h', w')
-    height, width, source_height, source_width = volume.shape
+    height, width = volume.shape[:2]
     stride = analysis.stride
     ratios, right_correlation, right_gocor = {}, {}, {}
     for y in range(height):
         for x in range(width):
-            scores = volume[y, x]
-            best = int(scores.argmax())
-            by, bx = divmod(best, source_width)
-            second = max(
-                float(scores[j, i])
-                for j in range(source_height)
-                for i in range(source_width)
-                if max(abs(j - by), abs(i - bx)) > 1  # outside the best's 3x3 cells
-            )
-            ratios[(x, y)] = float(scores[by, bx]) / second
+            ratios[(x, y)] = peak_ratio_by_loops(volume[y, x])
             truth = analysis.truth[:, y, x].tolist()
             for found, right in (
                 (analysis.matches["global correlation"][:, y, x], right_correlation),
