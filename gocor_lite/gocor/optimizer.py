@@ -83,6 +83,12 @@ def sweep_rows(batch: int, height: int, width: int, cells: int) -> int:
     return max(1, min(height, rows))
 
 
+def _batch_energy(projected: Tensor, batch: int) -> Tensor:
+    """``sum projected^2`` per batch element of a chunk ``(B*n*w', D2, h, w)`` (batch-major
+    rows), in any memory layout without copying it: ``(B,)``."""
+    return projected.square().sum(dim=(1, 2, 3)).view(batch, -1).sum(1)
+
+
 class QueryLoss(nn.Module):
     """The query loss's operator ``P``: a separable 4D convolution of a global score volume.
 
@@ -165,8 +171,13 @@ class QueryLoss(nn.Module):
         window = window.reshape(batch * height * width, 1, high - low, source_width)
         window = F.pad(window, (0, 0, low - (first - pad), stop + pad - high))
         hidden = F.conv2d(window, self.source_weight.to(scores.dtype), padding=(0, pad))
-        hidden = hidden.view(batch, height, width, -1, len(rows) * source_width)
-        hidden = hidden.permute(0, 4, 3, 1, 2).reshape(-1, hidden.shape[3], height, width)
+        hidden_channels, cells = hidden.shape[1], len(rows) * source_width
+        # To the target convolution's input (B*n*w', D1, h, w), channels last: the 16-channel
+        # convolutions and the transposition after them run faster on that layout (the step's
+        # query gradient took 22 ms instead of 36 ms at 16x16, one thread).
+        hidden = hidden.view(batch, height, width, hidden_channels, cells)
+        hidden = hidden.permute(0, 4, 1, 2, 3).contiguous()  # (B, n*w', h, w, D1)
+        hidden = hidden.view(batch * cells, height, width, hidden_channels).permute(0, 3, 1, 2)
         return F.conv2d(hidden, self.target_weight.to(scores.dtype), padding=pad)
 
     def energy(self, scores: Tensor, source_size: tuple[int, int]) -> Tensor:
@@ -177,7 +188,7 @@ class QueryLoss(nn.Module):
         for first in range(0, source_size[0], step):
             rows = range(first, min(first + step, source_size[0]))
             projected = self._project_rows(scores, source_size, rows)
-            total = total + projected.reshape(batch, -1).square().sum(1)
+            total = total + _batch_energy(projected, batch)
         return total
 
     def gradient(self, scores: Tensor, source_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -194,18 +205,22 @@ class QueryLoss(nn.Module):
         for first in range(0, source_height, step):
             rows = range(first, min(first + step, source_height))
             projected = self._project_rows(scores, source_size, rows)  # (B*n*w', D2, h, w)
-            loss = loss + 0.5 * projected.reshape(batch, -1).square().sum(1)
+            loss = loss + 0.5 * _batch_energy(projected, batch)
             hidden = F.conv_transpose2d(
                 projected, self.target_weight.to(scores.dtype), padding=pad
-            )  # (B*n*w', D1, h, w)
-            hidden = hidden.view(batch, len(rows) * source_width, -1, height, width)
-            hidden = hidden.permute(0, 3, 4, 2, 1).reshape(
-                batch * height * width, -1, len(rows), source_width
-            )  # (B*h*w, D1, n, w')
+            )  # (B*n*w', D1, h, w), channels last as its input
+            hidden_channels = hidden.shape[1]
+            hidden = hidden.permute(0, 2, 3, 1).reshape(
+                batch, len(rows) * source_width, height, width, hidden_channels
+            )
+            hidden = hidden.permute(0, 2, 3, 1, 4).contiguous()  # (B, h, w, n*w', D1)
+            hidden = hidden.view(
+                batch * height * width, len(rows), source_width, hidden_channels
+            ).permute(0, 3, 1, 2)  # (B*h*w, D1, n, w'), channels last
             back = F.conv_transpose2d(
                 hidden, self.source_weight.to(scores.dtype), padding=(0, pad)
             )  # (B*h*w, 1, n+2p, w'): source rows first-p .. last+p
-            back = back.view(batch, height, width, len(rows) + 2 * pad, source_width)
+            back = back.reshape(batch, height, width, len(rows) + 2 * pad, source_width)
             low, high = max(first - pad, 0), min(rows.stop + pad, source_height)
             start = low - (first - pad)
             gradient[:, :, :, low:high] += back[:, :, :, start : start + high - low]
