@@ -396,7 +396,7 @@ class Step:
     """One optimiser step: the new filters and what it saw on the way."""
 
     filters: Tensor  # (B, C, h, w) after the step
-    before: Evaluation  # the objective at the filters *before* the step
+    before: Evaluation | None  # the objective at the filters *before* the step (None: not asked)
     step_length: Tensor  # alpha: (B, 1, h, w) per filter, or (B, 1, 1, 1) per batch element
 
 
@@ -422,7 +422,12 @@ def evaluate(filters: Tensor, objective: Objective, keep_scores: bool = True) ->
 
 
 def steepest_descent_step(
-    filters: Tensor, objective: Objective, step_scale: Tensor, keep_scores: bool = False
+    filters: Tensor,
+    objective: Objective,
+    step_scale: Tensor,
+    keep_scores: bool = False,
+    *,
+    losses: bool = True,
 ) -> Step:
     """One GOCor step: ``w <- w - step_scale * alpha * g``.
 
@@ -431,6 +436,8 @@ def steepest_descent_step(
     ``alpha = |g|^2 / (|v act'(s) A g|^2 [+ |P B g|^2] + lambda |g|^2)``, per filter without a
     query loss and per batch element with one. ``before`` holds the objective at ``filters``
     (as :func:`evaluate`); ``keep_scores`` keeps its target scores ``s`` (one volume more).
+    ``losses=False`` skips the objective's value (``before`` is ``None``): the passes over the
+    residual and the filters that only it needs; the new filters are the same.
 
     The target cells are visited in blocks of whole rows: a block's scores, residual, gradient
     and curvature depend on its own filters only (the query loss, which couples them, is
@@ -455,26 +462,33 @@ def steepest_descent_step(
             kept.append(scores)
         slopes, weighted = [], []
         for part_residual, slope in _residual_pieces(objective, scores, rows):
-            reference = reference + _energy(part_residual)
+            if losses:
+                reference = reference + _energy(part_residual)
             slopes.append(slope)
             weighted.append(slope * part_residual)
         slope = _join(slopes)  # v act'(s): (B, n, w, N)
         gradient = correlation.adjoint(_join(weighted), target)  # (B, C, n, w)
-        gradient = gradient + objective.reg_weight * block_filters
+        # + lambda w, in one pass
+        gradient = torch.addcmul(gradient, objective.reg_weight, block_filters)
         if query_gradient is not None:
             gradient = gradient + correlation.adjoint(query_gradient[:, rows], source)
         along = slope * correlation.scores(gradient, target)  # (B, n, w, N)
         gradients.append(gradient)
         curvatures.append(along.square().sum(-1))  # (B, n, w)
-    before = Evaluation(
-        _losses(objective, filters, reference, query), _rows_joined(kept, keep_scores)
+    before = (
+        Evaluation(_losses(objective, filters, reference, query), _rows_joined(kept, keep_scores))
+        if losses
+        else None
     )
 
     del query_gradient  # the next volume (scores of the gradient) takes its place
     gradient = gradients[0] if len(gradients) == 1 else torch.cat(gradients, 2)  # (B, C, h, w)
     curvature = curvatures[0] if len(curvatures) == 1 else torch.cat(curvatures, 1)  # (B, h, w)
     step_length = _step_length(objective, gradient, curvature)
-    return Step(filters - step_scale * step_length * gradient, before, step_length)
+    # w - step_scale * alpha * g, in one pass over the filters
+    return Step(
+        torch.addcmul(filters, step_scale * step_length, gradient, value=-1), before, step_length
+    )
 
 
 # -- what evaluate and the step share --------------------------------------------------------
