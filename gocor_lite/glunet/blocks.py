@@ -22,8 +22,9 @@ GROUP_SIZE = 4  # channels per group of GroupNorm (normalization="group")
 def fast_layout(x: Tensor) -> Tensor:
     """``x`` in the memory layout the convolutions run fastest on: channels last on the CPU
     (oneDNN; decoder1 and its context network on a 640 x 480 pair took 1.9 s instead of 2.2 s,
-    one thread), as it is elsewhere. Values and shapes are unchanged; a decoder's outputs keep
-    the layout, and its concatenations stay channels last without a copy."""
+    one thread, wall time on a loaded machine), as it is elsewhere. Values and shapes are
+    unchanged; a decoder's outputs keep the layout, and its concatenations stay channels last
+    without a copy."""
     if x.device.type == "cpu":
         return x.contiguous(memory_format=torch.channels_last)
     return x

@@ -120,7 +120,8 @@ class FeaturePyramid(nn.Module):
         outputs: dict[int, Tensor] = {}
         # Channels last on the CPU (blocks.fast_layout): oneDNN's convolutions and max pooling
         # took 3.2 s instead of 4.6 s for VGG-16's levels of a 640 x 480 pair and its 256 x 256
-        # copies (one thread, median of 5), the same numbers to float rounding.
+        # copies (one thread, median of 5, wall time on a loaded machine), the same numbers to
+        # float rounding.
         x = fast_layout(images)
         for name, block in self.named_children():
             index = int(name.rpartition("_")[2])
