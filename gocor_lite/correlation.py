@@ -36,6 +36,11 @@ Reduction = Literal["mean", "sum"]
 # Width, in target cells, of the column tiles of the local correlation (see _Tiling): small
 # tiles waste fewer products ((T+2R) computed per 2R+1 needed), 8 was fastest here.
 _TILE = 8
+# Maps at most this many target cells wide are scored a whole row at a time (_rows_kernel):
+# one matrix product per batch element instead of 2R+1, worth its wider products up to here
+# (1.2x to 7x faster than the tiles from 8 to 48 cells wide, C = 64 and 256, R = 3, 4, 8;
+# 0.8x to 1.3x at 64: one thread, median of 7).
+_ROWS_MAX_WIDTH = 48
 
 
 def _autocast_off(like: object) -> contextlib.AbstractContextManager[Any]:
@@ -204,9 +209,71 @@ def _local_correlation(target: Tensor, source: Tensor, radius: int, scale: float
     return _local_correlation_op(target, source, radius, scale)
 
 
+def _padded_rows(source: Tensor, radius: int, height: int, width: int) -> Tensor:
+    """The source on the target grid, zero-padded by ``radius`` on every side:
+    ``(B, h+2R, w+2R, C)``, channels last and contiguous (negative padding crops a source
+    larger than the target grid)."""
+    source_height, source_width = source.shape[2:]
+    padded = F.pad(
+        source, (radius, width + radius - source_width, radius, height + radius - source_height)
+    )
+    return padded.permute(0, 2, 3, 1).contiguous()
+
+
+def _row_reach(padded: Tensor, size: int) -> Tensor:
+    """The ``2R+1`` padded source rows each target row ``y`` reaches (rows ``y .. y+2R``, all
+    columns), for one batch element: ``(h+2R, W, C) -> (h, (2R+1) W, C)`` (a view)."""
+    rows, columns, channels = padded.shape
+    height = rows - size + 1
+    return padded.as_strided((height, size * columns, channels), (columns * channels, channels, 1))
+
+
+def _row_band(products: Tensor, size: int) -> Tensor:
+    """``band[y, x, dy, dx] = products[y, x, dy * W + x + dx]``: ``(h, w, S W) -> (h, w, S, S)``
+    (a view), ``W = w + 2R``."""
+    height, width, reach = products.shape
+    columns = reach // size
+    return products.as_strided((height, width, size, size), (width * reach, reach + 1, columns, 1))
+
+
+def _rows_kernel(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    """:func:`_local_correlation_kernel` for narrow maps: each target row against the whole
+    ``2R+1`` source rows it reaches, ``(w, C) @ (C, (2R+1)(w+2R))``, one batched product per
+    batch element; the window is the band ``dx in [-R, R]`` of each row's products."""
+    batch, _, height, width = target.shape
+    size = 2 * radius + 1
+    padded = _padded_rows(source, radius, height, width)  # (B, h+2R, w+2R, C)
+    rows = target.permute(0, 2, 3, 1)  # (B, h, w, C), a view
+    out = target.new_empty(batch, height, width, size, size)
+    for b in range(batch):
+        products = torch.bmm(rows[b], _row_reach(padded[b], size).transpose(1, 2))
+        out[b] = _row_band(products, size)
+    return out.mul_(scale) if scale != 1.0 else out
+
+
+def _rows_adjoint(volume: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
+    """:func:`_local_adjoint_kernel` for narrow maps: the window of each target cell placed in
+    a zero row of ``(2R+1)(w+2R)`` weights, then ``(w, (2R+1)(w+2R)) @ ((2R+1)(w+2R), C)`` per
+    target row."""
+    batch, height, width, size = volume.shape[:4]
+    channels = source.shape[1]
+    padded = _padded_rows(source, radius, height, width)  # (B, h+2R, w+2R, C)
+    columns = width + 2 * radius
+    weights = volume.new_zeros(height, width, size * columns)
+    band = _row_band(weights, size)  # (h, w, S, S) view
+    out = volume.new_empty(batch, height, width, channels)
+    for b in range(batch):
+        band.copy_(volume[b])
+        torch.bmm(weights, _row_reach(padded[b], size), out=out[b])
+    out = out.permute(0, 3, 1, 2)  # (B, C, h, w), channels last in memory
+    return out.mul_(scale) if scale != 1.0 else out
+
+
 def _local_correlation_kernel(target: Tensor, source: Tensor, radius: int, scale: float) -> Tensor:
     """The computation of :func:`local_correlation` (no autograd): ``(B, h, w, S, S)``."""
     batch, channels, height, width = target.shape
+    if width <= _ROWS_MAX_WIDTH:
+        return _rows_kernel(target, source, radius, scale)
     size = 2 * radius + 1
     tiling = _Tiling.of(width, radius)
     tile, tiles = tiling.tile, height * tiling.tiles
@@ -272,6 +339,8 @@ def _local_adjoint_kernel(volume: Tensor, source: Tensor, radius: int, scale: fl
     """The computation of :func:`local_correlation_adjoint` (no autograd): ``(B, C, h, w)``."""
     batch, height, width, size = volume.shape[:4]
     channels = source.shape[1]
+    if width <= _ROWS_MAX_WIDTH:
+        return _rows_adjoint(volume, source, radius, scale)
     tiling = _Tiling.of(width, radius)
     tile, tiles = tiling.tile, height * tiling.tiles
     padded_volume = F.pad(volume, (0, 0, 0, 0, 0, tiling.padded_width - width))

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gocor_lite import correlation as correlation_module
 from gocor_lite import (
     flat_to_global,
     flat_to_local,
@@ -60,6 +63,16 @@ shapes = st.tuples(
     st.integers(1, 7),  # source width
 )
 dtypes = st.sampled_from([torch.float32, torch.float64])
+
+
+@pytest.fixture(scope="module", autouse=True, params=["tiles", "rows"])
+def local_kernel(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test of this module runs with each of the local correlation's two kernels at every
+    width: column tiles (wide maps) and whole rows (narrow maps, ``_ROWS_MAX_WIDTH``)."""
+    limit = -1 if request.param == "tiles" else 10**9
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(correlation_module, "_ROWS_MAX_WIDTH", limit)
+        yield request.param
 
 
 def draw(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:

@@ -19,6 +19,17 @@ NEGATIVE_SLOPE = 0.1  # every LeakyReLU of GLU-Net
 GROUP_SIZE = 4  # channels per group of GroupNorm (normalization="group")
 
 
+def fast_layout(x: Tensor) -> Tensor:
+    """``x`` in the memory layout the convolutions run fastest on: channels last on the CPU
+    (oneDNN; decoder1 and its context network on a 640 x 480 pair took 1.9 s instead of 2.2 s,
+    one thread, wall time on a loaded machine), as it is elsewhere. Values and shapes are
+    unchanged; a decoder's outputs keep the layout, and its concatenations stay channels last
+    without a copy."""
+    if x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def norm_layer(channels: int, normalization: str = "batch") -> nn.Module:
     """BatchNorm2d (``"batch"``) or GroupNorm of :data:`GROUP_SIZE`-channel groups
     (``"group"``; one group if ``channels`` is not a multiple)."""
@@ -65,6 +76,7 @@ class MappingDecoder(nn.Module):
         self.final = nn.Conv2d(in_channels, 2, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = fast_layout(x)
         for index in range(self.depth):
             x = getattr(self, f"conv{index}")(x)
         return self.final(x)
@@ -91,6 +103,7 @@ class FlowDecoder(nn.Module):
         self.predict_flow = nn.Conv2d(in_channels, 2, 3, padding=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = fast_layout(x)
         for index in range(self.depth):
             x = torch.cat([getattr(self, f"conv_{index}")(x), x], dim=1)
         return x, self.predict_flow(x)

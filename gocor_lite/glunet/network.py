@@ -39,7 +39,6 @@ from gocor_lite.correlation import (
     global_correlation,
     global_to_flat,
     local_correlation,
-    local_to_flat,
 )
 from gocor_lite.glunet.blocks import (
     NEGATIVE_SLOPE,
@@ -466,7 +465,9 @@ class GLUNet(nn.Module):
             volume = trace.volumes[-1]
         else:
             volume = self.local_corr(target, source)
-        flat = local_to_flat(volume)
+        # local_to_flat's values without its copy: (B, h, w, S*S) is already the channels-last
+        # layout of (B, S*S, h, w), the decoders' (blocks.fast_layout).
+        flat = volume.flatten(3).permute(0, 3, 1, 2)
         if record is not None:
             record.values[f"_gocor_{key}"] = trace
             record.values[f"_volume_{key}"] = volume

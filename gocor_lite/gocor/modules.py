@@ -283,7 +283,8 @@ class GOCorBase(nn.Module):
             filters = self.initializer(objective.target)
             step_scale = torch.exp(self.log_step_length.to(filters.dtype))
             for _ in range(self.config.num_iter):
-                filters = steepest_descent_step(filters, objective, step_scale).filters
+                step = steepest_descent_step(filters, objective, step_scale, losses=False)
+                filters = step.filters
             scores = self.kind.scores(filters, objective.source)
             volume = self.kind.to_volume(scores, objective.source)
         return volume.to(target.dtype)
@@ -344,6 +345,7 @@ class GOCorBase(nn.Module):
             if k < num_iter:
                 step = steepest_descent_step(filters, objective, step_scale, keep_scores=True)
                 current, next_filters = step.before, step.filters
+                assert current is not None  # losses asked for (the default)
                 step_lengths.append(step.step_length)
             else:
                 current, next_filters = evaluate(filters, objective), filters
