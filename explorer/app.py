@@ -932,7 +932,9 @@ class _Wiring:
             handler,
             [self.page.session],
             self.page.components(reach, ticket=False),  # an API call computes in itself
-            inputs_kwargs=inputs,
+            inputs_kwargs={
+                name: sections.api_input(name, control) for name, control in inputs.items()
+            },
             concurrency_id=COMPUTE if heavy else ACTIONS,
             concurrency_limit=1 if heavy else ACTIONS_AT_ONCE,
             api_name=name,

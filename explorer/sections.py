@@ -187,6 +187,16 @@ def file_update(value: Any) -> gr.DownloadButton:
     return gr.DownloadButton(value=path, interactive=path is not None)
 
 
+def api_input(name: str, control: Any) -> Any:
+    """What an API parameter reads: a control with a range or a list of choices (a slider, a
+    number box, radio buttons) is read as plain JSON instead, so that a value out of range
+    reaches the action, which refuses it in a sentence (Gradio's own check answered with a
+    generic error and a traceback in the console); files and the rest as they are."""
+    if isinstance(control, gr.Slider | gr.Number | gr.Radio | gr.Dropdown):
+        return gr.JSON(visible=False, label=name)
+    return control
+
+
 # -- wiring ----------------------------------------------------------------------------------------
 def wire(wiring: _Wiring, reach: frozenset[str]) -> None:
     """The confidence controls, the pictures button, the link, and the data endpoints."""
@@ -320,7 +330,7 @@ def data(
         handler,
         [page.session],
         outputs,
-        inputs_kwargs=inputs,
+        inputs_kwargs={key: api_input(key, control) for key, control in inputs.items()},
         concurrency_id=COMPUTE,
         concurrency_limit=1,
         api_name=name,

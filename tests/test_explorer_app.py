@@ -998,3 +998,17 @@ def test_the_api_names_its_parameters_and_outputs(client) -> None:
     assert [p["parameter_name"] for p in info["/select_pixel"]["parameters"]] == ["x", "y"]
     status = _status(client.predict(x=48, y=30, api_name="/select_pixel"))
     assert "cell" in status, status
+
+
+def test_values_out_of_range_are_refused_in_words_without_a_traceback(client, capfd) -> None:
+    """A value no control could send (out of a slider's range, not a number, not one of the
+    radio's choices) reaches the action and is refused in a sentence; the server's console
+    shows no traceback for it (Gradio's own range check answered with a generic error and
+    printed one per value)."""
+    capfd.readouterr()
+    for value in ("abc", 99, -1, 2.5, None):
+        status = _status(client.predict(iteration=value, api_name="/set_iteration"))
+        assert "must be a whole number from 0 to" in status and repr(value) in status, status
+    status = _status(client.predict(colour_scale="rainbow", api_name="/set_colour_scale"))
+    assert "the colour scale must be one of" in status, status
+    assert "Traceback" not in capfd.readouterr().err
