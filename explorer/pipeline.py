@@ -1067,9 +1067,9 @@ def check_image(image: np.ndarray, role: str, name: str | None = None) -> None:
         )
     if max(height, width) > MAX_ASPECT * min(height, width):
         raise InputError(
-            f"{which} is {width}×{height} px, {max(height, width) / min(height, width):.0f} "
-            f"times longer than it is wide: the explorer handles up to {MAX_ASPECT:g}:1 (the "
-            "shorter side would have too few feature cells); crop it first"
+            f"{which} is {width}×{height} px, its sides in a ratio of "
+            f"{max(height, width) / min(height, width):.2f}:1: the explorer handles up to "
+            f"{MAX_ASPECT:g}:1 (the shorter side would have too few feature cells); crop it first"
         )
 
 

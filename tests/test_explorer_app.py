@@ -217,7 +217,7 @@ def test_a_bad_seed_is_a_message(client, seed: float, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("size", "message"),
-    [((1, 1), "is 1×1 px: the explorer needs at least 32 px"), ((40, 5000), "125 times longer")],
+    [((1, 1), "is 1×1 px: the explorer needs at least 32 px"), ((40, 5000), "a ratio of 125.00:1")],
 )
 def test_images_the_method_cannot_use_are_refused(
     client, tmp_path: Path, size: tuple[int, int], message: str

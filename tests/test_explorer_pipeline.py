@@ -443,8 +443,9 @@ def test_a_seed_outside_its_range_is_a_message(
     [
         ((1, 1), "is 1×1 px: the explorer needs at least 32 px on each side"),
         ((31, 200), "is 200×31 px: the explorer needs at least 32 px on each side"),
-        ((40, 5000), "is 5000×40 px, 125 times longer than it is wide"),
-        ((200, 40), "is 40×200 px, 5 times longer than it is wide"),
+        ((40, 5000), "is 5000×40 px, its sides in a ratio of 125.00:1"),
+        ((200, 40), "is 40×200 px, its sides in a ratio of 5.00:1"),  # tall: no "wide"
+        ((170, 40), "is 40×170 px, its sides in a ratio of 4.25:1"),  # just over 4:1
     ],
 )
 def test_images_the_maps_cannot_be_made_of_are_refused(
