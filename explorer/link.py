@@ -5,7 +5,8 @@ string, so that a link reopens the same view.
 :func:`query_of` writes a view as a query string (what the page puts in its address with
 ``history.replaceState`` after each change); :func:`view_from_query` reads one back onto a
 view, keeping what it cannot use and saying why. Only bundled pairs have a name a link can
-carry: for uploads and synthetic warps the link keeps the settings and the pixel only. Weights
+carry: for uploads and synthetic warps the link keeps the settings and the pixel, and
+``pair=own-images``, so that opening it says the images could not come along. Weights
 files never go into a link (they are the user's files).
 
 Keys: ``pair``; ``x``, ``y`` (the pixel at the working resolution); every setting by its
@@ -62,11 +63,16 @@ def _key_of(table: Mapping[str, str], value: str) -> str:
     return next(key for key, known in table.items() if known == value)
 
 
+OWN_IMAGES = "own-images"  # the link's pair for an upload or a synthetic warp
+
+
 def query_of(view: View) -> str:
     """The query string of a view (without the ``?``)."""
     values: list[tuple[str, str]] = []
     if view.pair_id.startswith("example:"):
         values.append(("pair", view.pair_id.removeprefix("example:")))
+    else:  # the server keeps no one's images: the link says whose they were, not what
+        values.append(("pair", OWN_IMAGES))
     values += [("x", f"{view.pixel[0]:.0f}"), ("y", f"{view.pixel[1]:.0f}")]
     for name in LINK_SETTINGS:
         value = getattr(view.settings, name)
@@ -123,7 +129,12 @@ def view_from_query(
         except InputError as error:
             problems.append(f"{what}: {error}")
 
-    if "pair" in params:
+    if params.get("pair") == OWN_IMAGES:
+        problems.append(
+            "its pair was made of someone's own images (uploaded or warped), which a link "
+            "cannot carry: its settings and pixel are shown on this pair instead"
+        )
+    elif "pair" in params:
         name = params["pair"]
         attempt(
             f"pair={name[:40]}",

@@ -116,3 +116,15 @@ def test_what_a_link_may_not_say_is_reported_and_changes_nothing(pipeline, query
     start = fresh(pipeline)
     view, problems = link.view_from_query(dict(parse_qsl(query)), start, pipeline)
     assert len(problems) == 1 and view == start
+
+
+def test_a_link_to_your_own_images_says_it_cannot_carry_them(pipeline):
+    """An upload's link names no pair the server has (it keeps no one's images): opened, it
+    says so and shows its settings and pixel on the page's pair, never silently another."""
+    start = fresh(pipeline)
+    upload = dataclasses.replace(start, pair_id="upload:0123456789abcdef:label", pixel=(9.0, 4.0))
+    query = dict(parse_qsl(link.query_of(upload)))
+    assert query["pair"] == "own-images"
+    view, problems = link.view_from_query(query, start, pipeline)
+    assert view == dataclasses.replace(start, pixel=(9.0, 4.0))
+    assert len(problems) == 1 and "own images" in problems[0], problems
