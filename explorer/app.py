@@ -563,7 +563,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
     strip = _image("iterations", "strip", files.get("strip"))
     gr.Markdown(
         "### The arithmetic of one score\n"
-        "A score is a sum over the feature channels: correlation's `Σ_c f_i[c] f'_j[c]`, "
+        "A score is a sum over the feature channels: global correlation's `Σ_c f_i[c] f'_j[c]`, "
         "GOCor's `Σ_c w_i[c] f'_j[c]` with its optimised filter `w_i` in place of the clicked "
         "cell's feature `f_i`. Top: `f_i` and `w_i` channel by channel; below, for each source "
         "cell that matters (correlation's best match, GOCor's, the true match), the terms of "

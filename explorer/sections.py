@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from explorer import explanations
-from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
+from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES, EXPLORER_RULES
 from explorer.handlers import KEEP, Screen, Session
 from explorer.link import QUERY_KEYS
 from explorer.rules_view import MAX_HIDDEN
@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RULES_INTRO = """### Every matching rule on this pixel: how networks read a match from one volume
-The same global correlation of the same features, read eight ways (the rules of
-`gocor_lite.rules`), and GOCor's own volume read by its argmax. Each map has its own colours
-(scores, probabilities or transported mass); ✚: where the rule's match lands, ◯: the true
-match. The table beside the four panels above gives each rule's accuracy over the **whole**
-pair, so that one pixel does not stand for a method."""
+RULES_INTRO = f"""### Every matching rule on this pixel: how networks read a match from one volume
+The same global correlation of the same features, read by each of the {len(EXPLORER_RULES)}
+rules of `gocor_lite.rules`, and GOCor's own volume read by its argmax. Each map has its own
+colours (scores, probabilities or transported mass); ✚: where the rule's match lands (for the
+soft-argmax its expectation, between cells: the notebooks mark that ◆), ◯: the true match.
+The table beside the four panels above gives each rule's accuracy over the **whole** pair, so
+that one pixel does not stand for a method."""
 
 CONFIDENCE_INTRO = """### How sure is each match? Confidence over the target
 A measure of how sure each target cell's match is, and its matches with the least confident

@@ -34,8 +34,9 @@ def test_right_answers_pass():
 
 def test_peak_ratio_instances_hold_what_they_name():
     """The first map's highest competitor is a diagonal neighbour of the best; the third's best
-    is on the border; the fourth is not square: each as its name says."""
-    diagonal, _, corner, wide = (i.arguments[0] for i in ambiguity._ratio_instances())
+    is on the border; the fourth is not square; the fifth's second peak is two cells from the
+    best along its column: each as its name says."""
+    diagonal, _, corner, wide, column = (i.arguments[0] for i in ambiguity._ratio_instances())
     best = divmod(int(diagonal.argmax()), diagonal.shape[1])
     flat = diagonal.flatten().clone()
     flat[int(diagonal.argmax())] = -1
@@ -43,6 +44,13 @@ def test_peak_ratio_instances_hold_what_they_name():
     assert abs(runner_up[0] - best[0]) == 1 and abs(runner_up[1] - best[1]) == 1
     assert divmod(int(corner.argmax()), corner.shape[1]) == (0, 0)
     assert wide.shape[0] != wide.shape[1]
+    best_row, best_column = divmod(int(column.argmax()), column.shape[1])
+    rows, columns = torch.meshgrid(
+        torch.arange(column.shape[0]), torch.arange(column.shape[1]), indexing="ij"
+    )
+    outside = torch.maximum((rows - best_row).abs(), (columns - best_column).abs()) > 1
+    second = divmod(int(torch.where(outside, column, -1.0).argmax()), column.shape[1])
+    assert second[1] == best_column and abs(second[0] - best_row) == 2
     assert all(bool((i.arguments[0] > 0).all()) for i in ambiguity._ratio_instances())
 
 

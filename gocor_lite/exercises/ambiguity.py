@@ -6,7 +6,9 @@ Each instance is chosen so that a usual mistake changes the answer:
 * the peak ratio (:func:`gocor_lite.confidence.peak_ratio`, ``exclusion_radius=1``) leaves out
   the 3x3 box around the best cell (``max(|dx|, |dy|) <= 1``): a map whose highest competitor
   is a *diagonal* neighbour of the best refuses a 4-neighbour or Euclidean (``<= 1``)
-  exclusion; one whose competitor is two cells away along a row refuses a wider exclusion;
+  exclusion; one whose competitor is two cells away along a row refuses a wider exclusion,
+  and one whose competitor is two cells away along a column refuses an exclusion of whole
+  rows or whole columns (``|dx| > 1`` or ``|dy| > 1`` alone);
   a best cell in a corner refuses a slice that wraps around or comes out empty at the border
   (``scores[y - 1 : y + 2]`` at ``y = 0``); a map that is not square refuses a flat index
   unravelled with the wrong side;
@@ -59,6 +61,11 @@ def _ratio_instances() -> list[Instance]:
         Instance(
             "a map 3 cells tall and 8 wide, its best cell in the last column",
             (_score_map(3, 8, 4, {(1, 7): 0.9, (2, 6): 0.85, (1, 2): 0.45, (0, 4): 0.6}),),
+        ),
+        Instance(
+            "a map with a competitor two cells from the best along its column (outside the "
+            "3x3 box: a second peak)",
+            (_score_map(6, 5, 5, {(2, 2): 0.9, (4, 2): 0.7, (3, 3): 0.8, (0, 4): 0.4}),),
         ),
     ]
 
