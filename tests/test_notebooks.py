@@ -110,3 +110,12 @@ def test_the_timing_tool_times_each_cell(tmp_path: Path):
     assert [index for index, _, _ in times] == [1, 2]
     assert times[1][1] >= 0.5 > times[0][1] and wall >= times[1][1]
     assert times[1][2] == "import time"
+
+
+def test_the_widget_timing_command_draws_each_widget_picture():
+    """``python -m tests.notebook_timing --widgets`` (the README's widget table) still builds
+    and redraws every widget picture as the notebooks do (it broke once unnoticed)."""
+    from tests.notebook_timing import widget_times
+
+    rows = list(widget_times())
+    assert len(rows) == 3 and all(seconds > 0 for _, seconds in rows), rows
