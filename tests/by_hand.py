@@ -14,3 +14,14 @@ def peak_ratio_by_loops(scores) -> float:
     best, best_y, best_x = max(cells)
     second = max(value for value, y, x in cells if abs(y - best_y) > 1 or abs(x - best_x) > 1)
     return max(best, 1e-6) / max(second, 1e-6)
+
+
+def assert_right_answers_pass(exercises, right) -> None:
+    """Every exercise of a topic module (``exercises``: its ``EXERCISES``) has a right answer in
+    ``right`` (name -> function, written another way than the library), and each passes."""
+    from gocor_lite.exercises import grade
+
+    assert set(right) == set(exercises)
+    for name, answer in right.items():
+        result = grade(name, answer)
+        assert result.ok, str(result)

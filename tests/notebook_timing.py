@@ -80,7 +80,9 @@ def widget_times(repeats: int = 7) -> list[tuple[str, float]]:
         for _ in range(repeats):
             maps = [generator.random((32, 40)) for _ in range(count)]
             start = time.perf_counter()
-            panels.update(maps, marks=[{"target pixel": (100.0, 80.0)}] * count, titles=["x"] * count)
+            panels.update(
+                maps, marks=[{"target pixel": (100.0, 80.0)}] * count, titles=["x"] * count
+            )
             panels.png()
             times.append(time.perf_counter() - start)
         results.append((name, statistics.median(times)))

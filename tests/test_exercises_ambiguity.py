@@ -8,8 +8,8 @@ import math
 
 import torch
 
-from gocor_lite.exercises import ambiguity, grade
-from tests.by_hand import peak_ratio_by_loops
+from gocor_lite.exercises import ambiguity
+from tests.by_hand import assert_right_answers_pass, peak_ratio_by_loops
 
 
 def _percent_by_loops(error, stride):
@@ -26,10 +26,7 @@ RIGHT = {"the peak ratio": peak_ratio_by_loops, "the % of cells right": _percent
 
 
 def test_right_answers_pass():
-    assert set(RIGHT) == set(ambiguity.EXERCISES)
-    for name, answer in RIGHT.items():
-        result = grade(name, answer)
-        assert result.ok, str(result)
+    assert_right_answers_pass(ambiguity.EXERCISES, RIGHT)
 
 
 def test_peak_ratio_instances_hold_what_they_name():
