@@ -18,10 +18,8 @@ import numpy as np
 from explorer import render
 from explorer.network_view import NetworkComputed
 from gocor_lite.pictures.levels import LevelScores
-from gocor_lite.pictures.marks import FLOW
 
 TILE_SIDE = 240  # px: each map is enlarged (integer factor) to at least this longer side
-FLOW_COLOUR = FLOW.rgb  # the level's own flow at the clicked cell (a diamond)
 GAP = 6  # px between tiles
 
 
@@ -85,7 +83,7 @@ def _tile(
         marks.window(level.window)
     if level.true_match is not None:
         marks.truth(level.true_match)
-    _diamond(marks, level.flow_match)
+    marks.estimate(level.flow_match)
     best = level.best[index]
     if best is not None:
         marks.best(best)
@@ -108,12 +106,3 @@ def _range(scores: np.ndarray, colour_scale: str) -> tuple[float, float]:
         return render.SHARED_RANGE
     low, high = float(finite.min()), float(finite.max())
     return (low, high if high > low else low + 1e-6)
-
-
-def _diamond(marks: render._Marks, point: tuple[float, float]) -> None:
-    """The level's flow at the clicked cell: a diamond outlined in black."""
-    x, y = render._to_display(point, marks.scale)
-    size = marks.size * 1.3
-    corners = [(x, y - size), (x + size, y), (x, y + size), (x - size, y)]
-    marks.draw.polygon(corners, outline=(0, 0, 0), width=marks.width + 2)
-    marks.draw.polygon(corners, outline=FLOW_COLOUR, width=marks.width)

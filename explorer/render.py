@@ -232,6 +232,14 @@ class _Marks:
             self.draw.line((x - size, y, x + size, y), fill=colour, width=width)
             self.draw.line((x, y - size, x, y + size), fill=colour, width=width)
 
+    def estimate(self, point: tuple[float, float]) -> None:
+        """A match between cells (a flow's, a soft-argmax's): a diamond outlined in black."""
+        x, y = _to_display(point, self.scale)
+        size = self.size * 1.3
+        corners = [(x, y - size), (x + size, y), (x, y + size), (x - size, y)]
+        self.draw.polygon(corners, outline=(0, 0, 0), width=self.width + 2)
+        self.draw.polygon(corners, outline=marks.FLOW.rgb, width=self.width)
+
     def truth(self, point: tuple[float, float]) -> None:
         x, y = _to_display(point, self.scale)
         size = self.size * 1.6
@@ -364,9 +372,11 @@ def panel(
     colour_scale: str,
     caption: str | None = None,
     scale: int | None = None,
+    estimate: bool = False,
 ) -> np.ndarray:
-    """One method's map over the source image: best match, true match, search window; the
-    caption (default: peak, error, colour range) below it, enlarged ``scale`` times (default:
+    """One method's map over the source image: best match (``estimate``: a match between
+    cells, drawn as the notation's diamond), true match, search window; the caption (default:
+    peak, error, colour range) below it, enlarged ``scale`` times (default:
     :func:`panel_scale`)."""
     image = computed.pair.source
     scale = panel_scale(image) if scale is None else scale
@@ -378,7 +388,7 @@ def panel(
         marks.window(item.window)
     if probe.true_match is not None:
         marks.truth(probe.true_match)
-    marks.best(item.best)
+    (marks.estimate if estimate else marks.best)(item.best)
     marks.caption(_caption(item, colour_scale) if caption is None else caption)
     marks.title(item.name)
     return marks.array()

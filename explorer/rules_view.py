@@ -83,7 +83,7 @@ def rules_panel(computed: Computed, probe: Probe) -> np.ndarray:
     """Every rule's map over the source for the probed cell, in rows of :data:`RULE_COLUMNS`.
 
     Each map is coloured on its own range (they are scores, probabilities or transported mass);
-    ✚ marks the rule's match (soft-argmax's is fractional), ◯ the true match where known; the
+    ✚ marks the rule's match (◆ the soft-argmax's, between cells), ◯ the true match; the
     caption says where the match lands, its error, and the rule's confidence, or that the rule
     refuses to match this cell.
     """
@@ -109,7 +109,17 @@ def rules_panel(computed: Computed, probe: Probe) -> np.ndarray:
             first = f"refused (best {where}" + ("" if error is None else f", {error:.0f} px off")
             first += ")"
         caption = f"{first}\n{CONFIDENCE_NAMES[name]} {_number(confidence)}"
-        tiles.append(render.panel(computed, probe, item, render.COLOUR_SCALES[0], caption, scale))
+        tiles.append(
+            render.panel(
+                computed,
+                probe,
+                item,
+                render.COLOUR_SCALES[0],
+                caption,
+                scale,
+                estimate=name == "soft-argmax",  # its match lies between cells
+            )
+        )
     return _tiled(tiles, RULE_COLUMNS)
 
 
