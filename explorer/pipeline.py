@@ -397,14 +397,14 @@ class Arithmetic:
     cell's feature ``f_i`` and global GOCor's filter ``w_i`` at ``iteration`` (``(C,)`` each),
     and the features ``f'_j`` of the source cells that matter (``(C,)``, by title: the
     correlation's best match, GOCor's, the true match where known; one title for a cell
-    that is several of them), with the scores the volumes hold for them (correlation, GOCor)."""
+    that is several of them), and those cells, ``(x, y)`` by the same titles."""
 
     cell: tuple[int, int]
     iteration: int
     feature: np.ndarray
     gocor_filter: np.ndarray
     sources: dict[str, np.ndarray]
-    volume_scores: dict[str, tuple[float, float]]
+    source_cells: dict[str, tuple[int, int]]
 
 
 def arithmetic(computed: Computed, pixel: tuple[float, float], iteration: int) -> Arithmetic:
@@ -427,21 +427,18 @@ def arithmetic(computed: Computed, pixel: tuple[float, float], iteration: int) -
         cells.setdefault(
             pixel_to_cell_index(truth[0], truth[1], stride, computed.source_grid), []
         ).append("the true match")
-    sources, volume_scores = {}, {}
-    for (column, row), names in cells.items():
-        title = f"source cell ({column}, {row}), " + " = ".join(names)
-        sources[title] = computed.source_features[:, row, column].double().numpy()
-        volume_scores[title] = (
-            float(computed.correlation[y, x, row, column]),
-            float(gocor_volume[row, column]),
-        )
+    titles = {cell: f"source cell {cell}, " + " = ".join(names) for cell, names in cells.items()}
+    sources = {
+        titles[(column, row)]: computed.source_features[:, row, column].double().numpy()
+        for column, row in cells
+    }
     return Arithmetic(
         cell=(x, y),
         iteration=iteration,
         feature=computed.target_features[:, y, x].double().numpy(),
         gocor_filter=computed.global_trace.filters[iteration][0, :, y, x].double().numpy(),
         sources=sources,
-        volume_scores=volume_scores,
+        source_cells={title: cell for cell, title in titles.items()},
     )
 
 

@@ -710,7 +710,12 @@ def test_arithmetic_of_one_score_adds_up_to_the_volumes(pipeline: Pipeline) -> N
     for title, source in item.sources.items():
         correlation = sum(float(a) * float(b) for a, b in zip(item.feature, source, strict=True))
         gocor = sum(float(a) * float(b) for a, b in zip(item.gocor_filter, source, strict=True))
-        assert (correlation, gocor) == pytest.approx(item.volume_scores[title], abs=1e-5)
+        column, row = item.source_cells[title]
+        held = (
+            float(computed.correlation[y, x, row, column]),
+            float(computed.global_trace.volumes[SMALL.num_iter][y, x, row, column]),
+        )
+        assert (correlation, gocor) == pytest.approx(held, abs=1e-5)
     scores = computed.correlation[y, x]
     height, width = scores.shape
     best = max(((j, i) for j in range(height) for i in range(width)), key=lambda c: scores[c])
