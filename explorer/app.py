@@ -700,7 +700,6 @@ class _Newest:
     count: int = 0  # how many events were taken (a change: a newer one came)
     showing: bool = False  # whether a handler is showing this kind (it shows the newest)
     pending: bool = False  # whether ``index`` is still to be applied (a refresh applies none)
-    marked: int = 0  # ``count`` when the session's last computation began (-1: one was shown)
 
 
 class _Selects:
@@ -732,18 +731,6 @@ class _Selects:
                 return False
             newest.showing = True
             return True
-
-    def mark(self, session: Session) -> None:
-        """A computation begins: remember how many events of each kind were taken so far."""
-        with self._lock:
-            for newest in self._newest.get(session, {}).values():
-                newest.marked = -1 if newest.showing else newest.count
-
-    def moved(self, session: Session, kind: str) -> bool:
-        """Whether an event of ``kind`` was taken (or was being shown) since :meth:`mark`."""
-        with self._lock:
-            newest = self._newest.get(session, {}).get(kind)
-            return newest is not None and newest.marked != newest.count
 
     def show(
         self,
@@ -851,12 +838,11 @@ class _Wiring:
 
         def refresh(session: Session | None) -> dict[Any, Any]:
             # After a computation's answer: it was drawn from the view of when it finished,
-            # and its pictures may have reached the page after the answer of an event of this
-            # kind taken meanwhile (they take longer to send). Then what this kind shows is
-            # drawn again from the view now, in turn with the events of its kind.
-            if not isinstance(session, Session) or not selects.moved(session, kind):
-                return {self.page.session: self.session(session)}
-            session.forget(set(redrawn))
+            # and its pictures may have reached the page after a newer event's (they take
+            # longer to send). What this kind shows is drawn again from the view now, in turn
+            # with the events of its kind.
+            if isinstance(session, Session):
+                session.forget(set(redrawn))
             return shown(session, None, AGAIN, redrawn)
 
         redrawn = reach if again is None else again
@@ -964,11 +950,7 @@ def _wire_computation(wiring: _Wiring) -> None:
         session: Session | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> dict[Any, Any]:
-        def compute(session: Session) -> Screen:
-            wiring.selects.mark(session)  # a click from now on is drawn again after it
-            return explorer.fulfil(session, _reporter(progress))
-
-        return wiring.show(session, compute)
+        return wiring.show(session, lambda session: explorer.fulfil(session, _reporter(progress)))
 
     computed = page.ticket.change(
         fulfil,

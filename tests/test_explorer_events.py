@@ -389,19 +389,3 @@ def test_a_link_with_the_network_view_open_opens_it(url: str) -> None:
         assert page.locator("#flow img").first.is_visible()
         assert "chelsea-shift" in page.inner_text("#flow-status")
         assert _address(page).get("flow") == "open"
-
-
-def test_a_computation_is_followed_by_a_redraw_only_if_a_click_came_meanwhile() -> None:
-    """``_Selects.mark`` at a computation's start, ``moved`` after its answer: a redraw of what
-    clicks show is needed when a click was taken meanwhile or was being shown at the start
-    (its answer may precede the computation's), and not otherwise."""
-    selects, session = _Selects(), Session(None)  # type: ignore[arg-type]
-    assert not selects.moved(session, "target")  # no click ever
-    assert selects.note(session, "target", 1, "first")
-    selects.mark(session)  # the first click is being shown as the computation begins
-    assert selects.moved(session, "target")
-    selects.show(session, "target", lambda index: Screen(None, index), lambda s: {}, None)  # type: ignore[arg-type]
-    selects.mark(session)  # nothing showing, nothing new
-    assert not selects.moved(session, "target")
-    assert selects.note(session, "target", 2, "second")  # a click during the computation
-    assert selects.moved(session, "target") and not selects.moved(session, "gallery")
