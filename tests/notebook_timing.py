@@ -54,9 +54,9 @@ def cell_times(path: Path, timeout: int = 600) -> tuple[list[tuple[int, float, s
 
 #: The widgets' pictures as the notebooks build them: (what, panels, columns, width, dpi, bars).
 WIDGETS = (
-    ("notebooks 1 and 2 (2 panels)", 2, None, 3.0, 60, True),
-    ("notebooks 4 and 5 (3 panels)", 3, None, 3.0, 60, True),
-    ("notebook 3 (8 panels, no colour bars)", 8, 4, 2.6, 50, False),
+    ("notebooks 1, 2 and 3 (2 panels)", 2, None, 3.0, 60, True),
+    ("notebooks 6 and 7 (3 panels)", 3, None, 3.0, 60, True),
+    ("notebook 4 (8 panels, no colour bars)", 8, 4, 2.6, 50, False),
 )
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 7's exercises accept right answers written by a different route (a loop over the
+"""Notebook 9's exercises accept right answers written by a different route (a loop over the
 pixels with the bilinear formula by hand, not ``grid_sample``; the inverse flow pixel by
 pixel) on every instance."""
 

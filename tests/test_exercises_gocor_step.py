@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 4's exercises accept right answers written by a different route (loops over the
+"""Notebooks 5 and 6's exercises accept right answers written by a different route (loops over the
 scores and the cells, the activation's two cases written out) on every instance."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 5's exercise accepts a right answer written by a different route (a loop over the
+"""Notebook 7's exercise accepts a right answer written by a different route (a loop over the
 cells, one verdict at a time) on every instance."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 6's exercises accept right answers written by a different route (Python floats and
+"""Notebook 8's exercises accept right answers written by a different route (Python floats and
 loops, the log-sum-exp written out; the triangular bins evaluated one by one) on every
 instance."""
 

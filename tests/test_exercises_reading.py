@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 3's exercises accept right answers written by a different route (loops and
-log-sum-exp in plain Python floats, not the library's tensors) on every instance."""
+"""Notebooks 3 and 4's exercises accept right answers written by a different route (loops
+and log-sum-exp in plain Python floats, not the library's tensors) on every instance."""
 
 from __future__ import annotations
 

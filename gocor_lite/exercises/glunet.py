@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 7's exercises: backward warping, and the flow convention read backwards.
+"""Notebook 9's exercises: backward warping, and the flow convention read backwards.
 
 The warp is graded against :func:`gocor_lite.warp.warp` (bilinear, zero where
 ``p + flow(p)`` leaves the source, pixel centres at integers with ``align_corners=False``) on

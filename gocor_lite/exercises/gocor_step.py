@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 4's exercises: GOCor's activation, and the Gauss-Newton step length of one filter.
+"""Notebooks 5 and 6's exercises: GOCor's activation (notebook 5), and the Gauss-Newton step
+length of one filter (notebook 6).
 
 Each instance is chosen so that a usual mistake changes the answer: scores of both signs with a
 slope well below 1 (the slope put on the wrong side, or ignored), a different slope per score

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 5's exercise: the net gain of GOCor over the correlation, cells fixed minus cells
+"""Notebook 7's exercise: the net gain of GOCor over the correlation, cells fixed minus cells
 broken.
 
 A target cell's match is *right* when its endpoint error is below one feature cell

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 6's exercises: the training loss of a few cells, and a learned function of distance
+"""Notebook 8's exercises: the training loss of a few cells, and a learned function of distance
 from its bins.
 
 Each instance is chosen so that a usual mistake changes the answer: scores far above the

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Notebook 3's exercises: the soft-argmax of one cell, mutual nearest neighbours and LoFTR's
-dual-softmax, each by its definition.
+"""Notebooks 3 and 4's exercises: the soft-argmax of one cell (notebook 3), mutual nearest
+neighbours and LoFTR's dual-softmax (notebook 4), each by its definition.
 
 Each instance is chosen so that a usual mistake changes the answer:
 
