@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gocor_lite.features import (
+from gocor_lite.core.features import (
     DaisyOptions,
     default_extractor_name,
     extractor_names,

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from gocor_lite import global_correlation, local_correlation
-from gocor_lite.features import normalize_features
+from gocor_lite.core.features import normalize_features
+from gocor_lite.core.grid import cell_to_pixel, pixel_to_cell, pixel_to_cell_index
 from gocor_lite.gocor.spatial import distance_bins, offset_distances, pairwise_table
-from gocor_lite.grid import cell_to_pixel, pixel_to_cell, pixel_to_cell_index
-from gocor_lite.matching import (
+from gocor_lite.reading.matching import (
     best_displacement,
     best_match,
     cells_to_pixels,
