@@ -516,14 +516,27 @@ def pair_features(
     normalization: str = "centered-l2",
     *,
     grad: bool = False,
+    one_pass: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """The features of a pair of images, normalised as a pair (:func:`normalize_features`):
     what the app, the notebooks, the commands, training and evaluation all correlate.
 
-    One pass of the extractor per image (the two may differ in size). Without gradients
-    unless ``grad`` (training an extractor, where gradients are enabled).
+    One pass of the extractor per image (the two may differ in size), or with ``one_pass`` a
+    single pass over both stacked into one batch (same size needed): what training and the
+    evaluation's volume tables do, so that they reproduce the shipped weights and
+    ``docs/evaluation.md`` to the bit (a convolution over a batch of ``2B`` may round
+    differently from two batches of ``B``). Without gradients unless ``grad`` (training an
+    extractor, where gradients are enabled).
 
     Shapes: ``(B, 3, H, W), (B, 3, H', W') -> (B, C, h, w), (B, C, h', w')``.
     """
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-        return normalize_features(extractor(target), extractor(source), normalization)
+        if not one_pass:
+            return normalize_features(extractor(target), extractor(source), normalization)
+        if target.shape != source.shape:
+            raise ValueError(
+                "one_pass needs images of one size, got target "
+                f"{tuple(target.shape)} and source {tuple(source.shape)}"
+            )
+        target_features, source_features = extractor(torch.cat([target, source])).chunk(2)
+        return normalize_features(target_features, source_features, normalization)

@@ -133,7 +133,7 @@ def volume_matches(
 
     for index in range(pairs.target.shape[0]):
         pair = WarpedBatch(*(field[index : index + 1] for field in pairs))
-        target, source = pair_features(extractor, pair.target, pair.source)
+        target, source = pair_features(extractor, pair.target, pair.source, one_pass=True)
         grid = (target.shape[2], target.shape[3])
         matches, known = true_matches(pair.flow, pair.valid, grid, stride)
         truths.append(matches)

@@ -46,7 +46,9 @@ def grid_of(features: Tensor) -> tuple[int, int]:
 
 def feature_loss(extractor: FeatureExtractor, batch: WarpedBatch, temperature: float) -> Tensor:
     """The global correlation's cross-entropy at the true matches (see the module text)."""
-    target, source = pair_features(extractor, batch.target, batch.source, NORMALIZATION, grad=True)
+    target, source = pair_features(
+        extractor, batch.target, batch.source, NORMALIZATION, grad=True, one_pass=True
+    )
     stride = extractor.stride
     matches, known = true_matches(batch.flow, batch.valid, grid_of(target), stride)
     volume = global_correlation(target, source)  # (B, h, w, h', w')

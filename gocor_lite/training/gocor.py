@@ -85,6 +85,7 @@ def gocor_data(
             pairs.target[start : start + chunk],
             pairs.source[start : start + chunk],
             NORMALIZATION,
+            one_pass=True,
         )
         for start in range(0, pairs.target.shape[0], chunk)
     ]
