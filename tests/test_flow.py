@@ -216,7 +216,7 @@ def test_the_command_explains_what_is_wrong(tmp_path, capsys, weights_file):
     assert "run `make train`" in capsys.readouterr().err
     for old in ("train", "evaluate"):
         assert main([old]) == 2
-        assert f"python -m gocor_lite.{old}" in capsys.readouterr().err
+        assert f"python -m gocor_lite.cli.{old}" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the authors' network has no variant to choose
         main(["--example", "chelsea-shift", "--weights", "x.pth", "--network", "correlation"])
     with pytest.raises(SystemExit):

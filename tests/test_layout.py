@@ -194,3 +194,24 @@ def test_every_command_has_a_main_and_runs_as_a_module():
             if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
         ]
         assert guards, f"{path.name} does not run as python -m {module_name(path)}"
+
+
+def test_every_console_script_names_a_callable_main():
+    """``[project.scripts]``: each entry is ``module:function`` of this project, importable,
+    and the function takes an optional argv (what the console wrapper calls with none)."""
+    import importlib
+    import inspect
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert name.startswith("gocor-") and module.split(".")[0] in ("gocor_lite", "explorer")
+        main = getattr(importlib.import_module(module), function)
+        required = [
+            parameter
+            for parameter in inspect.signature(main).parameters.values()
+            if parameter.default is inspect.Parameter.empty
+            and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+        assert not required, f"{name}: {target} needs arguments {required}"
