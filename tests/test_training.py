@@ -107,7 +107,7 @@ def test_trained_gocor_round_trip_and_clear_errors(tmp_path):
     local = load_trained_gocor("local", "daisy", path=path, search_radius=2)
     assert isinstance(local, LocalGOCor) and local.config.search_radius == 2
     assert torch.equal(local.distance.label_coeffs, torch.full((10,), 0.25))
-    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.train"):
+    with pytest.raises(FileNotFoundError, match=r"python -m gocor_lite\.cli\.train"):
         load_trained_gocor("global", path=tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="'learned/global'"):
         load_trained_gocor("global", "learned", path=path)
@@ -172,7 +172,10 @@ def test_shipped_weights_load_with_their_shapes():
     assert features.shape == (1, 64, 5, 7) and torch.isfinite(features).all()
     assert trained_gocor_extractors() == ["daisy", "learned", "xfeat"]
     metadata = torch.load(TRAINED_GOCOR, weights_only=True)["metadata"]
-    assert metadata["command"] == "python -m gocor_lite.cli.train"
+    # The file records the command that wrote it: the shipped one predates the commands' move
+    # into gocor_lite/cli (the old name is split so that the rewrite of module paths skips it).
+    shipped_command = "python -m gocor_lite" + ".train"
+    assert metadata["command"] in ("python -m gocor_lite.cli.train", shipped_command)
     for name in ("xfeat", "learned", "daisy"):
         module = load_trained_gocor("global", name)
         assert not torch.equal(module.distance.label_coeffs, GlobalGOCor().distance.label_coeffs)
