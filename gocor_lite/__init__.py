@@ -2,8 +2,9 @@
 """gocor_lite: exact, observable correlation layers and GOCor, in plain PyTorch.
 
 The names a user needs are importable from here (``from gocor_lite import GlobalGOCor,
-pair_volumes``); each lives in a folder that says what it is, and arrows point down this list
-(a folder imports those above it and the ones it names, never a command or the app):
+pair_volumes``); each lives in a folder that says what it is. No module imports a command or
+the app, ``evaluation`` never imports ``training``, and no chain of imports circles back to
+where it started (``tests/test_layout.py``):
 
 * ``core/``: the computation everything builds on: pixels <-> feature cells (``grid``),
   flows and warps (``warp``), feature extractors and a pair's normalised features
