@@ -34,7 +34,7 @@ run: setup
 	$(PY) -m explorer --port $(PORT)
 
 figure: setup
-	$(PY) -m gocor_lite.figure --out gocor_figure.png
+	$(PY) -m gocor_lite.cli.figure --out gocor_figure.png
 
 lint: setup
 	$(PY) -m ruff check gocor_lite explorer tests notebooks
@@ -47,7 +47,7 @@ test: lint
 # Side-by-side timings and memory (docs/benchmarks.md), then the app's click and new-pair
 # times; BENCH='--quick' for a short run.
 bench: setup
-	$(PY) -m gocor_lite.bench $(BENCH)
+	$(PY) -m gocor_lite.cli.bench $(BENCH)
 	$(PY) -m explorer.bench
 
 # Retrain every weight into out/weights/ (gocor_lite/assets/weights/TRAINING.md states the
@@ -57,15 +57,15 @@ bench: setup
 NPROC ?= 1
 train: setup
 ifeq ($(NPROC),1)
-	$(PY) -m gocor_lite.train $(RESUME)
+	$(PY) -m gocor_lite.cli.train $(RESUME)
 else
-	$(PY) -m gocor_lite.train --stages features gocor $(RESUME)
-	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m gocor_lite.train --stages network $(RESUME)
+	$(PY) -m gocor_lite.cli.train --stages features gocor $(RESUME)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m gocor_lite.cli.train --stages network $(RESUME)
 endif
 
 # Retrain and overwrite the shipped weights in gocor_lite/assets/weights/ (explicitly).
 refresh-weights: setup
-	$(PY) -m gocor_lite.train --refresh-shipped
+	$(PY) -m gocor_lite.cli.train --refresh-shipped
 
 # Our GLU-Net-GOCor and GLU-Net (gocor_lite/assets/weights/glunet_xfeat.pt, from `make train`)
 # against OpenCV's DIS and Farneback and zero flow, GLU-Net against GLU-Net-GOCor, correlation
@@ -77,7 +77,7 @@ refresh-weights: setup
 # mate-backgrounds; .ci/run does); the peers need opencv-python-headless (the eval extra, part
 # of .[dev]).
 evaluate: setup
-	$(PY) -m gocor_lite.evaluate $(EVALUATE)
+	$(PY) -m gocor_lite.cli.evaluate $(EVALUATE)
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI machines).
 notebooks: setup

@@ -4,12 +4,12 @@ how accurate each method is over the whole pair, and how sure each match is.
 
 Computed once per pair and settings, with the volumes (:meth:`explorer.pipeline.Pipeline.
 compute` calls :func:`analyse`), from the volumes it already holds; every number comes from
-:mod:`gocor_lite` (:mod:`gocor_lite.rules`, :mod:`gocor_lite.confidence`,
+:mod:`gocor_lite` (:mod:`gocor_lite.reading.rules`, :mod:`gocor_lite.reading.confidence`,
 :mod:`gocor_lite.evaluation`). No user interface here: :mod:`explorer.rules_view` draws it.
 
 Convention:
-    As in :mod:`gocor_lite.rules`: matches are source *cells* ``(2, h, w)`` (x then y) on the
-    target grid (the batch dimension dropped); a match is *right* when its cell centre is within
+    As in :mod:`gocor_lite.reading.rules`: matches are source *cells* ``(2, h, w)`` (x then y) on
+    the target grid (the batch dimension dropped); a match is *right* when its cell centre is within
     one feature cell (``stride`` px) of the true match; a refused match (mutual nearest
     neighbours, Sinkhorn's dustbin) counts as a miss. Confidences are stored as each measure
     gives them; :data:`SURER_WHEN_HIGHER` says which way each one points.
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gocor_lite.confidence import cycle_error, mass_within
+from gocor_lite.core.grid import cell_to_pixel
 from gocor_lite.evaluation.metrics import score
-from gocor_lite.evaluation.rules import RuleScore, ambiguous_cells, pair_truth, score_rules
-from gocor_lite.grid import cell_to_pixel
-from gocor_lite.matching import all_window_sources, best_match, local_best_match
-from gocor_lite.rules import (
+from gocor_lite.evaluation.rule_scores import RuleScore, ambiguous_cells, pair_truth, score_rules
+from gocor_lite.reading.confidence import cycle_error, mass_within
+from gocor_lite.reading.matching import all_window_sources, best_match, local_best_match
+from gocor_lite.reading.rules import (
     RULES,
     RuleResult,
     RuleSettings,
@@ -39,11 +39,11 @@ from gocor_lite.rules import (
     softmax_probability,
 )
 
-#: The rules of :mod:`gocor_lite.rules` the explorer reads the global correlation with.
+#: The rules of :mod:`gocor_lite.reading.rules` the explorer reads the global correlation with.
 EXPLORER_RULES: tuple[str, ...] = RULES
 #: The volumes whose matches the confidence view ranks.
 CONFIDENCE_VOLUMES: tuple[str, ...] = ("global correlation", "global GOCor")
-#: The confidence measures of :mod:`gocor_lite.confidence`, by their names on the page.
+#: The confidence measures of :mod:`gocor_lite.reading.confidence`, by their names on the page.
 CONFIDENCE_MEASURES: tuple[str, ...] = (
     "peak ratio",
     "mass within 1 cell",
@@ -76,7 +76,7 @@ class WholeImageScore:
 @dataclass(frozen=True)
 class AmbiguityGroups:
     """The counted cells split by the global correlation's peak ratio at its median
-    (:func:`gocor_lite.evaluation.rules.ambiguous_cells`: below it a second peak is nearly as
+    (:func:`gocor_lite.evaluation.rule_scores.ambiguous_cells`: below it a second peak is nearly as
     high, *ambiguous*; the rest *distinctive*), and how global correlation and global GOCor do
     on each half. Shapes: ratio, ambiguous ``(h, w)``."""
 
@@ -92,7 +92,7 @@ class Analysis:
     """Everything the explorer shows beside one pixel, for the whole pair.
 
     Shapes (``h, w`` target grid, ``h', w'`` source grid, batch of one dropped only where
-    said): rules' fields as :class:`~gocor_lite.rules.RuleResult` with ``B = 1``; matches
+    said): rules' fields as :class:`~gocor_lite.reading.rules.RuleResult` with ``B = 1``; matches
     ``(2, h, w)`` source cells; truth ``(2, h, w)`` source pixels of the target cell centres,
     known ``(h, w)``; reach ``(h, w)``; confidences ``(h, w)``.
     """
@@ -240,7 +240,7 @@ def analyse(
     ):
         if probability is None:
             probability = softmax_probability(argmax.scores, settings.temperature)
-        # The argmax's own confidence is the peak ratio (gocor_lite.rules.read_rule).
+        # The argmax's own confidence is the peak ratio (gocor_lite.reading.rules.read_rule).
         confidence[(name, "peak ratio")] = argmax.confidence[0]
         confidence[(name, "mass within 1 cell")] = mass_within(probability, MASS_RADIUS)[0]
         confidence[(name, "forward-backward error")] = cycle_error(argmax.scores)[0]

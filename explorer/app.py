@@ -81,10 +81,10 @@ from explorer.pipeline import (
     synthetic_kinds,
 )
 from explorer.rules_view import ConfidenceChoice
+from gocor_lite.core.features import NORMALIZATIONS, extractor_names
 from gocor_lite.data.examples import example_names, load_example
-from gocor_lite.features import NORMALIZATIONS, extractor_names
+from gocor_lite.files.images import resize_to_fit
 from gocor_lite.gocor.initializers import INITIALIZERS
-from gocor_lite.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

@@ -47,7 +47,7 @@ from explorer.pipeline import (
 )
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair
-from gocor_lite.images import resize_to_fit
+from gocor_lite.files.images import resize_to_fit
 
 
 def _encode(screen: Screen) -> None:
@@ -101,7 +101,7 @@ def measure(size: int, repeat: int, threads: int) -> dict[str, PairTiming]:
 
 
 def benchmark(repeat: int = 20) -> dict[str, float]:
-    """Rows for ``python -m gocor_lite.bench``: per pair, new-pair and click-to-maps times (ms)
+    """Rows for ``python -m gocor_lite.cli.bench``: per pair, new-pair and click-to-maps times (ms)
     at the default working resolution."""
     rows = {}
     for name, timing in measure(Settings().working_size, repeat, torch.get_num_threads()).items():
@@ -266,7 +266,7 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
     the runs."""
     from gocor_lite.cli.floors import against_floor, conv_reference, count_flops, matmul_reference
     from gocor_lite.glunet import GLUNet, GLUNetConfig
-    from gocor_lite.training.network import NetworkTraining
+    from gocor_lite.training.small_glunet import NetworkTraining
 
     torch.set_num_threads(threads)
     references = {"conv": conv_reference(), "matmul": matmul_reference()}

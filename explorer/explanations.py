@@ -6,7 +6,7 @@ choices, the matching rules and the confidence measures. The page shows them as 
 from __future__ import annotations
 
 from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES, EXPLORER_RULES
-from gocor_lite.rules import RULE_DESCRIPTIONS
+from gocor_lite.reading.rules import RULE_DESCRIPTIONS
 
 #: What each setting does (keys: :data:`explorer.handlers.SETTING_CONTROLS`).
 SETTINGS: dict[str, str] = {
@@ -54,7 +54,7 @@ FLOW_ESTIMATORS: dict[str, str] = {
     "into a flow, as GLU-Net does, instead of taking a maximum",
 }
 
-#: Every matching rule (and GOCor), from :mod:`gocor_lite.rules`.
+#: Every matching rule (and GOCor), from :mod:`gocor_lite.reading.rules`.
 RULES: dict[str, str] = {name: RULE_DESCRIPTIONS[name] for name in (*EXPLORER_RULES, "gocor")}
 
 #: The confidence measures and the volumes they are read on.

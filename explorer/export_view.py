@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Files of what the explorer shows, for download: the flow (Middlebury ``.flo`` and ``.npy``),
 the clicked pixel's score maps (``.npy``), the matches with their confidence (CSV) and the
-pictures (PNG, in one zip). Written with :mod:`gocor_lite.export`; no user interface here.
+pictures (PNG, in one zip). Written with :mod:`gocor_lite.files.export`; no user interface here.
 
 Every file is written for one view and named after its pair (``<pair>.<what>.<ext>``) in a
 folder named by its content, so that a file never changes once written (a download in progress
@@ -32,8 +32,8 @@ from explorer.analysis import Analysis
 from explorer.network_view import NetworkComputed
 from explorer.pipeline import Computed, Probe
 from explorer.rules_view import ConfidenceChoice, kept_cells
-from gocor_lite.export import rule_matches, write_flow, write_matches_csv, write_score_maps
-from gocor_lite.rules import RuleResult
+from gocor_lite.files.export import rule_matches, write_flow, write_matches_csv, write_score_maps
+from gocor_lite.reading.rules import RuleResult
 
 LIFETIME = 2 * 3600  # s: exported files are deleted after this
 PRUNE_EVERY = 600  # s: how often old files are looked for
@@ -90,7 +90,7 @@ def score_maps(computed: Computed, probe: Probe) -> dict[str, np.ndarray]:
 
 
 def matches_result(analysis: Analysis, choice: ConfidenceChoice) -> RuleResult:
-    """The chosen volume's matches as a :class:`~gocor_lite.rules.RuleResult` whose accepted
+    """The chosen volume's matches as a :class:`~gocor_lite.reading.rules.RuleResult` whose accepted
     cells are those the confidence threshold keeps and whose confidence is the chosen measure
     (turned so that higher is surer: minus the forward-backward error)."""
     rule = "argmax" if choice.volume == "global correlation" else "gocor"

@@ -76,7 +76,7 @@ from explorer.pipeline import (
 )
 from explorer.rules_view import ConfidenceChoice
 from gocor_lite.data.examples import example_names
-from gocor_lite.images import resize_to_fit
+from gocor_lite.files.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
@@ -1189,7 +1189,7 @@ def _status(
     ):
         lines.append(
             f"GOCor parameters: trained by this project for the {settings.features} features "
-            "(`python -m gocor_lite.train`)."
+            "(`python -m gocor_lite.cli.train`)."
         )
     else:
         lines.append("GOCor parameters: the paper's initial values (untrained).")

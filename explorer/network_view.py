@@ -41,11 +41,11 @@ from explorer.pipeline import (
     without_path,
 )
 from gocor_lite.data.pairs import ExamplePair
+from gocor_lite.files.weights import SMALL_GLUNET, load_small_glunet
 from gocor_lite.glunet import GLUNet, GLUNetTrace, load_official_glunet
 from gocor_lite.glunet.geometry import working_size
-from gocor_lite.pictures.flow import LevelPictures, glunet_level_pictures
+from gocor_lite.pictures.flow_colours import LevelPictures, glunet_level_pictures
 from gocor_lite.pictures.levels import LevelScores, level_scores
-from gocor_lite.weights import SMALL_GLUNET, load_small_glunet
 
 # The network choices on the page, and what each is called in code.
 NETWORKS: dict[str, str] = {

@@ -46,11 +46,7 @@ from torch import Tensor
 
 from explorer.analysis import Analysis, analyse
 from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, local_correlation
-from gocor_lite.data import synthetic
-from gocor_lite.data.examples import example_names, load_example
-from gocor_lite.data.pairs import ExamplePair, resize_pair
-from gocor_lite.evaluation.rules import corrected_pixel
-from gocor_lite.features import (
+from gocor_lite.core.features import (
     NORMALIZATIONS,
     FeatureExtractor,
     default_extractor_name,
@@ -58,18 +54,22 @@ from gocor_lite.features import (
     make_extractor,
     normalize_features,
 )
+from gocor_lite.core.grid import cell_to_pixel, pixel_to_cell_index
+from gocor_lite.data import synthetic
+from gocor_lite.data.examples import example_names, load_example
+from gocor_lite.data.pairs import ExamplePair, resize_pair
+from gocor_lite.evaluation.rule_scores import corrected_pixel
+from gocor_lite.files.images import ImageError, read_image, resize_to_fit, to_tensor
+from gocor_lite.files.weights import load_trained_gocor, trained_gocor_extractors
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
-from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
-from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
-from gocor_lite.matching import (
+from gocor_lite.reading.matching import (
     best_match,
     scatter_window,
     true_match,
     warp_by_matches,
     window_sources,
 )
-from gocor_lite.weights import load_trained_gocor, trained_gocor_extractors
 
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels
 MAX_ITERATIONS = 8
@@ -83,7 +83,7 @@ QUERY_LOSS_MAX_SIZE = 320  # px: its 4D convolution holds ~100 MB per intermedia
 TIME_BUDGET = 10.0  # s on 2 cores: settings estimated to take longer are refused up front
 RESULT_BUDGET = 700_000_000  # bytes of volumes one result may hold (the cache holds a few)
 MAX_SEED = 2**32 - 1  # synthetic warps: seeds are whole numbers 0..MAX_SEED
-# GOCor's parameters when no checkpoint file is given: trained by `python -m gocor_lite.train`
+# GOCor's parameters when no checkpoint file is given: trained by `python -m gocor_lite.cli.train`
 # (for the default variant: simple initialiser, no query loss; per extractor), or the paper's.
 GOCOR_PARAMETERS: tuple[str, ...] = ("trained (this project)", "paper initial values")
 LocalCentre = Literal["same position", "coarse flow"]
@@ -602,7 +602,7 @@ class Pipeline:
         if settings.weights is None and wants_trained and self._trained_gocor(settings) is None:
             notes += (
                 "no trained GOCor parameters for these features and this GOCor variant "
-                "(`python -m gocor_lite.train` trains the simple initialiser without the "
+                "(`python -m gocor_lite.cli.train` trains the simple initialiser without the "
                 "query loss): the paper's initial values are used",
             )
         torch.set_num_threads(threads or self.threads)
@@ -747,7 +747,7 @@ class Pipeline:
     def telling_pixel(self, pair_id: str, settings: Settings) -> tuple[float, float] | None:
         """A target pixel of the working pair where global GOCor (these settings' module) is
         right and global correlation wrong, nearest the centre
-        (:func:`gocor_lite.evaluation.rules.corrected_pixel`); ``None`` if there is none."""
+        (:func:`gocor_lite.evaluation.rule_scores.corrected_pixel`); ``None`` if there is none."""
         working = self.working_pair(pair_id, settings)
         extractor = self._extractor(settings.features, settings.feature_weights)
         global_module, _ = self._gocor_modules(settings, extractor)

@@ -32,10 +32,10 @@ from explorer.pipeline import (
     ScoreMap,
     WorkingPair,
 )
-from gocor_lite.matching import cells_to_pixels
 from gocor_lite.pictures import marks
 from gocor_lite.pictures.arithmetic import score_terms
-from gocor_lite.pictures.flow import ERROR_COLORMAP, UNKNOWN_COLOUR, colour_wheel
+from gocor_lite.pictures.flow_colours import ERROR_COLORMAP, UNKNOWN_COLOUR, colour_wheel
+from gocor_lite.reading.matching import cells_to_pixels
 
 COLOUR_SCALES = ("per map (min to max)", "shared (0 to 1)")
 SHARED_RANGE = (0.0, 1.0)
@@ -141,7 +141,7 @@ def _overlay_image(
         colour = Image.fromarray(colours).resize(size, Image.Resampling.NEAREST)
         mask = None if finite.all() else Image.fromarray(finite.astype(np.uint8) * 255)
         mask = None if mask is None else mask.resize(size, Image.Resampling.NEAREST)
-    else:  # pixel (x, y) reads cell floor((x + 0.5) / stride), clamped: gocor_lite.matching
+    else:  # pixel (x, y) reads cell floor((x + 0.5) / stride), clamped: gocor_lite.reading.matching
         index = cells_to_pixels(
             torch.arange(height * width).reshape(height, width), stride, image.shape[:2]
         ).numpy()
@@ -759,7 +759,7 @@ def _error_tile(picture: np.ndarray | None, mean_error: float | None, width: int
 
 @cache
 def flow_legend(size: int = 161) -> np.ndarray:
-    """The colour wheel of :func:`gocor_lite.warp.flow_to_colour` with its directions."""
+    """The colour wheel of :func:`gocor_lite.core.warp.flow_to_colour` with its directions."""
     margin = 44
     canvas = Image.new("RGB", (size + 2 * margin, size + 2 * margin), (255, 255, 255))
     canvas.paste(Image.fromarray(colour_wheel(size)), (margin, margin))

@@ -30,13 +30,13 @@ from explorer.analysis import (
     method_names,
 )
 from explorer.pipeline import Computed, InputError, Probe, ScoreMap
-from gocor_lite.grid import cell_grid, cell_to_pixel
-from gocor_lite.pictures.flow import flow_to_colour
+from gocor_lite.core.grid import cell_grid, cell_to_pixel
+from gocor_lite.pictures.flow_colours import flow_to_colour
 
 RULE_TILE_SIDE = 280  # px: each rule's map is enlarged (integer factor) to at least this side
 RULE_COLUMNS = 4
 MAX_HIDDEN = 95  # % of the matches the confidence threshold may hide
-#: Each rule's title in the panel (the rules of :mod:`gocor_lite.rules`, then GOCor).
+#: Each rule's title in the panel (the rules of :mod:`gocor_lite.reading.rules`, then GOCor).
 RULE_TITLES: dict[str, str] = {
     "argmax": "argmax (global correlation)",
     "soft-argmax": "soft-argmax (T = 0.05)",

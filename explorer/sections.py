@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 RULES_INTRO = f"""### Every matching rule on this pixel: how networks read a match from one volume
 The same global correlation of the same features, read by each of the {len(EXPLORER_RULES)}
-rules of `gocor_lite.rules`, and GOCor's own volume read by its argmax. Each map has its own
+rules of `gocor_lite.reading.rules`, and GOCor's own volume read by its argmax. Each map has its own
 colours (scores, probabilities or transported mass); ✚: where the rule's match lands (◆ for the
 soft-argmax: its expectation, between cells), ◯: the true match.
 The table beside the four panels above gives each rule's accuracy over the **whole** pair, so

@@ -7,6 +7,8 @@ written not to stall an accelerator (see :func:`check_finite`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
@@ -96,11 +98,52 @@ def check_feature_pair(
     return target, source
 
 
-def check_radius(radius: object) -> int:
-    """A search radius is a non-negative Python integer."""
+def check_radius(radius: object, name: str = "radius") -> int:
+    """A radius (a search radius, an exclusion radius) is a non-negative Python integer, in
+    feature cells."""
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0, got {radius!r}")
+        raise ValueError(f"{name} must be an integer >= 0 (cells), got {radius!r}")
     return radius
+
+
+def check_volume(
+    volume: object,
+    kind: Literal["global", "local"] = "global",
+    *,
+    radius: int | None = None,
+    name: str = "volume",
+) -> Tensor:
+    """Return ``volume`` if it is a floating correlation volume of ``kind``, else raise
+    ``ValueError``: the one check of every function that reads a volume.
+
+    * ``"global"``: ``(B, h, w, h', w')``, a score for every target and source cell;
+    * ``"local"``: ``(B, h, w, 2R+1, 2R+1)``, a square window of odd side per target cell;
+      ``radius``: exactly that ``R``.
+
+    The message names the argument, the shape expected and the shape received. Metadata only.
+    """
+    if kind == "global":
+        expected = "(B, h, w, h', w') (a global volume)"
+    elif radius is None:
+        expected = "(B, h, w, 2R+1, 2R+1) (a local volume)"
+    else:
+        side = 2 * radius + 1
+        expected = f"(B, h, w, {side}, {side}) (a local volume of radius {radius})"
+    if not isinstance(volume, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape {expected}, got {type(volume)}")
+    wrong = volume.dim() != 5
+    if kind == "local" and not wrong:
+        side = volume.shape[-1]
+        wrong = (
+            volume.shape[-2] != side
+            or side % 2 == 0
+            or (radius is not None and side != 2 * radius + 1)
+        )
+    if wrong:
+        raise ValueError(f"{name} must have shape {expected}, got shape {tuple(volume.shape)}")
+    if not volume.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {volume.dtype}")
+    return volume
 
 
 def check_flow(flow: object) -> Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 def peak_ratio_by_loops(scores) -> float:
     """The peak ratio of one score map ``(h', w')``: its best score over the best score of the
     cells outside the 3x3 box around the best, both floored at 1e-6 (as
-    :func:`gocor_lite.confidence.peak_ratio` defines it)."""
+    :func:`gocor_lite.reading.confidence.peak_ratio` defines it)."""
     height, width = scores.shape
     cells = [(float(scores[y, x]), y, x) for y in range(height) for x in range(width)]
     best, best_y, best_x = max(cells)

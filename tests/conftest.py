@@ -40,8 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def small_glunet_file(tmp_path_factory: pytest.TempPathFactory):
     """A file of this project's small GLU-Net, both variants, with random weights (seeded): the
     shipped file may not exist yet, and no test depends on it."""
-    from gocor_lite.training.network import NetworkTraining, fresh_network
-    from gocor_lite.weights import save_small_glunet
+    from gocor_lite.files.weights import save_small_glunet
+    from gocor_lite.training.small_glunet import NetworkTraining, fresh_network
 
     path = tmp_path_factory.mktemp("small-glunet") / "glunet_small.pt"
     networks = {}

@@ -63,21 +63,21 @@ MUTANTS = (
     ),
     Mutant(
         "2. matches CSV: target_y filled with target_x",
-        "gocor_lite/export.py",
+        "gocor_lite/files/export.py",
         "rows = torch.stack([target[0], target[1], source[0], source[1], confidence], dim=-1)",
         "rows = torch.stack([target[0], target[0], source[0], source[1], confidence], dim=-1)",
         ("tests/test_rules_by_hand.py",),
     ),
     Mutant(
         "3. scores: refused matches counted as right",
-        "gocor_lite/evaluation/rules.py",
+        "gocor_lite/evaluation/rule_scores.py",
         "right = int(((error < stride) & accepted).sum())",
         "right = int((error < stride).sum())",
         ("tests/test_rules_by_hand.py",),
     ),
     Mutant(
         "4. loss: weights of flow2 and flow1 swapped",
-        "gocor_lite/training/network.py",
+        "gocor_lite/training/small_glunet.py",
         "for weight, flow in zip(weights, flows, strict=True):",
         "for weight, flow in zip(\n"
         "        (weights[0], weights[1], weights[3], weights[2]), flows, strict=True\n"
@@ -93,7 +93,7 @@ MUTANTS = (
     ),
     Mutant(
         "6. mutual: refused cells keep their peak ratio",
-        "gocor_lite/rules.py",
+        "gocor_lite/reading/rules.py",
         "confidence = torch.where(accepted, ratio, torch.zeros_like(ratio))\n"
         "        return RuleResult(name, volume, best_match(volume), accepted, confidence)",
         "confidence = ratio\n"
@@ -115,31 +115,31 @@ RULES_BY_HAND = "tests/test_rules_by_hand.py::test_every_rule_by_its_definition_
 # The fresh pass (docs/testing.md, "A fresh mutation pass"): realistic bugs over the core
 # modules, each with small test selections (the tests that cover the code it changes).
 FRESH = (
-    # -- gocor_lite/correlation.py --
+    # -- gocor_lite/core/correlation.py --
     Mutant(
         "F1. local correlation: default reduction 'sum' (no 1/C)",
-        "gocor_lite/correlation.py",
+        "gocor_lite/core/correlation.py",
         'target: Tensor, source: Tensor, radius: int, reduction: Reduction = "mean"\n) -> Tensor:',
         'target: Tensor, source: Tensor, radius: int, reduction: Reduction = "sum"\n) -> Tensor:',
         ("tests/test_correlation.py",),
     ),
     Mutant(
         "F2. local adjoint: the 1/C scale dropped",
-        "gocor_lite/correlation.py",
+        "gocor_lite/core/correlation.py",
         "return out * scale if scale != 1.0 else out.contiguous(memory_format=torch.channels_last)",
         "return out.contiguous(memory_format=torch.channels_last)",
         ("tests/test_correlation.py",),
     ),
     Mutant(
         "F3. local backward: source grid (h', w') transposed to (w', h')",
-        "gocor_lite/correlation.py",
+        "gocor_lite/core/correlation.py",
         "transposed = _window_transpose(grad, (source.shape[2], source.shape[3]))",
         "transposed = _window_transpose(grad, (source.shape[3], source.shape[2]))",
         ("tests/test_correlation.py",),
     ),
     Mutant(
         "F4. tiling: tiles per row floored, not rounded up",
-        "gocor_lite/correlation.py",
+        "gocor_lite/core/correlation.py",
         "tiles = -(-width // tile) + -(-2 * radius // tile)",
         "tiles = width // tile + -(-2 * radius // tile)",
         (
@@ -297,17 +297,17 @@ FRESH = (
             "test_every_intermediate_equals_the_reference_in_float64[wide-extra-level-correlation]",
         ),
     ),
-    # -- gocor_lite/rules.py --
+    # -- gocor_lite/reading/rules.py --
     Mutant(
         "F23. dual-softmax: target softmax over the source rows (wrong dim)",
-        "gocor_lite/rules.py",
+        "gocor_lite/reading/rules.py",
         "over_target = torch.softmax(scaled.flatten(1, 2), dim=1).view_as(volume)",
         "over_target = torch.softmax(scaled.flatten(1, 2), dim=2).view_as(volume)",
         (RULES_BY_HAND, "tests/test_rules.py::test_dual_softmax_by_its_definition"),
     ),
     Mutant(
         "F24. Sinkhorn: dustbin masses swapped (log M for the target dustbin)",
-        "gocor_lite/rules.py",
+        "gocor_lite/reading/rules.py",
         "log_rows[rows] = math.log(columns)",
         "log_rows[rows] = math.log(rows)",
         (
@@ -315,10 +315,10 @@ FRESH = (
             "tests/test_rules.py::test_sinkhorn_meets_its_marginals_dustbins_included",
         ),
     ),
-    # -- gocor_lite/confidence.py --
+    # -- gocor_lite/reading/confidence.py --
     Mutant(
         "F25. confidence window: |d| < R instead of |d| <= R",
-        "gocor_lite/confidence.py",
+        "gocor_lite/reading/confidence.py",
         "return offset.abs().amax(dim=1) <= radius + 1e-6",
         "return offset.abs().amax(dim=1) < radius",
         (
@@ -328,24 +328,24 @@ FRESH = (
     ),
     Mutant(
         "F26. backward best cells: target height used as its width",
-        "gocor_lite/confidence.py",
+        "gocor_lite/reading/confidence.py",
         "target_width = volume.shape[2]",
         "target_width = volume.shape[1]",
         ("tests/test_rules.py::test_cycle_error_by_loops", RULES_BY_HAND),
     ),
     Mutant(
         "F27. flow cycle error: landing on column 0 / row 0 counted as outside",
-        "gocor_lite/confidence.py",
+        "gocor_lite/reading/confidence.py",
         "inside = (landing[:, 0] >= 0) & (landing[:, 0] <= width - 1)\n"
         "    inside &= (landing[:, 1] >= 0) & (landing[:, 1] <= height - 1)",
         "inside = (landing[:, 0] > 0) & (landing[:, 0] <= width - 1)\n"
         "    inside &= (landing[:, 1] > 0) & (landing[:, 1] <= height - 1)",
         ("tests/test_rules.py::test_flow_cycle_error_of_a_shift_and_its_inverse",),
     ),
-    # -- gocor_lite/export.py --
+    # -- gocor_lite/files/export.py --
     Mutant(
         "F28. matches CSV: source cells scaled by the target stride",
-        "gocor_lite/export.py",
+        "gocor_lite/files/export.py",
         "source = cell_to_pixel(matches, source_stride)",
         "source = cell_to_pixel(matches, target_stride)",
         (
@@ -355,7 +355,7 @@ FRESH = (
     ),
     Mutant(
         "F29. .flo reading: only large positive components read as unknown",
-        "gocor_lite/export.py",
+        "gocor_lite/files/export.py",
         "flow[np.abs(flow) > UNKNOWN_THRESHOLD] = np.nan",
         "flow[flow > UNKNOWN_THRESHOLD] = np.nan",
         (

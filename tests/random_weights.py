@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gocor_lite.training.network import NetworkTraining, fresh_network
-from gocor_lite.weights import save_small_glunet
+from gocor_lite.files.weights import save_small_glunet
+from gocor_lite.training.small_glunet import NetworkTraining, fresh_network
 
 
 def write_random_small_glunet(path: Path, seed: int = 0) -> Path:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The split of a pair's cells by correlation's peak ratio (gocor_lite.evaluation.rules.
+"""The split of a pair's cells by correlation's peak ratio (gocor_lite.evaluation.rule_scores.
 ambiguity_split), against a plain re-computation: the volume by einsum, the peak ratio and
 the argmax by loops over cells, the median and the counts by hand."""
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gocor_lite.core.features import make_extractor, pair_features
 from gocor_lite.data.pairs import ExamplePair
-from gocor_lite.evaluation.rules import ambiguity_section, ambiguity_split, pair_features
-from gocor_lite.features import make_extractor
+from gocor_lite.evaluation.rule_scores import ambiguity_section, ambiguity_split
+from gocor_lite.files.images import to_tensor
 from gocor_lite.gocor.modules import GlobalGOCor
-from gocor_lite.images import to_tensor
 from tests.by_hand import peak_ratio_by_loops
 
 

@@ -10,7 +10,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gocor_lite import correlation as correlation_module
 from gocor_lite import (
     flat_to_global,
     flat_to_local,
@@ -20,6 +19,7 @@ from gocor_lite import (
     local_correlation_adjoint,
     local_to_flat,
 )
+from gocor_lite.core import correlation as correlation_module
 
 
 def naive_global(target: torch.Tensor, source: torch.Tensor) -> torch.Tensor:

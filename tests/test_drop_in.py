@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from gocor_lite import GlobalGOCor, LocalGOCor
-from gocor_lite.correlation import _local_adjoint_kernel, _local_correlation_kernel
-from gocor_lite.features import LearnedExtractor
+from gocor_lite.core.correlation import _local_adjoint_kernel, _local_correlation_kernel
+from gocor_lite.core.features import LearnedExtractor
 from gocor_lite.gocor.modules import GOCorBase
 from tests.test_gocor import randomise
 

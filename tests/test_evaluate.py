@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from gocor_lite.cli.evaluate import main
+from gocor_lite.core.features import make_extractor
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.data.real import load_motorcycle
 from gocor_lite.data.split import batch_of_pair
@@ -38,7 +39,6 @@ from gocor_lite.evaluation.report import (
     summary_table,
 )
 from gocor_lite.evaluation.sets import EVALUATION_SETS
-from gocor_lite.features import make_extractor
 from tests.random_weights import write_random_small_glunet
 
 

@@ -679,9 +679,9 @@ def _reference_volume(name: str, size: int):
     """The working pair and the global correlation the app's default settings make of it,
     computed here with the library."""
     from gocor_lite import global_correlation
+    from gocor_lite.core.features import default_extractor_name, make_extractor, normalize_features
     from gocor_lite.data.pairs import resize_pair
-    from gocor_lite.features import default_extractor_name, make_extractor, normalize_features
-    from gocor_lite.images import to_tensor
+    from gocor_lite.files.images import to_tensor
 
     extractor = make_extractor(default_extractor_name()).eval()
     pair = resize_pair(load_example(name), size, extractor.stride)
@@ -706,7 +706,7 @@ def small_client(url: str):
 
 
 def test_score_maps_endpoint_against_the_library(small_client) -> None:
-    from gocor_lite.rules import softmax_probability
+    from gocor_lite.reading.rules import softmax_probability
 
     status, path, names = small_client.predict(44, 36, api_name="/score_maps")
     assert "cell (5, 4)" in status
@@ -723,8 +723,8 @@ def test_score_maps_endpoint_against_the_library(small_client) -> None:
 
 
 def test_rule_scores_endpoint_against_the_library(small_client) -> None:
-    from gocor_lite.evaluation.rules import pair_rule_scores
-    from gocor_lite.weights import load_trained_gocor
+    from gocor_lite.evaluation.rule_scores import pair_rule_scores
+    from gocor_lite.files.weights import load_trained_gocor
 
     _, answer = small_client.predict(api_name="/rule_scores")
     assert answer["pair"] == "chelsea-shift" and answer["ground_truth"] is True
@@ -749,8 +749,8 @@ def test_rule_scores_endpoint_against_the_library(small_client) -> None:
 
 
 def test_matches_endpoint_against_the_library(small_client) -> None:
-    from gocor_lite.export import read_matches_csv, rule_matches
-    from gocor_lite.rules import read_rule
+    from gocor_lite.files.export import read_matches_csv, rule_matches
+    from gocor_lite.reading.rules import read_rule
 
     status, path = small_client.predict("global correlation", "peak ratio", 0, api_name="/matches")
     rows = read_matches_csv(path)
@@ -763,8 +763,8 @@ def test_matches_endpoint_against_the_library(small_client) -> None:
 
 def test_flow_endpoint_against_the_library(small_client, small_glunet_file: Path) -> None:
     from gocor_lite.data.pairs import resize_pair
-    from gocor_lite.export import read_flo
-    from gocor_lite.weights import load_small_glunet
+    from gocor_lite.files.export import read_flo
+    from gocor_lite.files.weights import load_small_glunet
 
     status, npy, flo = small_client.predict(api_name="/flow")
     assert "chelsea-shift" in status

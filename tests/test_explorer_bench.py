@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The app benchmark (``python -m explorer.bench``, and its rows in ``python -m gocor_lite.bench``)
-runs and times every bundled pair."""
+"""The app benchmark (``python -m explorer.bench``, and its rows in ``python -m
+gocor_lite.cli.bench``) runs and times every bundled pair."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from explorer import render
 from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.network_view import NETWORKS, NetworkChoice, NetworkViews, estimate_seconds, probe
 from explorer.pipeline import Pipeline, Settings
+from gocor_lite.files.weights import load_small_glunet
 from gocor_lite.glunet import load_official_glunet
-from gocor_lite.weights import load_small_glunet
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
 GOCOR, CORRELATION, AUTHORS = list(NETWORKS)
@@ -265,7 +265,7 @@ def test_the_cost_model_counts_the_networks_working_pixels() -> None:
 
 
 def test_flow_pictures_and_a_pair_without_ground_truth(explorer: Explorer, tmp_path: Path):
-    from gocor_lite.pictures.flow import UNKNOWN_COLOUR
+    from gocor_lite.pictures.flow_colours import UNKNOWN_COLOUR
 
     session = _session(explorer, "brick-shift")
     screen = _done(explorer, session, explorer.open_flow(session))

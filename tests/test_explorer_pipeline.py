@@ -19,8 +19,8 @@ from PIL import Image
 from explorer import render, rules_view
 from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
+from gocor_lite.core.features import FeatureExtractor
 from gocor_lite.data.pairs import ExamplePair
-from gocor_lite.features import FeatureExtractor
 from tests.by_hand import peak_ratio_by_loops
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
@@ -545,7 +545,7 @@ def test_the_cost_estimate_grows_with_what_is_computed() -> None:
 def test_trained_gocor_parameters_are_the_default_and_can_be_switched_off(
     explorer: Explorer,
 ) -> None:
-    from gocor_lite.weights import load_trained_gocor
+    from gocor_lite.files.weights import load_trained_gocor
 
     session = _session(explorer)
     view = session.view
@@ -615,7 +615,7 @@ class _PoolingExtractor(FeatureExtractor):
 def test_feature_weights_files(
     explorer: Explorer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gocor_lite import features
+    from gocor_lite.core import features
 
     monkeypatch.setitem(features._REGISTRY, "pooling", _PoolingExtractor)
     session = _session(explorer)

@@ -22,7 +22,7 @@ from explorer.export_view import score_map_names
 from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import Pipeline, Settings
 from explorer.rules_view import ConfidenceChoice, kept_cells
-from gocor_lite.export import read_flo, read_matches_csv
+from gocor_lite.files.export import read_flo, read_matches_csv
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
 

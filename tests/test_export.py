@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gocor_lite.export import (
+from gocor_lite.files.export import (
     read_flo,
     read_flow,
     read_matches_csv,
@@ -20,7 +20,7 @@ from gocor_lite.export import (
     write_matches_csv,
     write_score_maps,
 )
-from gocor_lite.rules import RuleResult
+from gocor_lite.reading.rules import RuleResult
 
 
 def test_flo_header_and_layout_byte_by_byte(tmp_path):

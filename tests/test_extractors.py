@@ -12,16 +12,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gocor_lite.features import (
+from gocor_lite.core.features import (
     LearnedExtractor,
     default_extractor_name,
     extractor_names,
     make_extractor,
 )
+from gocor_lite.files.statedict import CheckpointError
+from gocor_lite.files.weights import LEARNED_FEATURES
 from gocor_lite.gocor.interop import to_official
 from gocor_lite.gocor.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
-from gocor_lite.statedict import CheckpointError
-from gocor_lite.weights import LEARNED_FEATURES
 
 # torchvision's vgg16().features configuration: channels of each conv, "M" for a max pooling.
 VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -156,7 +156,7 @@ def test_learned_missing_weights_names_the_file_and_the_command(tmp_path: Path) 
     with pytest.raises(FileNotFoundError) as error:
         make_extractor("learned", weights=missing)
     assert str(missing) in str(error.value)
-    assert "python -m gocor_lite.train" in str(error.value)
+    assert "python -m gocor_lite.cli.train" in str(error.value)
     assert LEARNED_FEATURES.parts[-4:] == ("gocor_lite", "assets", "weights", "learned_features.pt")
     assert LEARNED_FEATURES.is_file()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gocor_lite.features import (
+from gocor_lite.core.features import (
     DaisyOptions,
     default_extractor_name,
     extractor_names,
@@ -57,3 +57,29 @@ def test_registry():
         make_extractor("daisy")(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ValueError, match="smaller than one feature cell"):
         make_extractor("daisy")(torch.zeros(1, 3, 4, 32))
+
+
+def test_pair_features_normalises_each_image_pass_or_one_batch(generator):
+    """``pair_features`` is :func:`normalize_features` of the extractor's outputs, one pass per
+    image (sizes may differ) or, with ``one_pass``, one batch of both (training's way), and
+    keeps a graph only when asked (``grad``) and allowed (grad mode on)."""
+    from gocor_lite.core.features import LearnedExtractor, normalize_features, pair_features
+
+    torch.manual_seed(0)
+    extractor = LearnedExtractor().double()
+    target = torch.rand(2, 3, 32, 40, generator=generator, dtype=torch.float64)
+    source = torch.rand(2, 3, 32, 40, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        want = normalize_features(extractor(target), extractor(source), "centered-l2")
+    for one_pass in (False, True):
+        got = pair_features(extractor, target, source, one_pass=one_pass)
+        for g, w in zip(got, want, strict=True):
+            torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+            assert not g.requires_grad
+    assert pair_features(extractor, target, source, grad=True)[0].requires_grad
+    with torch.no_grad():
+        assert not pair_features(extractor, target, source, grad=True)[0].requires_grad
+    smaller = source[:, :, :24]
+    assert pair_features(extractor, target, smaller)[1].shape == (2, 64, 3, 5)
+    with pytest.raises(ValueError, match="one_pass needs images of one size"):
+        pair_features(extractor, target, smaller, one_pass=True)

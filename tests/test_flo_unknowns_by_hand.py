@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import struct
 
-from gocor_lite.export import read_flo
+from gocor_lite.files.export import read_flo
 
 
 def test_large_components_of_either_sign_are_unknown(tmp_path):

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Flows: cells and pixels, warping, reading a match, the pictures of flows, and the flow
-command (``python -m gocor_lite.flow``) with this project's GLU-Net from a file of random
+command (``python -m gocor_lite.cli.flow``) with this project's GLU-Net from a file of random
 weights (and the authors' from a synthetic checkpoint): its ``.flo`` and ``.npy`` read back."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from gocor_lite.cli.flow import main
+from gocor_lite.core.warp import Frame, dense_flow, warp
 from gocor_lite.data.examples import load_example
 from gocor_lite.data.split import load_image
-from gocor_lite.images import to_uint8
-from gocor_lite.matching import argmax_position, soft_argmax_position
-from gocor_lite.warp import Frame, dense_flow, warp
-from gocor_lite.weights import load_small_glunet
+from gocor_lite.files.images import to_uint8
+from gocor_lite.files.weights import load_small_glunet
+from gocor_lite.reading.matching import argmax_position, soft_argmax_position
 from tests.random_weights import write_random_small_glunet
 
 
@@ -216,7 +216,7 @@ def test_the_command_explains_what_is_wrong(tmp_path, capsys, weights_file):
     assert "run `make train`" in capsys.readouterr().err
     for old in ("train", "evaluate"):
         assert main([old]) == 2
-        assert f"python -m gocor_lite.{old}" in capsys.readouterr().err
+        assert f"python -m gocor_lite.cli.{old}" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the authors' network has no variant to choose
         main(["--example", "chelsea-shift", "--weights", "x.pth", "--network", "correlation"])
     with pytest.raises(SystemExit):
@@ -243,7 +243,7 @@ def test_the_command_runs_the_authors_network(tmp_path, images):
 def test_unknown_truth_colour_is_no_error_colour():
     from matplotlib import colormaps
 
-    from gocor_lite.pictures.flow import ERROR_COLORMAP, UNKNOWN_COLOUR
+    from gocor_lite.pictures.flow_colours import ERROR_COLORMAP, UNKNOWN_COLOUR
 
     assert ERROR_COLORMAP == "magma"
     every_error = np.round(colormaps["magma"](np.linspace(0, 1, 1024))[:, :3] * 255)
@@ -252,7 +252,7 @@ def test_unknown_truth_colour_is_no_error_colour():
 
 
 def test_flow_pictures_for_an_app():
-    from gocor_lite.pictures.flow import UNKNOWN_COLOUR, flow_pictures
+    from gocor_lite.pictures.flow_colours import UNKNOWN_COLOUR, flow_pictures
 
     pair = load_example("chelsea-shift")
     assert pair.flow is not None
@@ -281,7 +281,7 @@ def test_flow_pictures_for_an_app():
 
 
 def test_glunet_level_pictures_follow_the_trace(weights_file):
-    from gocor_lite.pictures.flow import glunet_level_pictures
+    from gocor_lite.pictures.flow_colours import glunet_level_pictures
 
     pair = load_example("chelsea-shift")
     trace = load_small_glunet("gocor", path=weights_file).trace(pair.target, pair.source)
@@ -299,7 +299,7 @@ def test_flow_strip_png_lays_out_one_flow():
 
     from PIL import Image
 
-    from gocor_lite.pictures.flow import flow_pictures, flow_strip_png
+    from gocor_lite.pictures.flow_colours import flow_pictures, flow_strip_png
 
     pair = load_example("chelsea-shift")
     assert pair.flow is not None

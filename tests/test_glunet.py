@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gocor_lite.correlation import global_correlation, local_correlation
+from gocor_lite.core.correlation import global_correlation, local_correlation
+from gocor_lite.files.statedict import CheckpointError
 from gocor_lite.glunet import GLUNet, GLUNetConfig, load_official_glunet
 from gocor_lite.glunet.operations import warp as network_warp
 from gocor_lite.glunet.preparation import prepare_image
 from gocor_lite.gocor.interop import from_official
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.statedict import CheckpointError
 
 # ---------------------------------------------------------------------------------------------
 # The released layout, from the reference's tables.

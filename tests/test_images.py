@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gocor_lite.images import (
+from gocor_lite.files.images import (
     ImageError,
     as_rgb_uint8,
     read_image,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gocor_lite import GlobalGOCor, LocalGOCor
+from gocor_lite.files.statedict import CheckpointError
 from gocor_lite.gocor.interop import from_official, load_official_checkpoint, to_official
-from gocor_lite.statedict import CheckpointError
 
 
 def released_global(generator: torch.Generator, channels: int = 512) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""GLU-Net's multi-scale training loss (``gocor_lite.training.network.network_loss``) against a
+"""GLU-Net's multi-scale training loss (``gocor_lite.training.small_glunet.network_loss``) against a
 weighted sum written by hand, every level off the truth by its own known amount under its own
 weight, and one optimiser step on it with a known answer.
 
@@ -15,7 +15,7 @@ import torch
 
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.glunet.network import GLUNetOutput
-from gocor_lite.training.network import LEVEL_WEIGHTS, network_loss
+from gocor_lite.training.small_glunet import LEVEL_WEIGHTS, network_loss
 
 SIZE = 256
 GRIDS = {"flow4": 16, "flow3_l": 32, "flow2": 32, "flow1": 64}

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from gocor_lite import global_correlation, local_correlation
-from gocor_lite.features import normalize_features
+from gocor_lite.core.features import normalize_features
+from gocor_lite.core.grid import cell_to_pixel, pixel_to_cell, pixel_to_cell_index
 from gocor_lite.gocor.spatial import distance_bins, offset_distances, pairwise_table
-from gocor_lite.grid import cell_to_pixel, pixel_to_cell, pixel_to_cell_index
-from gocor_lite.matching import (
+from gocor_lite.reading.matching import (
     best_displacement,
     best_match,
     cells_to_pixels,
@@ -149,3 +149,25 @@ def test_pairwise_table_matches_a_loop():
     ramp = torch.arange(float(offsets.numel())).view_as(offsets)
     table = pairwise_table(ramp, height, width)
     assert table[1 * width + 2, 2 * width + 0] == ramp[height - 1 + 1, width - 1 - 2]
+
+
+@pytest.mark.parametrize(
+    ("volume", "kind", "radius", "message"),
+    [
+        (torch.zeros(1, 2, 3, 4), "global", None, r"\(B, h, w, h', w'\) \(a global volume\)"),
+        ([[0.0]], "global", None, "must be a torch.Tensor"),
+        (torch.zeros(1, 2, 3, 4, 4), "local", None, r"\(B, h, w, 2R\+1, 2R\+1\)"),
+        (torch.zeros(1, 2, 3, 3, 5), "local", None, "a local volume"),
+        (torch.zeros(1, 2, 3, 3, 3), "local", 2, r"\(B, h, w, 5, 5\) \(a local volume of radius 2"),
+        (torch.zeros(1, 2, 3, 3, 3, dtype=torch.long), "local", 1, "floating-point"),
+    ],
+)
+def test_one_volume_check_says_what_it_expected(volume, kind, radius, message):
+    """Every function that reads a volume refuses a wrong one through _checks.check_volume,
+    with the shape it expected and the one it got."""
+    from gocor_lite._checks import check_volume
+
+    with pytest.raises(ValueError, match=message):
+        check_volume(volume, kind, radius=radius)
+    good = torch.zeros(1, 2, 3, 5, 5)
+    assert check_volume(good, "local", radius=2) is good and check_volume(good) is good

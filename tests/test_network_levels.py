@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from gocor_lite.core.warp import Frame
 from gocor_lite.glunet import GLUNet, GLUNetConfig, LevelView
 from gocor_lite.pictures.levels import level_scores
-from gocor_lite.warp import Frame
 
 
 def _level(

@@ -9,7 +9,7 @@ import torch
 
 from gocor_lite import local_correlation
 from gocor_lite.data.pairs import ExamplePair, resize_pair
-from gocor_lite.matching import (
+from gocor_lite.reading.matching import (
     all_window_sources,
     local_best_match,
     scatter_window,

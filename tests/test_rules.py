@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gocor_lite import GlobalGOCor
-from gocor_lite.confidence import (
+from gocor_lite.evaluation.rule_scores import score_rules, sparsification
+from gocor_lite.reading.confidence import (
     backward_best_cells,
     best_cells,
     cycle_error,
@@ -20,9 +21,8 @@ from gocor_lite.confidence import (
     mass_within,
     peak_ratio,
 )
-from gocor_lite.evaluation.rules import score_rules, sparsification
-from gocor_lite.matching import soft_argmax
-from gocor_lite.rules import (
+from gocor_lite.reading.matching import soft_argmax
+from gocor_lite.reading.rules import (
     RULES,
     RuleResult,
     RuleSettings,
@@ -337,10 +337,10 @@ def test_score_rules_by_hand():
 def test_evaluate_rules_pools_pairs_as_score_rules_does(generator):
     """Two synthetic pairs evaluated together give the pooled per-pair counts of score_rules
     (every cell once), and the curves end at the overall error rate."""
+    from gocor_lite.core.features import make_extractor, pair_features
     from gocor_lite.data.split import synthetic_pairs
-    from gocor_lite.evaluation.rules import evaluate_rules, pair_features
-    from gocor_lite.features import make_extractor
-    from gocor_lite.supervision import true_matches
+    from gocor_lite.evaluation.rule_scores import evaluate_rules
+    from gocor_lite.reading.supervision import true_matches
 
     extractor = make_extractor("learned")
     pairs = synthetic_pairs(["coins", "camera"], 2, (64, 80), seed=3)
@@ -370,8 +370,8 @@ def test_evaluate_rules_pools_pairs_as_score_rules_does(generator):
 
 
 def test_calibration_figure_draws_every_set():
-    from gocor_lite.evaluation.rules import RuleScore, RulesEvaluation, Sparsification
-    from gocor_lite.pictures.rules import draw_calibration
+    from gocor_lite.evaluation.rule_scores import RuleScore, RulesEvaluation, Sparsification
+    from gocor_lite.pictures.matching_rules import draw_calibration
 
     fractions = np.array([0.5, 1.0])
     curve = Sparsification(fractions, np.array([10.0, 20.0]), np.array([0.0, 20.0]))
@@ -390,7 +390,7 @@ def test_calibration_figure_draws_every_set():
 
 
 def test_central_cell():
-    from gocor_lite.evaluation.rules import central_cell
+    from gocor_lite.evaluation.rule_scores import central_cell
 
     mask = torch.zeros(5, 7, dtype=torch.bool)
     mask[0, 0] = mask[4, 6] = mask[1, 3] = True
@@ -400,11 +400,11 @@ def test_central_cell():
 
 
 def test_corrected_pixel_is_right_for_gocor_and_wrong_for_correlation():
+    from gocor_lite.core.features import make_extractor, pair_features
     from gocor_lite.data.examples import load_example
-    from gocor_lite.evaluation.rules import corrected_pixel, pair_features, pair_truth
-    from gocor_lite.features import make_extractor
-    from gocor_lite.images import to_tensor
-    from gocor_lite.weights import gocor_module
+    from gocor_lite.evaluation.rule_scores import corrected_pixel, pair_truth
+    from gocor_lite.files.images import to_tensor
+    from gocor_lite.files.weights import gocor_module
 
     pair = load_example("brick-shift")  # repeated structure: correlation errs, GOCor fixes some
     extractor = make_extractor("learned")
@@ -437,11 +437,11 @@ def test_corrected_pixel_is_right_for_gocor_and_wrong_for_correlation():
 
 
 def test_the_gallery_opens_on_a_real_pair_where_trained_gocor_beats_correlation():
+    from gocor_lite.core.features import default_extractor_name, make_extractor
     from gocor_lite.data.examples import example_names, load_example
     from gocor_lite.data.real import REAL_PAIRS, real_pair_available
-    from gocor_lite.evaluation.rules import pair_rule_scores
-    from gocor_lite.features import default_extractor_name, make_extractor
-    from gocor_lite.weights import gocor_module
+    from gocor_lite.evaluation.rule_scores import pair_rule_scores
+    from gocor_lite.files.weights import gocor_module
 
     first = example_names()[0]
     if not real_pair_available("graffiti-1-3"):

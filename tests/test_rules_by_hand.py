@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Matching rules read back by hand: every rule's matches, acceptances and confidence against
-its documented definition (``gocor_lite.rules.read_rule``) by plain loops on a random volume;
-whole-image scores (``gocor_lite.evaluation.rules.score_rules``) against a hand count; and the
-matches CSV (``gocor_lite.export``) column by column against cell centres written out.
+its documented definition (``gocor_lite.reading.rules.read_rule``) by plain loops on a random
+volume; whole-image scores (``gocor_lite.evaluation.rule_scores.score_rules``) against a hand count;
+and the matches CSV (``gocor_lite.files.export``) column by column against cell centres written out.
 
 Convention: volumes ``[b, target_y, target_x, source_y, source_x]``; cell ``i`` of stride ``s``
-is centred on pixel ``(i + 0.5) s - 0.5`` (``gocor_lite.grid``); ties go to the first cell in
+is centred on pixel ``(i + 0.5) s - 0.5`` (``gocor_lite.core.grid``); ties go to the first cell in
 row-major order.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from gocor_lite.evaluation.rules import score_rules
-from gocor_lite.export import read_matches_csv, rule_matches, write_matches_csv
-from gocor_lite.rules import RULES, RuleResult, RuleSettings, read_rule
+from gocor_lite.evaluation.rule_scores import score_rules
+from gocor_lite.files.export import read_matches_csv, rule_matches, write_matches_csv
+from gocor_lite.reading.rules import RULES, RuleResult, RuleSettings, read_rule
 
 SETTINGS = RuleSettings()
 EPS = 1e-6  # peak_ratio's documented clamp

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gocor_lite import local_correlation
-from gocor_lite.supervision import (
+from gocor_lite.reading.supervision import (
     global_candidates,
     global_matches,
     local_problem,

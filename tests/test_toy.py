@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The 1-D toy (gocor_lite.toy) against slow obvious versions: loops for the features, the
+"""The 1-D toy (gocor_lite.core.toy) against slow obvious versions: loops for the features, the
 correlation and the peak ratio, finite differences for the gradient, an exact least-squares
 solve and an exact line search for the linear case, and the library's GlobalGOCor on a
 ``1 x L`` feature map for one whole step."""
@@ -11,8 +11,7 @@ import math
 import pytest
 import torch
 
-from gocor_lite.gocor.modules import GlobalGOCor
-from gocor_lite.toy import (
+from gocor_lite.core.toy import (
     correlation_1d,
     gocor_step_1d,
     gradient_1d,
@@ -25,6 +24,7 @@ from gocor_lite.toy import (
     toy_signals,
     window_features,
 )
+from gocor_lite.gocor.modules import GlobalGOCor
 
 
 def _random(seed, *size):

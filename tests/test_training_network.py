@@ -14,10 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from gocor_lite.data.photos import training_pairs
-from gocor_lite.data.synthetic import WarpedBatch
+from gocor_lite.data.synthetic import SMALL_WARPS, WarpedBatch
 from gocor_lite.glunet.network import GLUNetOutput
-from gocor_lite.training.network import (
-    SMALL_WARPS,
+from gocor_lite.training.small_glunet import (
     NetworkTraining,
     bilinear_upsampling_,
     carry_over,
@@ -149,7 +148,7 @@ def test_a_short_network_run_lowers_the_loss_on_held_out_pairs(variant):
     def loss() -> float:
         network.eval()
         with torch.no_grad():
-            from gocor_lite.training.network import network_inputs
+            from gocor_lite.training.small_glunet import network_inputs
 
             target, source = network_inputs(batch.target), network_inputs(batch.source)
             return float(network_loss(network(target, source, target, source), batch))

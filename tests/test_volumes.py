@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gocor_lite.features import DaisyExtractor
+from gocor_lite.core.features import DaisyExtractor
+from gocor_lite.core.volumes import pair_volumes
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.volumes import pair_volumes
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from gocor_lite.core.warp import resize_flow, warp
 from gocor_lite.data.examples import load_example
 from gocor_lite.evaluation.metrics import accuracy, endpoint_error
-from gocor_lite.images import to_tensor
-from gocor_lite.pictures.flow import colour_wheel, flow_to_colour
-from gocor_lite.warp import resize_flow, warp
+from gocor_lite.files.images import to_tensor
+from gocor_lite.pictures.flow_colours import colour_wheel, flow_to_colour
 
 
 def test_zero_flow_is_identity(device, dtype, generator):

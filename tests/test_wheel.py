@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # values are not checked, only that it runs from the wheel.
 README_EXAMPLE = """
 from skimage import data
-from gocor_lite.weights import load_small_glunet
+from gocor_lite.files.weights import load_small_glunet
 
 image = data.astronaut()[::2, ::2]
 target, source = image[40:200, 60:220], image[30:190, 40:200]  # a shift by (20, 10)
@@ -37,9 +37,9 @@ network = load_small_glunet("gocor", path={weights!r})  # GLU-Net-GOCor
 flow = network.estimate_flow(target, source)
 assert tuple(flow.shape) == (1, 2, 160, 160), flow.shape
 assert bool(flow.isfinite().all())
-import gocor_lite, gocor_lite.weights
+import gocor_lite, gocor_lite.files.weights
 assert {root!r} not in gocor_lite.__file__, gocor_lite.__file__
-assert gocor_lite.weights.LEARNED_FEATURES.is_file()
+assert gocor_lite.files.weights.LEARNED_FEATURES.is_file()
 print("ok", gocor_lite.__file__)
 """
 
@@ -112,7 +112,7 @@ def test_the_flow_command_runs_from_the_wheel(
     result = _run(
         installed,
         "-m",
-        "gocor_lite.flow",
+        "gocor_lite.cli.flow",
         "--example",
         "stereo-motorcycle",
         "--network-weights",

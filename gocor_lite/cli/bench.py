@@ -2,9 +2,9 @@
 """Benchmarks: our correlations, GOCor and whole networks against this machine's floor, and
 against the obvious alternatives and the matrix multiplies they cannot avoid, in one process.
 
-    python -m gocor_lite.bench                 # the full grid (~20 minutes on 2 CPU cores)
-    python -m gocor_lite.bench --quick         # a smoke run at tiny sizes (well under a minute)
-    python -m gocor_lite.bench --sizes 32 64 --channels 256 --radii 4 --out report.md
+    python -m gocor_lite.cli.bench                 # the full grid (~20 minutes on 2 CPU cores)
+    python -m gocor_lite.cli.bench --quick         # a smoke run at tiny sizes (well under a minute)
+    python -m gocor_lite.cli.bench --sizes 32 64 --channels 256 --radii 4 --out report.md
 
 Every time sits beside its *floor*: the case's floating-point work over the speed this machine
 reaches, in the same process, on a float32 matrix product or a 3x3 convolution (whichever kind
@@ -58,7 +58,7 @@ from gocor_lite.cli.floors import (
     matmul_reference,
     one_minute_load,
 )
-from gocor_lite.correlation import (
+from gocor_lite.core.correlation import (
     global_correlation,
     local_correlation,
     local_correlation_adjoint,
@@ -720,8 +720,8 @@ def _networks(grid: Grid, device: torch.device) -> Iterator[tuple[_Network, Call
     with and without GOCor at ``grid.project_images``: ``estimate_flow`` on random uint8
     images, a target and the same shifted by (3, -5) pixels. Built one at a time; each case
     with one call of it."""
+    from gocor_lite.files.weights import build_glunet
     from gocor_lite.glunet import GLUNet, GLUNetConfig
-    from gocor_lite.weights import build_glunet
 
     authors = [
         ("GLU-Net (authors' shapes)", GLUNetConfig.glunet()),
@@ -1008,7 +1008,7 @@ def run(
     sections = [
         "# Benchmarks",
         "",
-        "Produced by `python -m gocor_lite.bench"
+        "Produced by `python -m gocor_lite.cli.bench"
         + (" --quick" if grid == QUICK else "")
         + "`; every time is compared with its floor (the case's floating-point work over this "
         "machine's speed, measured in the same rounds) and every ratio with timings taken side "
@@ -1048,7 +1048,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.bench",
+        prog="python -m gocor_lite.cli.bench",
         description=plain(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -1085,3 +1085,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rounds must be at least {MIN_ROUNDS}")
     run(grid, torch.device(args.device), args.out, args.threads, load_limit=args.load_limit)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.evaluate``: the evaluation of :mod:`gocor_lite.evaluation`, printed
+"""``python -m gocor_lite.cli.evaluate``: the evaluation of :mod:`gocor_lite.evaluation`, printed
 and written to ``docs/evaluation.md``.
 
 The flow rows come from this project's small GLU-Net-GOCor and GLU-Net (``--network-weights``,
-default the shipped :data:`gocor_lite.weights.SMALL_GLUNET`; while it is missing the command
+default the shipped :data:`gocor_lite.files.weights.SMALL_GLUNET`; while it is missing the command
 says to run ``make train`` and measures the rest), the authors' networks from the files given
 to ``--official-weights``, and the peers."""
 
@@ -17,18 +17,18 @@ from typing import Any
 
 import torch
 
+from gocor_lite.core.features import default_extractor_name, make_extractor
 from gocor_lite.evaluation.networks import EvaluatedNetwork, official_networks, project_networks
 from gocor_lite.evaluation.peers import opencv_available
 from gocor_lite.evaluation.report import report, run_evaluation
 from gocor_lite.evaluation.sets import EVALUATION_SETS
-from gocor_lite.features import default_extractor_name, make_extractor
-from gocor_lite.weights import SMALL_GLUNET, TRAINED_GOCOR
+from gocor_lite.files.weights import SMALL_GLUNET, TRAINED_GOCOR
 
 
 def _rules_section(extractors: dict[str, Any], args: argparse.Namespace, progress: Any) -> str:
     """The matching rules on the held-out sets, their calibration figure beside ``--out``."""
-    from gocor_lite.evaluation.rules import held_out_rules, rules_section
-    from gocor_lite.pictures.rules import draw_calibration
+    from gocor_lite.evaluation.rule_scores import held_out_rules, rules_section
+    from gocor_lite.pictures.matching_rules import draw_calibration
 
     default = default_extractor_name()
     name = default if default in extractors else next(iter(extractors))
@@ -50,10 +50,10 @@ def _ambiguity_section(extractors: dict[str, Any], args: argparse.Namespace) -> 
     correlation's peak ratio (the default features, or the first extractor)."""
     from gocor_lite.data.pairs import resize_pair
     from gocor_lite.data.real import load_real_pair, real_pair_available
-    from gocor_lite.evaluation.rules import ambiguity_section, ambiguity_split
+    from gocor_lite.evaluation.rule_scores import ambiguity_section, ambiguity_split
     from gocor_lite.evaluation.sets import REAL_SETS, REAL_SIDE
+    from gocor_lite.files.weights import gocor_module
     from gocor_lite.gocor.modules import GlobalGOCor
-    from gocor_lite.weights import gocor_module
 
     default = default_extractor_name()
     name = default if default in extractors else next(iter(extractors))
@@ -93,7 +93,7 @@ def _networks(args: argparse.Namespace) -> tuple[list[EvaluatedNetwork], list[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.evaluate",
+        prog="python -m gocor_lite.cli.evaluate",
         description="Measure this project's GLU-Net-GOCor and GLU-Net (and the authors' networks "
         "from files you give) against OpenCV's DIS and Farneback and zero flow, GLU-Net against "
         "GLU-Net-GOCor (the GOCor paper's ablation, with the global level's cell accuracy), "
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     given = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m gocor_lite.evaluate", *given])
+    command = " ".join(["python -m gocor_lite.cli.evaluate", *given])
     cores = os.cpu_count() or 0
     machine = (
         f"Load average (processes wanting a core, over 1 min) {load_before:.1f} at the start and "
@@ -230,3 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"wrote {args.out}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Draw the GOCor paper's Fig. 1 for a bundled pair (or two image files) into a PNG.
 
-python -m gocor_lite.figure --out gocor_figure.png
-python -m gocor_lite.figure --pair stereo-motorcycle --pixel 200 150 --iterations 5
-python -m gocor_lite.figure --target a.jpg --source b.jpg --out mine.png
-python -m gocor_lite.figure --features daisy --gocor-parameters initial
+python -m gocor_lite.cli.figure --out gocor_figure.png
+python -m gocor_lite.cli.figure --pair stereo-motorcycle --pixel 200 150 --iterations 5
+python -m gocor_lite.cli.figure --target a.jpg --source b.jpg --out mine.png
+python -m gocor_lite.cli.figure --features daisy --gocor-parameters initial
 """
 
 from __future__ import annotations
@@ -17,21 +17,23 @@ import numpy as np
 import torch
 
 from gocor_lite.cli import plain
-from gocor_lite.data.examples import example_names, load_example
-from gocor_lite.features import (
+from gocor_lite.core.features import (
     NORMALIZATIONS,
     default_extractor_name,
     extractor_names,
     make_extractor,
+    pair_features,
 )
-from gocor_lite.images import ImageError, read_image, resize_to_fit, to_tensor
+from gocor_lite.data.examples import example_names, load_example
+from gocor_lite.files.images import ImageError, read_image, resize_to_fit, to_tensor
+from gocor_lite.files.weights import gocor_module
 from gocor_lite.pictures.score_maps import draw_iterations, pixel_maps
-from gocor_lite.volumes import pair_features
-from gocor_lite.weights import gocor_module
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.cli.figure", description=plain(__doc__.splitlines()[0])
+    )
     parser.add_argument("--pair", default=example_names()[0], choices=example_names())
     parser.add_argument("--target", type=Path, help="target image file (with --source)")
     parser.add_argument("--source", type=Path, help="source image file (with --target)")
@@ -116,3 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     figure.savefig(args.out, dpi=90)
     print(f"wrote {args.out}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

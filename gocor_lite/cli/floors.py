@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-import gocor_lite.correlation  # noqa: F401  (registers the custom operators counted below)
+import gocor_lite.core.correlation  # noqa: F401  (registers the custom operators counted below)
 
 Kind = Literal["matmul", "conv"]
 

@@ -1,22 +1,22 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.flow``: the dense flow between two images, from a GLU-Net.
+"""``python -m gocor_lite.cli.flow``: the dense flow between two images, from a GLU-Net.
 
-* ``python -m gocor_lite.flow TARGET SOURCE --out flow.png``: the flow of this project's small
+* ``python -m gocor_lite.cli.flow TARGET SOURCE --out flow.png``: the flow of this project's small
   GLU-Net-GOCor (``--network correlation``: the same network with feature correlation; both
-  from :data:`gocor_lite.weights.SMALL_GLUNET`, made by ``make train``, or ``--network-weights
+  from :data:`gocor_lite.files.weights.SMALL_GLUNET`, made by ``make train``, or ``--network-weights
   FILE``) between two images of any sizes, drawn per level of the network (``--example NAME``
   uses a bundled pair instead, with its true flow when known); ``--out flow.flo`` writes the
   flow itself as Middlebury ``.flo``, ``--out flow.npy`` as a ``(2, H, W)`` float32 array
-  (:mod:`gocor_lite.export`);
-* ``python -m gocor_lite.flow TARGET SOURCE --weights GLUNet_GOCor_static.pth``: the same with
+  (:mod:`gocor_lite.files.export`);
+* ``python -m gocor_lite.cli.flow TARGET SOURCE --weights GLUNet_GOCor_static.pth``: the same with
   the authors' GLU-Net or GLU-Net-GOCor, from their released checkpoint
   (:func:`gocor_lite.glunet.load_official_glunet`);
-* ``python -m gocor_lite.flow time --network GLUNet_GOCor --size 640 480``: the time per pair
+* ``python -m gocor_lite.cli.flow time --network GLUNet_GOCor --size 640 480``: the time per pair
   of a GLU-Net configuration (random weights unless ``--weights``; the time does not depend on
   the weights' values), median of a few runs after a warm-up run.
 
-Training and evaluation have their own commands: ``python -m gocor_lite.train`` (``make
-train``) and ``python -m gocor_lite.evaluate`` (``make evaluate``).
+Training and evaluation have their own commands: ``python -m gocor_lite.cli.train`` (``make
+train``) and ``python -m gocor_lite.cli.evaluate`` (``make evaluate``).
 
 Convention: target pixel ``p`` matches source pixel ``p + flow(p)``, x then y, on the target's
 grid, in pixels of the original images.
@@ -32,22 +32,22 @@ from typing import cast
 
 import torch
 
-from gocor_lite.weights import SMALL_VARIANTS, SmallVariant
+from gocor_lite.files.weights import SMALL_VARIANTS, SmallVariant
 
 #: Subcommands of the retired coarse-to-fine pipeline, and where their work is done now.
 _MOVED = {
-    "train": "python -m gocor_lite.train (make train)",
-    "evaluate": "python -m gocor_lite.evaluate (make evaluate)",
+    "train": "python -m gocor_lite.cli.train (make train)",
+    "evaluate": "python -m gocor_lite.cli.evaluate (make evaluate)",
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.flow",
+        prog="python -m gocor_lite.cli.flow",
         description="Estimate the dense flow from TARGET to SOURCE with a GLU-Net: this "
         "project's GLU-Net-GOCor by default, the same network with feature correlation, or the "
         "authors' network from their checkpoint; draw it per level, or write the flow itself. "
-        "(`python -m gocor_lite.flow time --help`: the time per pair.)",
+        "(`python -m gocor_lite.cli.flow time --help`: the time per pair.)",
     )
     parser.add_argument("target", nargs="?", help="target image file (the flow's grid)")
     parser.add_argument("source", nargs="?", help="source image file")
@@ -99,9 +99,9 @@ def _estimate(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
 
-    from gocor_lite.export import FLOW_SUFFIXES, write_flow
-    from gocor_lite.images import read_image
-    from gocor_lite.pictures.flow import draw_glunet_flow
+    from gocor_lite.files.export import FLOW_SUFFIXES, write_flow
+    from gocor_lite.files.images import read_image
+    from gocor_lite.pictures.flow_colours import draw_glunet_flow
 
     if not args.example and not (args.target and args.source):
         parser.error("give TARGET and SOURCE image files, or --example NAME")
@@ -136,7 +136,7 @@ def _estimate(argv: list[str]) -> int:
             )
             title = f"the authors' {network.config.name} ({args.weights.name})"
         else:
-            from gocor_lite.weights import load_small_glunet
+            from gocor_lite.files.weights import load_small_glunet
 
             variant = cast(SmallVariant, args.network or "gocor")
             network = load_small_glunet(variant, path=args.network_weights)
@@ -173,7 +173,7 @@ def _time(argv: list[str]) -> int:
     from gocor_lite.glunet.official import load_official_glunet
 
     parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.flow time",
+        prog="python -m gocor_lite.cli.flow time",
         description="Time GLU-Net's estimate_flow on one pair of random images (float32).",
     )
     parser.add_argument("--network", choices=_NETWORKS, default="small")
@@ -230,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         return _time(argv[1:])
     if argv and argv[0] in _MOVED and not Path(argv[0]).exists():
         print(
-            f"error: `python -m gocor_lite.flow {argv[0]}` belonged to the retired coarse-to-fine "
-            f"pipeline; use {_MOVED[argv[0]]}",
+            f"error: `python -m gocor_lite.cli.flow {argv[0]}` belonged to the retired "
+            f"coarse-to-fine pipeline; use {_MOVED[argv[0]]}",
             file=sys.stderr,
         )
         return 2
     return _estimate(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

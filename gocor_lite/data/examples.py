@@ -16,7 +16,7 @@ import numpy as np
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.data.real import REAL_PAIRS, load_real_pair, real_pair_available
 from gocor_lite.data.synthetic import make_pair
-from gocor_lite.images import as_rgb_uint8, resize_to_fit
+from gocor_lite.files.images import as_rgb_uint8, resize_to_fit
 
 
 def _shifted_crops(
@@ -97,7 +97,7 @@ def _gravel_warp() -> ExamplePair:
 
 
 # The gallery's order; the first available pair opens the explorer and the figure: the graffiti
-# pair, on which `python -m gocor_lite.evaluate` finds trained global GOCor matching more target
+# pair, on which `python -m gocor_lite.cli.evaluate` finds trained global GOCor matching more target
 # cells than global correlation (docs/evaluation.md; checked by tests/test_rules.py).
 _EXAMPLES: dict[str, Callable[[], ExamplePair]] = {
     "graffiti-1-3": lambda: load_real_pair("graffiti-1-3"),

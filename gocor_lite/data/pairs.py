@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gocor_lite.images import resize_to_fit
+from gocor_lite.files.images import resize_to_fit
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ExamplePair:
 
 def resize_pair(pair: ExamplePair, max_side: int, multiple: int = 1) -> ExamplePair:
     """Resize both images of a pair (longer side ``max_side``, sides multiples of ``multiple``,
-    see :func:`~gocor_lite.images.resize_to_fit`) and carry the ground-truth flow along.
+    see :func:`~gocor_lite.files.images.resize_to_fit`) and carry the ground-truth flow along.
 
     The new flow at target pixel ``p'`` is read from the old flow at the nearest old pixel of
     ``p'`` and rescaled with each image's own scale, so that it still points to the same scene
@@ -43,7 +43,7 @@ def resize_pair(pair: ExamplePair, max_side: int, multiple: int = 1) -> ExampleP
         (old_height, old_width), (height, width) = pair.target.shape[:2], target.shape[:2]
         source_scale_y = source.shape[0] / pair.source.shape[0]
         source_scale_x = source.shape[1] / pair.source.shape[1]
-        # Old target pixel of each new one (pixel centres at integers, as in grid.py).
+        # Old target pixel of each new one (pixel centres at integers, as in core/grid.py).
         old_x = (np.arange(width) + 0.5) * old_width / width - 0.5
         old_y = (np.arange(height) + 0.5) * old_height / height - 0.5
         columns = np.clip(np.round(old_x).astype(int), 0, old_width - 1)

@@ -43,7 +43,7 @@ import torch
 from gocor_lite.data.real import MissingDataError, opencv_data_dir, read_image_file
 from gocor_lite.data.split import EVAL_SEED, HELD_OUT, centre_crop, random_crop
 from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
-from gocor_lite.images import as_rgb_uint8, resize_to_fit, to_tensor
+from gocor_lite.files.images import as_rgb_uint8, resize_to_fit, to_tensor
 
 #: Longest side of a loaded photograph (larger ones are shrunk once, when first loaded).
 MAX_SIDE = 768

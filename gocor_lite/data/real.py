@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from gocor_lite.data.pairs import ExamplePair
-from gocor_lite.images import as_rgb_uint8
+from gocor_lite.files.images import as_rgb_uint8
 
 #: Where Debian's ``opencv-doc`` puts OpenCV's sample data.
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")

@@ -2,7 +2,7 @@
 """The project's one data split, and synthetic pairs drawn from it.
 
 Everything that learns (the ``learned`` features, GOCor's parameters, the flow decoders) trains
-on :data:`TRAIN_IMAGES`; everything that measures (``python -m gocor_lite.evaluate``) uses the
+on :data:`TRAIN_IMAGES`; everything that measures (``python -m gocor_lite.cli.evaluate``) uses the
 held-out images of :data:`HELD_OUT`, the real pairs of :mod:`gocor_lite.data.real` and the
 held-out real photographs of :mod:`gocor_lite.data.photos`, with seeds from :data:`EVAL_SEED`
 on. (:mod:`gocor_lite.data.photos` holds the larger set of real training photographs.) The
@@ -29,7 +29,7 @@ from torch import Tensor
 from gocor_lite.data.pairs import ExamplePair, resize_pair
 from gocor_lite.data.real import load_motorcycle
 from gocor_lite.data.synthetic import KINDS, WarpedBatch, WarpOptions, random_warp_batch
-from gocor_lite.images import as_rgb_uint8, resize_images, to_tensor
+from gocor_lite.files.images import as_rgb_uint8, resize_images, to_tensor
 
 #: skimage.data images that training may use (photographs, microscopy, textures, text).
 TRAIN_IMAGES: tuple[str, ...] = (

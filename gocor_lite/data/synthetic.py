@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gocor_lite.data.pairs import ExamplePair
-from gocor_lite.images import as_rgb_uint8, to_tensor, to_uint8
+from gocor_lite.files.images import as_rgb_uint8, to_tensor, to_uint8
 
 KINDS = ("homography", "affine", "tps")
 
@@ -57,6 +57,35 @@ class WarpOptions:
     colour: float = 0.1  # largest relative change of each channel's gain
     blur_sigma: float = 1.0  # largest Gaussian blur, in pixels (applied with probability 1/2)
     noise: float = 0.02  # largest standard deviation of additive Gaussian noise
+
+
+# The kinds of warps the small GLU-Net is trained on (gocor_lite.training.small_glunet), and
+# what the notebooks compare a pair's motion with.
+#: GLU-Net's kind of training warps: up to 15 degrees, zooms, 8 % shifts, perspective.
+LARGE_WARPS = WarpOptions()
+#: Wide baselines and large displacements, as users give the explorer: shifts up to half the
+#: image, rotations up to 30 degrees, zooms either way and strong perspective (the graffiti
+#: pair's kind of change). GLU-Net's claim is one network for large *and* small displacements.
+WIDE_WARPS = WarpOptions(
+    zoom=(0.6, 1.25),
+    rotation_deg=30.0,
+    shift=0.5,
+    aspect=0.15,
+    shear=0.15,
+    corner_jitter=0.15,
+    tps_jitter=0.05,
+)
+#: Small motions (at most a few pixels at 256 x 256), so that the fine levels learn sub-pixel
+#: flow as real video and stereo pairs need it.
+SMALL_WARPS = WarpOptions(
+    zoom=(0.97, 1.0),
+    rotation_deg=1.0,
+    shift=0.01,
+    aspect=0.01,
+    shear=0.01,
+    corner_jitter=0.005,
+    tps_jitter=0.004,
+)
 
 
 class WarpedBatch(NamedTuple):
@@ -347,7 +376,7 @@ def make_pair(
     (one of them, drawn from the seed). The source is ``image`` (photometrically changed if
     ``photometric``); the target is the source seen through the random warp.
 
-    Shapes: ``image`` uint8 ``(H, W, 3)`` (or anything :func:`~gocor_lite.images.as_rgb_uint8`
+    Shapes: ``image`` uint8 ``(H, W, 3)`` (or anything :func:`~gocor_lite.files.images.as_rgb_uint8`
     accepts) -> :class:`~gocor_lite.data.pairs.ExamplePair` with target and source uint8
     ``(H, W, 3)`` and ``flow`` float32 ``(2, H, W)`` in pixels, NaN where the target pixel's
     match falls outside the source.

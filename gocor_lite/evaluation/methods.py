@@ -30,7 +30,7 @@ import torch
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.evaluation.metrics import Metrics, score
-from gocor_lite.images import to_uint8
+from gocor_lite.files.images import to_uint8
 
 FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

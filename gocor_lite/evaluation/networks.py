@@ -3,8 +3,9 @@
 ablation at their global level.
 
 * :func:`project_networks`: this project's small GLU-Net-GOCor and GLU-Net (feature
-  correlation), the variants of one weights file (default :data:`gocor_lite.weights.SMALL_GLUNET`,
-  made by ``make train``; same training, so the two differ by GOCor alone);
+  correlation), the variants of one weights file (default
+  :data:`gocor_lite.files.weights.SMALL_GLUNET`, made by ``make train``; same training, so the two
+  differ by GOCor alone);
 * :func:`official_networks`: the authors' ``GLUNet`` / ``GLUNet_GOCor`` from released checkpoints
   the user names (:func:`gocor_lite.glunet.load_official_glunet`);
 * :func:`network_method`: a network as a :class:`~gocor_lite.evaluation.methods.DenseFlowMethod`
@@ -23,7 +24,7 @@ Convention:
     (:func:`gocor_lite.glunet.geometry.level_frame`); original source pixel ``q`` lies in source
     cell ``floor((q + 0.5) g / W_s)`` (and the same in y). A target cell counts where the true
     flow is known at the four pixels around its centre (bilinear reading, as
-    :func:`gocor_lite.supervision.true_matches`) and its true match lies inside the source.
+    :func:`gocor_lite.reading.supervision.true_matches`) and its true match lies inside the source.
 """
 
 from __future__ import annotations
@@ -36,22 +37,22 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import global_correlation
+from gocor_lite.core.correlation import global_correlation
+from gocor_lite.core.warp import sample
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.evaluation.methods import DenseFlowMethod
-from gocor_lite.glunet.geometry import level_frame
-from gocor_lite.glunet.network import GLUNet
-from gocor_lite.glunet.official import load_official_glunet
-from gocor_lite.glunet.operations import l2_normalize
-from gocor_lite.statedict import CheckpointError
-from gocor_lite.warp import sample
-from gocor_lite.weights import (
+from gocor_lite.files.statedict import CheckpointError
+from gocor_lite.files.weights import (
     SMALL_GLUNET,
     SMALL_GLUNET_HINT,
     load_small_glunet,
     small_glunet_metadata,
     small_glunet_variants,
 )
+from gocor_lite.glunet.geometry import level_frame
+from gocor_lite.glunet.network import GLUNet
+from gocor_lite.glunet.official import load_official_glunet
+from gocor_lite.glunet.operations import l2_normalize
 
 PROJECT = "this project's"  # the family of the project's networks (one file, one training)
 AUTHORS = "the authors'"  # the family of the released checkpoints
@@ -80,9 +81,9 @@ class EvaluatedNetwork:
 
 def project_networks(path: str | Path | None = None) -> list[EvaluatedNetwork]:
     """Every variant in this project's small-GLU-Net file (default
-    :data:`~gocor_lite.weights.SMALL_GLUNET`), GLU-Net-GOCor first. A missing file is a
+    :data:`~gocor_lite.files.weights.SMALL_GLUNET`), GLU-Net-GOCor first. A missing file is a
     ``FileNotFoundError`` that says to run ``make train``; a file without either variant a
-    :class:`~gocor_lite.statedict.CheckpointError`."""
+    :class:`~gocor_lite.files.statedict.CheckpointError`."""
     path = SMALL_GLUNET if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""``python -m gocor_lite.evaluate``: how this project's GLU-Net-GOCor and GLU-Net compare with
+"""``python -m gocor_lite.cli.evaluate``: how this project's GLU-Net-GOCor and GLU-Net compare with
 the methods a user would pick instead, what GOCor changes in them, and how well each
 correlation layer matches, on data no training has seen, written to ``docs/evaluation.md``.
 
@@ -25,7 +25,7 @@ Three parts:
   global correlation, the local correlation after a known coarse flow (the true flow shifted
   by up to two cells per pair, as a coarser level would leave it), and global and local GOCor
   at iterations 0, 1, 3 and 7, with the paper's initial parameters and with this project's
-  trained ones (:func:`gocor_lite.weights.load_trained_gocor`), for every extractor.
+  trained ones (:func:`gocor_lite.files.weights.load_trained_gocor`), for every extractor.
 
 Metrics: the mean endpoint error (AEPE, pixels, and in feature cells for the volumes) and the
 percentage of matches within 1, 3, 5 and 10 pixels (PCK) and within one feature cell, pooled
@@ -42,7 +42,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import global_correlation
+from gocor_lite.core.correlation import global_correlation
+from gocor_lite.core.features import FeatureExtractor, pair_features
 from gocor_lite.data.split import EVAL_SEED
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.evaluation.methods import (
@@ -61,12 +62,9 @@ from gocor_lite.evaluation.networks import (
 )
 from gocor_lite.evaluation.peers import peer_methods
 from gocor_lite.evaluation.sets import EVAL_SIZE, EVALUATION_SETS, load_sets
-from gocor_lite.features import FeatureExtractor
+from gocor_lite.files.weights import gocor_module
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.supervision import global_matches, local_problem, true_matches
-from gocor_lite.training.features import feature_pair
-from gocor_lite.training.gocor import coarse_flow
-from gocor_lite.weights import gocor_module
+from gocor_lite.reading.supervision import coarse_flow, global_matches, local_problem, true_matches
 
 ITERATIONS = (0, 1, 3, 7)  # GOCor iterations reported
 SEARCH_RADIUS = 4  # of the local correlation and local GOCor
@@ -135,7 +133,7 @@ def volume_matches(
 
     for index in range(pairs.target.shape[0]):
         pair = WarpedBatch(*(field[index : index + 1] for field in pairs))
-        target, source = feature_pair(extractor, pair)
+        target, source = pair_features(extractor, pair.target, pair.source, one_pass=True)
         grid = (target.shape[2], target.shape[3])
         matches, known = true_matches(pair.flow, pair.valid, grid, stride)
         truths.append(matches)
@@ -169,7 +167,7 @@ def default_methods(networks: Sequence[EvaluatedNetwork] = ()) -> list[DenseFlow
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything ``python -m gocor_lite.evaluate`` measured."""
+    """Everything ``python -m gocor_lite.cli.evaluate`` measured."""
 
     volumes: list[VolumeRow]
     methods: dict[str, dict[str, MethodScore]]  # set -> method -> score (networks and peers)
@@ -365,7 +363,7 @@ def report(
     machine: str = "",
 ) -> str:
     """The markdown of ``docs/evaluation.md`` (``sections``: more markdown sections, appended,
-    e.g. :func:`gocor_lite.evaluation.rules.rules_section`; ``threads``: the thread count to
+    e.g. :func:`gocor_lite.evaluation.rule_scores.rules_section`; ``threads``: the thread count to
     state; ``machine``: a sentence about the machine's state, e.g. its load, to print with the
     time)."""
     sets = list(evaluation.sets)
@@ -442,7 +440,7 @@ def report(
             f"(R = {SEARCH_RADIUS}) search around a known coarse flow: the true flow shifted by "
             f"up to {COARSE_OFFSET:g} cells per pair. GOCor: simple initialiser, no query loss; "
             "`paper initial` = the paper's initial parameters, `trained` = "
-            "`assets/weights/gocor_trained.pt` (`python -m gocor_lite.train`). AEPE: mean "
+            "`assets/weights/gocor_trained.pt` (`python -m gocor_lite.cli.train`). AEPE: mean "
             "endpoint error (lower is better); PCK-n: % of matches within n pixels, PCK-cell: "
             "within one feature cell (8 px for these extractors); higher is better.",
             "",

@@ -3,8 +3,8 @@
 
 Each instance is chosen so that a usual mistake changes the answer:
 
-* the peak ratio (:func:`gocor_lite.confidence.peak_ratio`, ``exclusion_radius=1``) leaves out
-  the 3x3 box around the best cell (``max(|dx|, |dy|) <= 1``): a map whose highest competitor
+* the peak ratio (:func:`gocor_lite.reading.confidence.peak_ratio`, ``exclusion_radius=1``) leaves
+  out the 3x3 box around the best cell (``max(|dx|, |dy|) <= 1``): a map whose highest competitor
   is a *diagonal* neighbour of the best refuses a 4-neighbour or Euclidean (``<= 1``)
   exclusion; one whose competitor is two cells away along a row refuses a wider exclusion,
   and one whose competitor is two cells away along a column refuses an exclusion of whole
@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.confidence import peak_ratio
-from gocor_lite.evaluation.rules import _score
-from gocor_lite.exercises import Exercise, Instance
+from gocor_lite.evaluation.rule_scores import _score
+from gocor_lite.exercises.grading import Exercise, Instance
+from gocor_lite.reading.confidence import peak_ratio
 
 
 def _one_map_ratio(scores: Tensor) -> Tensor:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import global_correlation
-from gocor_lite.exercises import Exercise, Instance
+from gocor_lite.core.correlation import global_correlation
+from gocor_lite.exercises.grading import Exercise, Instance
 
 
 def _features(seed: int, batch: int, channels: int, height: int, width: int) -> Tensor:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Notebook 9's exercises: backward warping, and the flow convention read backwards.
 
-The warp is graded against :func:`gocor_lite.warp.warp` (bilinear, zero where
+The warp is graded against :func:`gocor_lite.core.warp.warp` (bilinear, zero where
 ``p + flow(p)`` leaves the source, pixel centres at integers with ``align_corners=False``) on
 instances where the usual slips change the answer: a flow that leaves the image (border
 padding repeats the edge's colours), fractional flows (nearest instead of bilinear), a
@@ -20,8 +20,8 @@ import math
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
-from gocor_lite.warp import warp
+from gocor_lite.core.warp import warp
+from gocor_lite.exercises.grading import Exercise, Instance
 
 
 def _image(seed: int, batch: int, height: int, width: int) -> Tensor:

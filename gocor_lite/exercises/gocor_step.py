@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
+from gocor_lite.exercises.grading import Exercise, Instance
 from gocor_lite.gocor.kinds import GlobalKind
 from gocor_lite.gocor.optimizer import Objective, WindowTables, _step_length, residual
 

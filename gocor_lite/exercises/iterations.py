@@ -3,9 +3,9 @@
 broken.
 
 A target cell's match is *right* when its endpoint error is below one feature cell
-(``error < stride`` pixels, :mod:`gocor_lite.evaluation.rules`); only cells whose true match is
-known count. *Fixed*: right with GOCor and wrong with the correlation; *broken*: the reverse
-(:class:`gocor_lite.evaluation.rules.AmbiguitySplit`'s ``fixed`` and ``broken``).
+(``error < stride`` pixels, :mod:`gocor_lite.evaluation.rule_scores`); only cells whose true match
+is known count. *Fixed*: right with GOCor and wrong with the correlation; *broken*: the reverse
+(:class:`gocor_lite.evaluation.rule_scores.AmbiguitySplit`'s ``fixed`` and ``broken``).
 
 Each instance is chosen so that a usual mistake changes the answer: cells whose error changes
 without their verdict changing (counting changed or improved cells instead of fixed ones),
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
+from gocor_lite.exercises.grading import Exercise, Instance
 
 
 def fixed_minus_broken(

@@ -16,15 +16,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
+from gocor_lite.exercises.grading import Exercise, Instance
 from gocor_lite.gocor.spatial import DistanceFunctions
-from gocor_lite.supervision import match_loss
+from gocor_lite.reading.supervision import match_loss
 
 
 def _cross_entropy(
     scores: Tensor, candidates: Tensor, matches: Tensor, temperature: float, sigma: float
 ) -> Tensor:
-    """The library's :func:`~gocor_lite.supervision.match_loss` on ``M`` cells of one row.
+    """The library's :func:`~gocor_lite.reading.supervision.match_loss` on ``M`` cells of one row.
 
     Shapes: scores ``(M, N)``, candidates ``(N, 2)`` source pixels (x, y) shared by the cells,
     matches ``(M, 2)`` -> a 0-dim tensor.

@@ -4,13 +4,13 @@ neighbours and LoFTR's dual-softmax (notebook 4), each by its definition.
 
 Each instance is chosen so that a usual mistake changes the answer:
 
-* soft-argmax (:func:`gocor_lite.matching.soft_argmax`): two equal peaks far apart (the
+* soft-argmax (:func:`gocor_lite.reading.matching.soft_argmax`): two equal peaks far apart (the
   expectation is their midpoint, not either peak); a map that is not square at a temperature
   other than 1 (x is the column; the scores are divided by ``T``); cosine scores at a
   temperature so small that ``exp(scores / T)`` overflows unless the maximum is subtracted
   first (``torch.softmax`` does it);
-* mutual nearest neighbours (:func:`gocor_lite.rules.mutual_nearest_neighbours`) and the
-  dual-softmax (:func:`gocor_lite.rules.dual_softmax`): target and source grids that are
+* mutual nearest neighbours (:func:`gocor_lite.reading.rules.mutual_nearest_neighbours`) and the
+  dual-softmax (:func:`gocor_lite.reading.rules.dual_softmax`): target and source grids that are
   neither square nor equal (an index unravelled with the other image's width, the way back
   read over the wrong axes), a batch of two pairs (the batch mixed in), and for the
   dual-softmax float32 cosines at a small temperature (overflow again).
@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
-from gocor_lite.matching import soft_argmax
-from gocor_lite.rules import dual_softmax, mutual_nearest_neighbours
+from gocor_lite.exercises.grading import Exercise, Instance
+from gocor_lite.reading.matching import soft_argmax
+from gocor_lite.reading.rules import dual_softmax, mutual_nearest_neighbours
 
 
 def _one_map_soft_argmax(scores: Tensor, temperature: float) -> Tensor:

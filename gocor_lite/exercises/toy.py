@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite.exercises import Exercise, Instance
-from gocor_lite.toy import score_curve, step_length_1d
+from gocor_lite.core.toy import score_curve, step_length_1d
+from gocor_lite.exercises.grading import Exercise, Instance
 
 
 def _random(seed: int, *size: int) -> Tensor:

@@ -23,8 +23,8 @@ import math
 import torch
 from torch import Tensor
 
-from gocor_lite.grid import cell_grid
-from gocor_lite.warp import Frame
+from gocor_lite.core.grid import cell_grid
+from gocor_lite.core.warp import Frame
 
 Size = tuple[int, int]  # (H, W)
 

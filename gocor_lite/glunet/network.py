@@ -34,12 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gocor_lite.correlation import (
+from gocor_lite.core.correlation import (
     flat_to_global,
     global_correlation,
     global_to_flat,
     local_correlation,
 )
+from gocor_lite.core.warp import Frame
 from gocor_lite.glunet.blocks import (
     NEGATIVE_SLOPE,
     FlowDecoder,
@@ -71,7 +72,6 @@ from gocor_lite.glunet.operations import (
 from gocor_lite.glunet.preparation import PreparedPair, as_uint8_images, prepare_pair
 from gocor_lite.glunet.pyramid import FeaturePyramid
 from gocor_lite.gocor.modules import GlobalGOCor, GOCorTrace, LocalGOCor
-from gocor_lite.warp import Frame
 
 LevelKind = Literal["global", "local"]
 
@@ -123,7 +123,7 @@ class LevelView:
     """One level of the network as the app and the notebooks show it.
 
     Shapes: volume, the level's correlation (or GOCor) volume in the readable layout of
-    :mod:`gocor_lite.correlation` (global ``(B, h, w, h, w)`` indexed ``[b, target_y,
+    :mod:`gocor_lite.core.correlation` (global ``(B, h, w, h, w)`` indexed ``[b, target_y,
     target_x, source_y, source_x]``, local ``(B, h, w, 2R+1, 2R+1)`` indexed ``[b, y, x,
     R+dy, R+dx]``), before post-processing; decoder_volume, the same after it (what the decoder
     reads: mutual matching and L2n(ReLU), or LeakyReLU); cell_flow ``(B, 2, h, w)``, the flow

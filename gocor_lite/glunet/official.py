@@ -3,7 +3,7 @@
 ``GLUNet_dynamic.pth``, ``GLUNet_GOCor_static.pth``, ``GLUNet_GOCor_dynamic.pth``; reference §1
 and §11) into :class:`~gocor_lite.glunet.network.GLUNet`.
 
-The file is read with :func:`gocor_lite.statedict.read_state_dict` (``weights_only``: it can
+The file is read with :func:`gocor_lite.files.statedict.read_state_dict` (``weights_only``: it can
 hold tensors, never code). Its top level is the state dict or a dict with ``state_dict``.
 ``GLUNet`` files have 262 entries; ``GLUNet_GOCor`` files the same plus 15 GOCor entries under
 ``corr.corr_module.`` (global) and ``local_corr.`` (local), which
@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gocor_lite.files.statedict import CheckpointError, read_state_dict
 from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.network import GLUNet
 from gocor_lite.gocor.interop import GLOBAL_PREFIX, LOCAL_PREFIX, from_official
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.statedict import CheckpointError, read_state_dict
 
 _WHAT = "GLU-Net or GLU-Net-GOCor checkpoint (GLUNet_*.pth, GLUNet_GOCor_*.pth)"
 _HINT = (
@@ -47,8 +47,8 @@ def load_official_glunet(
     ``path_or_state_dict``: a checkpoint file, or its state dict. The variant is told from the
     keys (GOCor keys under ``corr.`` / ``local_corr.``: ``GLUNet_GOCor``). ``global_iterations``
     and ``local_iterations``: GOCor's optimiser steps (the paper's 3 and 3; not stored in the
-    file). Raises :class:`~gocor_lite.statedict.CheckpointError` (a ``ValueError``) naming what
-    is wrong: a file of another network, missing or unexpected keys, wrong shapes or types.
+    file). Raises :class:`~gocor_lite.files.statedict.CheckpointError` (a ``ValueError``) naming
+    what is wrong: a file of another network, missing or unexpected keys, wrong shapes or types.
     """
     if isinstance(path_or_state_dict, Mapping):
         source = "the state dict"

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gocor_lite.files.images import as_rgb_uint8
 from gocor_lite.glunet.geometry import Size, working_size
-from gocor_lite.images import as_rgb_uint8
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,8 +51,8 @@ class PreparedPair:
 
 def as_uint8_images(image: object, name: str) -> Tensor:
     """A uint8 ``(B, 3, H, W)`` tensor (returned as is) or a numpy image ``(H, W, 3)`` (any
-    :func:`~gocor_lite.images.as_rgb_uint8` input: grey, RGBA, ...; becomes ``(1, 3, H, W)`` on
-    the CPU). Anything else raises ``ValueError`` saying what is expected."""
+    :func:`~gocor_lite.files.images.as_rgb_uint8` input: grey, RGBA, ...; becomes ``(1, 3, H, W)``
+    on the CPU). Anything else raises ``ValueError`` saying what is expected."""
     if isinstance(image, np.ndarray):
         array = as_rgb_uint8(image)
         return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None]

@@ -22,12 +22,12 @@ level_4    conv4_1..4_3 (ReLU after each), pool            512       16
 
 The small pyramid has no level 0; its level 1 is one convolution and ReLU then the pooling, and
 levels 2..4 are two convolutions (ReLU after each) then the pooling, with the configured
-channels. A max pooling keeps the cell centres of :mod:`gocor_lite.grid` (cell ``i`` of stride
+channels. A max pooling keeps the cell centres of :mod:`gocor_lite.core.grid` (cell ``i`` of stride
 ``s`` centred on pixel ``(i + 0.5) s - 0.5``).
 
 The XFeat pyramid (this project's network on pretrained features) reads XFeat's frozen
-backbone (:mod:`gocor_lite.xfeat`; its weights are loaded by
-:func:`gocor_lite.weights.build_glunet`) once per image and gives
+backbone (:mod:`gocor_lite.core.xfeat`; its weights are loaded by
+:func:`gocor_lite.files.weights.build_glunet`) once per image and gives
 
 =========  ==========================================================  ========  ======
 level      from XFeat's maps                                           channels  stride
@@ -53,10 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gocor_lite.core.xfeat import XFeatBackbone
 from gocor_lite.glunet.blocks import fast_layout
 from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.preparation import IMAGENET_MEAN, IMAGENET_STD
-from gocor_lite.xfeat import XFeatBackbone
 
 _VGG16_BLOCKS = ((64,), (64,), (128, 128), (256, 256, 256), (512, 512, 512))
 

@@ -30,8 +30,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from gocor_lite.files.statedict import CheckpointError, read_state_dict
 from gocor_lite.gocor.modules import GlobalGOCor, GlobalGOCorConfig, LocalGOCor, LocalGOCorConfig
-from gocor_lite.statedict import CheckpointError, read_state_dict
 
 _INIT = "filter_initializer."
 _OPT = "filter_optimizer."

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from torch import Tensor, nn
 
-from gocor_lite.correlation import (
+from gocor_lite.core.correlation import (
     _global_correlation,
     _global_correlation_adjoint,
     _local_correlation,
@@ -143,7 +143,7 @@ class GlobalKind:
 @dataclass(frozen=True)
 class LocalKind:
     """Local GOCor: filters scored on a ``(2R+1)^2`` window around their own cell, a *mean*
-    over channels (as :func:`~gocor_lite.correlation.local_correlation`; dy-major window).
+    over channels (as :func:`~gocor_lite.core.correlation.local_correlation`; dy-major window).
 
     Tables: one value per window entry (:class:`~gocor_lite.gocor.optimizer.WindowTables`);
     the initialiser divides by the mean square and the regulariser by ``C^2`` (both follow

@@ -8,7 +8,7 @@ Convention:
     of the package only says target and source.
 
 Calling a module returns the final volume, in the layout of the plain correlation it replaces
-(:func:`~gocor_lite.correlation.global_correlation`, :func:`~gocor_lite.correlation.
+(:func:`~gocor_lite.core.correlation.global_correlation`, :func:`~gocor_lite.core.correlation.
 local_correlation`). :meth:`GOCorBase.trace` runs the same computation and also returns every
 iteration as data (:class:`GOCorTrace`).
 
@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from gocor_lite._checks import check_feature_pair, check_finite, check_radius
-from gocor_lite.correlation import _autocast_off
+from gocor_lite.core.correlation import _autocast_off
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.gocor.kinds import GlobalKind, Kind, LocalKind
 from gocor_lite.gocor.optimizer import (
@@ -441,7 +441,7 @@ class GlobalGOCor(GOCorBase):
 class LocalGOCor(GOCorBase):
     """GOCor in place of the local correlation: ``(B, C, h, w), (B, C, h', w') -> (B, h, w,
     2R+1, 2R+1)`` (dy-major window, mean over channels, as
-    :func:`~gocor_lite.correlation.local_correlation`).
+    :func:`~gocor_lite.core.correlation.local_correlation`).
 
     ``LocalGOCor(search_radius=4, num_iter=3, ...)``: keyword arguments are the fields of
     :class:`LocalGOCorConfig`. The regulariser is divided by ``C^2`` (the scores are means).

@@ -7,7 +7,7 @@ Convention:
     Maps are ``(H_s, W_s)`` float32 over the pixels of the source image as given to the trace,
     NaN where the level has no score. A pixel shows the level cell it lies in: cell
     ``floor((x + 0.5) / stride_x)`` (and the same in y), clamped to the grid, with the strides
-    of the level's :class:`~gocor_lite.warp.Frame` in original pixels; the clicked target pixel
+    of the level's :class:`~gocor_lite.core.warp.Frame` in original pixels; the clicked target pixel
     picks its level cell the same way on the target. The **global** level scores every source
     cell. A **local** level scores the ``(2R+1)^2`` window of the target cell, entry
     ``[R+dy, R+dx]`` at the source position its warped feature was read from
@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.core.warp import Frame
 from gocor_lite.glunet.network import LevelView
-from gocor_lite.matching import true_match
-from gocor_lite.warp import Frame
+from gocor_lite.reading.matching import true_match
 
 Point = tuple[float, float]  # (x, y) pixels
 

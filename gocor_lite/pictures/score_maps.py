@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.core.grid import cell_to_pixel, pixel_to_cell_index
 from gocor_lite.gocor.modules import GOCorTrace
-from gocor_lite.grid import cell_to_pixel, pixel_to_cell_index
-from gocor_lite.matching import cells_to_pixels
 from gocor_lite.pictures.marks import draw_marks
+from gocor_lite.reading.matching import cells_to_pixels
 
 
 def heatmap_overlay(
@@ -77,7 +77,7 @@ def pixel_maps(
     batch_index: int = 0,
 ) -> PixelMaps:
     """Slice the maps of the target cell under ``pixel = (x, y)`` out of a global trace."""
-    from gocor_lite.correlation import global_correlation
+    from gocor_lite.core.correlation import global_correlation
 
     grid = (target_features.shape[2], target_features.shape[3])
     cx, cy = pixel_to_cell_index(pixel[0], pixel[1], stride, grid)
@@ -113,8 +113,8 @@ def local_pixel_maps(
     """:func:`pixel_maps` for a *local* trace: each map is the target cell's ``(2R+1)^2`` window
     placed on the image around that cell, NaN (transparent) outside it. The plain correlation
     is the local one (mean over channels), as local GOCor replaces it."""
-    from gocor_lite.correlation import local_correlation
-    from gocor_lite.matching import local_window_on_source
+    from gocor_lite.core.correlation import local_correlation
+    from gocor_lite.reading.matching import local_window_on_source
 
     grid = (target_features.shape[2], target_features.shape[3])
     source_grid = (source_features.shape[2], source_features.shape[3])

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Data-parallel training with PyTorch's own DDP: ``torchrun --nproc_per_node=N -m
-gocor_lite.train ...`` runs N processes, each on its share of every global batch.
+gocor_lite.cli.train ...`` runs N processes, each on its share of every global batch.
 
 :class:`Workers` is what a training stage needs to know about the processes: how many there
 are, which one this is, the slice of a batch that is this process's, the mean of a number over

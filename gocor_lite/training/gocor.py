@@ -4,9 +4,9 @@
 The label ``y``, the residual weight ``v``, the negative slope ``m`` (their bin coefficients),
 the step length, the regulariser and the initialiser's scale, of a global and a local module,
 with the optimiser's iterations unrolled in the graph. The cross-entropy of stage 1
-(:func:`~gocor_lite.supervision.match_loss`) is applied to the modules' output volumes (the
+(:func:`~gocor_lite.reading.supervision.match_loss`) is applied to the modules' output volumes (the
 local module on windows that follow a coarse flow: the true flow shifted by up to
-``coarse_offset`` cells), each with a learned temperature. :func:`gocor_lite.weights.
+``coarse_offset`` cells), each with a learned temperature. :func:`gocor_lite.files.weights.
 save_trained_gocor` writes the result.
 """
 
@@ -19,19 +19,20 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from gocor_lite.core.features import FeatureExtractor, pair_features
 from gocor_lite.data.photos import check_training_photos, training_pairs
 from gocor_lite.data.split import batch_indices
 from gocor_lite.data.synthetic import WarpedBatch
-from gocor_lite.features import FeatureExtractor
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.supervision import (
+from gocor_lite.reading.supervision import (
     LocalProblem,
+    coarse_flow,
     global_candidates,
     local_problem,
     match_loss,
     true_matches,
 )
-from gocor_lite.training.features import feature_pair, grid_of
+from gocor_lite.training.extractor import NORMALIZATION, grid_of
 from gocor_lite.training.loop import Progress, resumable_loop
 
 
@@ -56,19 +57,12 @@ class GOCorTraining:
 # -- stage 2: GOCor's parameters ------------------------------------------------------------------
 
 
-def coarse_flow(flow: Tensor, stride: int, max_offset: float, generator: torch.Generator) -> Tensor:
-    """A coarse flow for local correlation: the true flow ``(B, 2, H, W)`` shifted, per pair, by
-    a random offset of up to ``max_offset`` cells in x and in y."""
-    draws = torch.rand(flow.shape[0], 2, 1, 1, generator=generator, dtype=torch.float64)
-    return flow + ((2 * draws - 1) * max_offset * stride).to(flow)
-
-
 @dataclass(frozen=True)
 class GOCorData:
     """Frozen features of a set of pairs and what their volumes should say.
 
     Shapes: target, source ``(P, C, h, w)`` (normalised); matches ``(P, 2, h, w)`` source
-    pixels, known ``(P, h, w)``; local: the :class:`~gocor_lite.supervision.LocalProblem`
+    pixels, known ``(P, h, w)``; local: the :class:`~gocor_lite.reading.supervision.LocalProblem`
     after a coarse flow.
     """
 
@@ -86,7 +80,13 @@ def gocor_data(
 ) -> GOCorData:
     """Features of ``pairs`` (``chunk`` at a time), true matches and the local problems."""
     parts = [
-        feature_pair(extractor, WarpedBatch(*(field[start : start + chunk] for field in pairs)))
+        pair_features(
+            extractor,
+            pairs.target[start : start + chunk],
+            pairs.source[start : start + chunk],
+            NORMALIZATION,
+            one_pass=True,
+        )
         for start in range(0, pairs.target.shape[0], chunk)
     ]
     target = torch.cat([part[0] for part in parts])

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The one resumable training loop: every stage of ``python -m gocor_lite.train`` runs in it.
+"""The one resumable training loop: every stage of ``python -m gocor_lite.cli.train`` runs in it.
 
 A stage is a set of modules, an optimiser and ``loss_at(step)``, a function of the step alone
 (every batch is drawn from the seed and the step), so a run resumed from its checkpoint takes

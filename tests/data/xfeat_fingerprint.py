@@ -12,7 +12,7 @@ scikit-image's ``chelsea`` cut to 288 x 448 (multiples of 32: no padding by eith
 ``[0, 1]`` (what the authors' ``parse_input`` gives for a uint8 image), and writes the
 descriptor at a spread of cells, raw and L2-normalised, with each channel's mean and standard
 deviation of the normalised descriptor over all cells. ``tests/test_xfeat.py`` compares this
-project's :mod:`gocor_lite.xfeat` with it.
+project's :mod:`gocor_lite.core.xfeat` with it.
 """
 
 from __future__ import annotations

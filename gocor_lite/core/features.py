@@ -3,7 +3,7 @@
 features ``(B, C, h, w)``, each with its ``stride`` (image pixels per feature cell).
 
 Cell ``i`` of an extractor with stride ``s`` describes the image around pixel
-``(i + 0.5) * s - 0.5`` (see :mod:`gocor_lite.grid`); ``h = H // s`` and ``w = W // s``.
+``(i + 0.5) * s - 0.5`` (see :mod:`gocor_lite.core.grid`); ``h = H // s`` and ``w = W // s``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gocor_lite._checks import check_feature_map, check_feature_pair
+from gocor_lite.core.xfeat import XFeatBackbone
+from gocor_lite.files.statedict import CheckpointError, read_state_dict, take_tensors
+from gocor_lite.files.weights import LEARNED_FEATURES, load_xfeat_backbone
 from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
-from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
-from gocor_lite.weights import LEARNED_FEATURES, load_xfeat_backbone
-from gocor_lite.xfeat import XFeatBackbone
 
 
 class FeatureExtractor(nn.Module):
@@ -67,8 +67,8 @@ class DaisyExtractor(FeatureExtractor):
     """Dense DAISY descriptors (Tola et al., 2010) from scikit-image: a training-free baseline.
 
     Descriptors are sampled every ``stride`` pixels on the grey image, centred on pixel
-    ``i * stride + stride // 2``: the cell centre of :mod:`gocor_lite.grid` rounded up by half a
-    pixel for even strides. The image border is reflected so every cell has a descriptor.
+    ``i * stride + stride // 2``: the cell centre of :mod:`gocor_lite.core.grid` rounded up by half
+    a pixel for even strides. The image border is reflected so every cell has a descriptor.
     Computed with numpy on the CPU; the result follows the input's device and dtype.
     """
 
@@ -140,13 +140,13 @@ class LearnedExtractor(_TorchExtractor):
 
     Three stages, each halving the resolution with a 4x4 convolution of stride 2 and padding 1
     (output ``i`` sees input ``2i - 1 .. 2i + 2``, centred on ``2i + 0.5``: exactly the cell
-    centre of :mod:`gocor_lite.grid`, which a 3x3 convolution of stride 2 would miss by half a
+    centre of :mod:`gocor_lite.core.grid`, which a 3x3 convolution of stride 2 would miss by half a
     pixel), then a 3x3 convolution; GroupNorm and ReLU after each; a final 1x1 convolution gives
     64 signed channels. Stride 8, about 270 thousand parameters.
 
     ``weights``: a file holding the network's state dict (``layers.*``), as written by
-    ``python -m gocor_lite.train``; ``None`` leaves the network randomly initialised (to train
-    it). The shipped weights: :func:`gocor_lite.weights.make_extractor` ``("learned")``.
+    ``python -m gocor_lite.cli.train``; ``None`` leaves the network randomly initialised (to train
+    it). The shipped weights: :func:`gocor_lite.files.weights.make_extractor` ``("learned")``.
 
     Shapes: ``(B, 3, H, W)`` -> ``(B, 64, H // 8, W // 8)``.
     """
@@ -181,7 +181,7 @@ class LearnedExtractor(_TorchExtractor):
         state = read_state_dict(
             path,
             "weights file of the 'learned' feature extractor",
-            "`python -m gocor_lite.train` produces it (or pass weights=<path>)",
+            "`python -m gocor_lite.cli.train` produces it (or pass weights=<path>)",
         )
         expected = {key: tuple(value.shape) for key, value in self.state_dict().items()}
         tensors = take_tensors(state, expected, path, "'learned' extractor weights file")
@@ -211,7 +211,7 @@ class XFeatExtractor(_TorchExtractor):
     real 3-D scenes (MegaDepth) and synthetic warps of COCO images, with their weights
     (Apache-2.0, shipped as ``assets/weights/xfeat.pt``, sha256-checked when loaded). Grey
     input, instance-normalised; the 1/8, 1/16 and 1/32 maps fused into 64 channels at 1/8
-    (:mod:`gocor_lite.xfeat`, which states the padding rule and the cells' centres).
+    (:mod:`gocor_lite.core.xfeat`, which states the padding rule and the cells' centres).
 
     ``weights``: another copy of the authors' ``xfeat.pt`` (the same sha256); default the
     shipped one. The backbone is frozen (buffers): ``extractor.to(...)`` moves it, nothing
@@ -310,7 +310,7 @@ class VGG16Extractor(_TorchExtractor):
     level 4, the global correlation, computed on 256 x 256 images: 16 x 16 cells). The default
     ``pool3`` has the stride of the other extractors. ``conv3_3``, ``conv4_3`` and ``conv5_3``
     are the pre-pooling alternatives at strides 4, 8 and 16; ``pool5`` is stride 32.
-    A 2x2 max pooling keeps the cell centres of :mod:`gocor_lite.grid` exact.
+    A 2x2 max pooling keeps the cell centres of :mod:`gocor_lite.core.grid` exact.
 
     Shapes: ``(B, 3, H, W)`` -> ``(B, C, H // stride, W // stride)``.
     """
@@ -507,3 +507,36 @@ def normalize_features(
         target / target.norm(dim=1, keepdim=True).clamp(min=eps),
         source / source.norm(dim=1, keepdim=True).clamp(min=eps),
     )
+
+
+def pair_features(
+    extractor: FeatureExtractor,
+    target: Tensor,
+    source: Tensor,
+    normalization: str = "centered-l2",
+    *,
+    grad: bool = False,
+    one_pass: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """The features of a pair of images, normalised as a pair (:func:`normalize_features`):
+    what the app, the notebooks, the commands, training and evaluation all correlate.
+
+    One pass of the extractor per image (the two may differ in size), or with ``one_pass`` a
+    single pass over both stacked into one batch (same size needed): what training and the
+    evaluation's volume tables do, so that they reproduce the shipped weights and
+    ``docs/evaluation.md`` to the bit (a convolution over a batch of ``2B`` may round
+    differently from two batches of ``B``). Without gradients unless ``grad`` (training an
+    extractor, where gradients are enabled).
+
+    Shapes: ``(B, 3, H, W), (B, 3, H', W') -> (B, C, h, w), (B, C, h', w')``.
+    """
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        if not one_pass:
+            return normalize_features(extractor(target), extractor(source), normalization)
+        if target.shape != source.shape:
+            raise ValueError(
+                "one_pass needs images of one size, got target "
+                f"{tuple(target.shape)} and source {tuple(source.shape)}"
+            )
+        target_features, source_features = extractor(torch.cat([target, source])).chunk(2)
+        return normalize_features(target_features, source_features, normalization)

@@ -8,8 +8,8 @@ Three measures, each a map ``(B, h, w)`` over the target cells:
   structure); large: one clear peak. The stereo literature's "peak ratio", Lowe's ratio test
   read the other way up.
 * :func:`mass_within`: the probability mass within ``R`` cells of the best match, for a volume
-  read as a distribution over the source (:func:`gocor_lite.rules.softmax_probability`). 1: all
-  the belief sits on the match; small: it is spread over several places.
+  read as a distribution over the source (:func:`gocor_lite.reading.rules.softmax_probability`). 1:
+  all the belief sits on the match; small: it is spread over several places.
 * :func:`cycle_error`: the forward-backward (cyclic) consistency error in target cells: follow a
   target cell to its best source cell, then that source cell to *its* best target cell, and
   measure how far from the start it lands. 0 means mutual nearest neighbours. For dense flows,
@@ -17,7 +17,7 @@ Three measures, each a map ``(B, h, w)`` over the target cells:
 
 Convention:
     Volumes are ``(B, h, w, h', w')``, indexed ``[b, target_y, target_x, source_y, source_x]``
-    (:mod:`gocor_lite.correlation`); "within ``R`` cells" is the square window
+    (:mod:`gocor_lite.core.correlation`); "within ``R`` cells" is the square window
     ``|dx| <= R, |dy| <= R`` (Chebyshev distance), as the local correlation's window. Higher
     means surer for :func:`peak_ratio` and :func:`mass_within`; *lower* means surer for the
     cycle errors (they are errors, not confidences).
@@ -28,22 +28,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gocor_lite._checks import check_flow
-from gocor_lite.grid import cell_grid
-from gocor_lite.warp import warp
-
-
-def _check_volume(volume: object) -> Tensor:
-    if not isinstance(volume, Tensor) or volume.dim() != 5:
-        shape = tuple(volume.shape) if isinstance(volume, Tensor) else type(volume)
-        raise ValueError(f"expected a global volume (B, h, w, h', w'), got {shape}")
-    return volume
-
-
-def _check_radius(radius: object, name: str) -> int:
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"{name} must be an integer >= 0 (cells), got {radius!r}")
-    return radius
+from gocor_lite._checks import check_flow, check_radius, check_volume
+from gocor_lite.core.grid import cell_grid
+from gocor_lite.core.warp import warp
 
 
 def _window_mask(volume: Tensor, centre: Tensor, radius: int) -> Tensor:
@@ -66,7 +53,7 @@ def best_cells(volume: Tensor) -> Tensor:
     Convention:
         Ties go to the first source cell in row-major order (``torch.argmax``).
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     source_width = volume.shape[-1]
     index = volume.flatten(-2).argmax(-1)  # (B, h, w)
     return torch.stack([index % source_width, index // source_width], dim=1).to(volume.dtype)
@@ -90,8 +77,8 @@ def peak_ratio(volume: Tensor, exclusion_radius: int = 1, eps: float = 1e-6) -> 
     >>> float(peak_ratio(volume, exclusion_radius=1))  # 0.7 is next to the peak: 0.8 / 0.4
     2.0
     """
-    volume = _check_volume(volume)
-    exclusion_radius = _check_radius(exclusion_radius, "exclusion_radius")
+    volume = check_volume(volume)
+    exclusion_radius = check_radius(exclusion_radius, "exclusion_radius")
     best = volume.flatten(-2).amax(-1)  # (B, h, w)
     near = _window_mask(volume, best_cells(volume), exclusion_radius)
     second = volume.masked_fill(near, float("-inf")).flatten(-2).amax(-1)
@@ -106,11 +93,11 @@ def mass_within(probability: Tensor, radius: int = 1, centre: Tensor | None = No
 
     Convention:
         Each target cell's map is a distribution over the source cells (sums to at most 1,
-        e.g. :func:`gocor_lite.rules.softmax_probability`); the window is the square
+        e.g. :func:`gocor_lite.reading.rules.softmax_probability`); the window is the square
         ``|dx|, |dy| <= radius`` around ``centre``, cut at the grid's border.
     """
-    probability = _check_volume(probability)
-    radius = _check_radius(radius, "radius")
+    probability = check_volume(probability, name="probability")
+    radius = check_radius(radius, "radius")
     centre = best_cells(probability) if centre is None else centre
     if centre.shape != (probability.shape[0], 2, *probability.shape[1:3]):
         raise ValueError(
@@ -130,7 +117,7 @@ def backward_best_cells(volume: Tensor) -> Tensor:
         For source cell ``j``, the best over target cells of ``volume[b, :, :, j_y, j_x]``;
         ties go to the first target cell in row-major order.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     target_width = volume.shape[2]
     index = volume.flatten(1, 2).argmax(1)  # (B, h', w'), row-major target cell
     return torch.stack([index % target_width, index // target_width], dim=1).to(volume.dtype)
@@ -146,7 +133,7 @@ def cycle_error(volume: Tensor) -> Tensor:
         target cell ``i'`` (:func:`backward_best_cells`); returns the Euclidean ``|i' - i|``.
         Zero exactly for mutual nearest neighbours; lower is surer.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     forward = best_cells(volume).long()  # (B, 2, h, w) source cells
     backward = backward_best_cells(volume)  # (B, 2, h', w') target cells
     source_width = volume.shape[-1]
@@ -166,7 +153,7 @@ def flow_cycle_error(forward: Tensor, backward: Tensor) -> Tensor:
         ``forward`` is the flow on the target grid (target pixel ``p`` -> source pixel
         ``p + forward(p)``), ``backward`` the flow on the source grid (source -> target). The
         error at ``p`` is ``|forward(p) + backward(p + forward(p))|`` (``backward`` read
-        bilinearly, :func:`gocor_lite.warp.warp`): zero where going there and back returns to
+        bilinearly, :func:`gocor_lite.core.warp.warp`): zero where going there and back returns to
         ``p``. NaN where ``p + forward(p)`` leaves the source (nothing to come back from).
     """
     forward, backward = check_flow(forward), check_flow(backward)

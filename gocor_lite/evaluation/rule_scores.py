@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""How well each matching rule (:mod:`gocor_lite.rules`) matches, and whether its confidence
+"""How well each matching rule (:mod:`gocor_lite.reading.rules`) matches, and whether its confidence
 knows when it is wrong: whole-image scores on a pair with ground truth, a table row per rule
 and set, and a sparsification (calibration) curve per rule.
 
@@ -17,7 +17,7 @@ and set, and a sparsification (calibration) curve per rule.
   ``docs/evaluation.md``.
 
 Convention:
-    A target cell counts where its true match is known (:func:`gocor_lite.supervision.
+    A target cell counts where its true match is known (:func:`gocor_lite.reading.supervision.
     true_matches`). A match is *right* when its source position (cell centre, in pixels) is
     within one feature cell (``stride`` pixels) of the true match. A refused match (mutual
     nearest neighbours, Sinkhorn's dustbin) counts as a miss for ``pck_cell`` and is left out
@@ -38,22 +38,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite.confidence import cycle_error, mass_within, peak_ratio
-from gocor_lite.correlation import global_correlation
+from gocor_lite.core.correlation import global_correlation
+from gocor_lite.core.features import FeatureExtractor, pair_features
+from gocor_lite.core.grid import cell_to_pixel
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.data.synthetic import WarpedBatch
 from gocor_lite.evaluation.sets import load_sets
-from gocor_lite.features import FeatureExtractor, normalize_features
+from gocor_lite.files.images import to_tensor
+from gocor_lite.files.weights import GOCorParameters, gocor_module
 from gocor_lite.gocor.modules import GlobalGOCor
-from gocor_lite.grid import cell_to_pixel
-from gocor_lite.images import to_tensor
-from gocor_lite.rules import RULES, RuleResult, RuleSettings, match_with_rules, softmax_probability
-from gocor_lite.supervision import true_matches
-from gocor_lite.weights import GOCorParameters, gocor_module
+from gocor_lite.reading.confidence import cycle_error, mass_within, peak_ratio
+from gocor_lite.reading.rules import (
+    RULES,
+    RuleResult,
+    RuleSettings,
+    match_with_rules,
+    softmax_probability,
+)
+from gocor_lite.reading.supervision import true_matches
 
 #: Kept fractions of the sparsification curves: 5 %, 10 %, ..., 100 %.
 FRACTIONS = np.linspace(0.05, 1.0, 20)
-#: The confidence measures of :mod:`gocor_lite.confidence`, compared on the argmax's matches.
+#: The confidence measures of :mod:`gocor_lite.reading.confidence`, compared on the argmax's
+#: matches.
 CONFIDENCE_MEASURES: tuple[str, ...] = ("peak ratio", "mass within 1 cell", "cycle error")
 
 
@@ -168,15 +175,6 @@ def score_rules(
     }
 
 
-def pair_features(
-    extractor: FeatureExtractor, target: Tensor, source: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Centred, L2-normalised features of images ``(B, 3, H, W)``, as the app and the
-    notebooks correlate them."""
-    with torch.no_grad():
-        return normalize_features(extractor(target), extractor(source), "centered-l2")
-
-
 def pair_truth(
     flow: np.ndarray | Tensor, grid: tuple[int, int], stride: int
 ) -> tuple[Tensor, Tensor]:
@@ -223,7 +221,7 @@ def pair_rule_scores(
 class RulesEvaluation:
     """Everything :func:`evaluate_rules` measured: per set, per rule, the scores and the
     sparsification curve of the rule's own confidence; per set, the three confidence measures
-    of :mod:`gocor_lite.confidence` on the argmax's matches."""
+    of :mod:`gocor_lite.reading.confidence` on the argmax's matches."""
 
     scores: dict[str, dict[str, RuleScore]]  # set -> rule -> score
     curves: dict[str, dict[str, Sparsification]]  # set -> rule -> curve
@@ -305,7 +303,7 @@ def held_out_rules(
     settings: RuleSettings | None = None,
 ) -> RulesEvaluation:
     """:func:`evaluate_rules` on the evaluation sets of :mod:`gocor_lite.evaluation.sets` (the
-    pairs of ``python -m gocor_lite.evaluate``; sets whose files are missing are skipped), with
+    pairs of ``python -m gocor_lite.cli.evaluate``; sets whose files are missing are skipped), with
     global GOCor (3 iterations) twice: this project's trained parameters for ``extractor``
     where the file has them (``gocor``), and the paper's initial ones (``gocor (initial)``)."""
     gocor: dict[str, GlobalGOCor] = {}
@@ -376,8 +374,9 @@ def rules_section(evaluation: RulesEvaluation, figure: str | None = None) -> str
     text = [
         "## Matching rules: reading a match from one volume, and knowing when it is wrong",
         "",
-        "`gocor_lite.rules` on the global correlation of the same features (and the argmax of "
-        "global GOCor's volume, 3 iterations), every target cell whose true match is known "
+        "`gocor_lite.reading.rules` on the global correlation of the same features (and the "
+        "argmax of global GOCor's volume, 3 iterations), every target cell whose true match is "
+        "known "
         f"({evaluation.seconds:.0f} s); "
         f"temperature {settings.temperature:g} (of soft-argmax, softmax, dual-softmax and "
         f"Sinkhorn), Sinkhorn with a dustbin score of {settings.dustbin_score:g} and "
@@ -392,7 +391,7 @@ def rules_section(evaluation: RulesEvaluation, figure: str | None = None) -> str
         "",
         rules_table(evaluation),
         "",
-        "The three confidence measures of `gocor_lite.confidence`, ranking the same argmax "
+        "The three confidence measures of `gocor_lite.reading.confidence`, ranking the same argmax "
         "matches (peak ratio: best score over the best one more than a cell away; mass within "
         "one cell of the mode of softmax(scores / T); cycle error: how far target -> best "
         "source -> best target lands from the start, lower is surer):",
@@ -438,7 +437,7 @@ def corrected_pixel(
 @dataclass(frozen=True)
 class AmbiguitySplit:
     """Global correlation against global GOCor on one pair, the target cells split by
-    correlation's own confidence: its peak ratio (:func:`gocor_lite.confidence.peak_ratio`,
+    correlation's own confidence: its peak ratio (:func:`gocor_lite.reading.confidence.peak_ratio`,
     exclusion radius 1) below the median of the counted cells is *ambiguous* (a second peak
     nearly as high: look-alikes), the rest *distinctive*.
 
@@ -528,7 +527,8 @@ def ambiguity_section(splits: Mapping[str, AmbiguitySplit], extractor: str) -> s
         "features, each real pair at 320 px, its target cells split at the median of "
         "correlation's peak ratio (best score over the best outside its 3x3 neighbourhood): "
         "below it *ambiguous* (look-alikes score nearly as high), above it *distinctive*. "
-        "% of the cells matched within one cell (`gocor_lite.evaluation.rules.ambiguity_split`; "
+        "% of the cells matched within one cell "
+        "(`gocor_lite.evaluation.rule_scores.ambiguity_split`; "
         "fixed: GOCor right where correlation is wrong; broken: the reverse).",
         "",
         "| pair | median ratio | ambiguous: correlation | ambiguous: GOCor | distinctive: "

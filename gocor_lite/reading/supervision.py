@@ -2,11 +2,11 @@
 """What a correlation volume should say, from a known flow: the true match of every target
 cell, the local-window set-up that follows a coarse flow, the matching loss, and the matches
 a volume predicts. Shared by training (:mod:`gocor_lite.training`) and evaluation
-(:mod:`gocor_lite.evaluate`), so both read a volume the same way.
+(:mod:`gocor_lite.cli.evaluate`), so both read a volume the same way.
 
 Convention:
     Matches are **source pixels** ``(B, 2, h, w)`` (x then y) of the target cell centres
-    (:mod:`gocor_lite.grid`): cell ``(i, j)`` of stride ``s`` is centred on pixel
+    (:mod:`gocor_lite.core.grid`): cell ``(i, j)`` of stride ``s`` is centred on pixel
     ``((j + 0.5) s - 0.5, (i + 0.5) s - 0.5)``. A volume's entries each stand for one source
     position (a *candidate*): a source cell centre for a global volume; for a local volume
     after a coarse flow, window entry ``[R+dy, R+dx]`` of target cell ``i`` stands for the
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import local_correlation
-from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
-from gocor_lite.matching import argmax_position
-from gocor_lite.warp import flow_at, sample
+from gocor_lite.core.correlation import local_correlation
+from gocor_lite.core.grid import cell_grid, cell_to_pixel, pixel_to_cell
+from gocor_lite.core.warp import flow_at, sample
+from gocor_lite.reading.matching import argmax_position
 
 
 def cell_centres(grid: tuple[int, int], stride: int, *, like: Tensor) -> Tensor:
@@ -130,3 +130,11 @@ def match_loss(
     if not bool(reachable.any()):
         return entropy.sum() * 0.0
     return entropy[reachable].mean()
+
+
+def coarse_flow(flow: Tensor, stride: int, max_offset: float, generator: torch.Generator) -> Tensor:
+    """A coarse flow for local correlation, as a coarser level would leave it: the true flow
+    ``(B, 2, H, W)`` shifted, per pair, by a random offset of up to ``max_offset`` cells in x
+    and in y (drawn from ``generator``, in float64). Training and evaluation both use it."""
+    draws = torch.rand(flow.shape[0], 2, 1, 1, generator=generator, dtype=torch.float64)
+    return flow + ((2 * draws - 1) * max_offset * stride).to(flow)

@@ -6,12 +6,12 @@ The app, the figure command and the notebooks all need this sequence; it is writ
 
 Convention:
     Images ``(B, 3, H, W)`` (target) and ``(B, 3, H', W')`` (source) in ``[0, 1]``; features
-    of stride ``s`` (:mod:`gocor_lite.grid`). Local windows are centred either on the target
+    of stride ``s`` (:mod:`gocor_lite.core.grid`). Local windows are centred either on the target
     cell's own coordinates (``local_centre="same position"``) or, as GLU-Net does, on the
     source cell that the global correlation matches it to (``"coarse flow"``): the source
-    features are then read at each target cell's coarse match (:func:`gocor_lite.matching.
+    features are then read at each target cell's coarse match (:func:`gocor_lite.reading.matching.
     warp_by_matches`) and window entry ``[R+dy, R+dx]`` scores the source cell matched by the
-    target cell ``(x+dx, y+dy)`` (:func:`gocor_lite.matching.window_sources`).
+    target cell ``(x+dx, y+dy)`` (:func:`gocor_lite.reading.matching.window_sources`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import global_correlation, local_correlation
-from gocor_lite.features import FeatureExtractor, normalize_features
+from gocor_lite.core.correlation import global_correlation, local_correlation
+from gocor_lite.core.features import FeatureExtractor, pair_features
 from gocor_lite.gocor.modules import GlobalGOCor, GOCorTrace, LocalGOCor
-from gocor_lite.matching import best_match, warp_by_matches
+from gocor_lite.reading.matching import best_match, warp_by_matches
 
 LocalCentre = Literal["same position", "coarse flow"]
 LOCAL_CENTRES: tuple[str, ...] = ("same position", "coarse flow")
@@ -52,16 +52,6 @@ class PairVolumes:
     coarse_matches: Tensor | None
     global_trace: GOCorTrace
     local_trace: GOCorTrace
-
-
-@torch.no_grad()
-def pair_features(
-    extractor: FeatureExtractor, target: Tensor, source: Tensor, normalization: str = "centered-l2"
-) -> tuple[Tensor, Tensor]:
-    """Both images' features, normalised as a pair (:func:`gocor_lite.features.
-    normalize_features`). Shapes: ``(B, 3, H, W), (B, 3, H', W') -> (B, C, h, w), (B, C, h',
-    w')``."""
-    return normalize_features(extractor(target), extractor(source), normalization)
 
 
 @torch.no_grad()

@@ -32,17 +32,17 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gocor_lite.correlation import global_correlation
+from gocor_lite.core.correlation import global_correlation
 from gocor_lite.data.photos import check_training_photos, training_pairs
-from gocor_lite.data.synthetic import WarpedBatch, WarpOptions
+from gocor_lite.data.synthetic import LARGE_WARPS, SMALL_WARPS, WIDE_WARPS, WarpedBatch
+from gocor_lite.files.weights import build_glunet
 from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.network import GLUNet, GLUNetOutput
 from gocor_lite.glunet.operations import l2_normalize
 from gocor_lite.glunet.preparation import IMAGENET_MEAN, IMAGENET_STD
-from gocor_lite.supervision import cell_centres, global_candidates, match_loss, true_matches
+from gocor_lite.reading.supervision import cell_centres, global_candidates, match_loss, true_matches
 from gocor_lite.training.distributed import Workers
 from gocor_lite.training.loop import Progress, resumable_loop
-from gocor_lite.weights import build_glunet
 
 Phase = Literal["pyramid", "network"]
 Variant = Literal["correlation", "gocor"]
@@ -52,32 +52,6 @@ SIZE = 256  # side of the training pairs: the L-Net's
 #: per-pixel means: the authors weigh per-pixel *sums* by 0.32, 0.08, 0.02, 0.01 over grids of
 #: 16^2, 32^2, 32^2 and 64^2 cells; divided by 256 that is these weights on the means.
 LEVEL_WEIGHTS = (0.32, 0.32, 0.08, 0.16)
-
-#: GLU-Net's kind of training warps: up to 15 degrees, zooms, 8 % shifts, perspective.
-LARGE_WARPS = WarpOptions()
-#: Wide baselines and large displacements, as users give the explorer: shifts up to half the
-#: image, rotations up to 30 degrees, zooms either way and strong perspective (the graffiti
-#: pair's kind of change). GLU-Net's claim is one network for large *and* small displacements.
-WIDE_WARPS = WarpOptions(
-    zoom=(0.6, 1.25),
-    rotation_deg=30.0,
-    shift=0.5,
-    aspect=0.15,
-    shear=0.15,
-    corner_jitter=0.15,
-    tps_jitter=0.05,
-)
-#: Small motions (at most a few pixels at 256 x 256), so that the fine levels learn sub-pixel
-#: flow as real video and stereo pairs need it.
-SMALL_WARPS = WarpOptions(
-    zoom=(0.97, 1.0),
-    rotation_deg=1.0,
-    shift=0.01,
-    aspect=0.01,
-    shear=0.01,
-    corner_jitter=0.005,
-    tps_jitter=0.004,
-)
 
 
 @dataclass(frozen=True)
@@ -128,7 +102,7 @@ class NetworkTraining:
 
     def config_arguments(self) -> dict[str, Any]:
         """The keyword arguments of :meth:`GLUNetConfig.small` for this variant (what
-        :func:`gocor_lite.weights.save_small_glunet` stores)."""
+        :func:`gocor_lite.files.weights.save_small_glunet` stores)."""
         return {
             "gocor": self.variant == "gocor",
             "pyramid": self.pyramid,
@@ -193,7 +167,7 @@ def network_inputs(images: Tensor) -> Tensor:
 
 def level_truth(flow: Tensor, valid: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """The true flow at the cell centres of a ``grid = (h, w)`` level, in the image's pixels,
-    and whether it is known there (:func:`~gocor_lite.supervision.true_matches`).
+    and whether it is known there (:func:`~gocor_lite.reading.supervision.true_matches`).
 
     Shapes: flow ``(B, 2, H, W)``, valid ``(B, 1, H, W)`` -> ``(B, 2, h, w)``, ``(B, h, w)``.
     The grid must divide the image: stride ``H / h``.
@@ -243,7 +217,8 @@ def level_errors(output: GLUNetOutput, batch: WarpedBatch) -> dict[str, float]:
 def pyramid_loss(pyramid: nn.Module, batch: WarpedBatch, temperature: float) -> Tensor:
     """Cross-entropy of the global correlations of pyramid levels 4 (stride 16) and 3
     (stride 8), L2-normalised per cell as the network's global level is, against a Gaussian
-    around the true match (:func:`~gocor_lite.supervision.match_loss`); the mean of the two."""
+    around the true match (:func:`~gocor_lite.reading.supervision.match_loss`); the mean of the
+    two."""
     images = network_inputs(torch.cat([batch.target, batch.source]))
     level3, level4 = pyramid(images, (3, 4))
     total = batch.flow.new_zeros(())

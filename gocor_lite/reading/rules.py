@@ -6,10 +6,10 @@ A correlation volume says how alike every target cell is to every source cell. H
 turns that into a match is a design choice of its own, and the choices differ exactly where
 the scores are ambiguous (repeated structure):
 
-* ``argmax``: the highest score (:func:`gocor_lite.matching.best_match`); what the course and
-  the flow pipeline's default estimator do.
+* ``argmax``: the highest score (:func:`gocor_lite.reading.matching.best_match`); what the course
+  and the flow pipeline's default estimator do.
 * ``soft-argmax``: the expected source cell under ``softmax(scores / T)``
-  (:func:`gocor_lite.matching.soft_argmax`); differentiable, but with two distant peaks it
+  (:func:`gocor_lite.reading.matching.soft_argmax`); differentiable, but with two distant peaks it
   averages them and lands *between* the look-alikes.
 * ``softmax``: the same distribution read by its mode (the argmax again), with its probability
   as the confidence (:func:`softmax_probability`).
@@ -33,13 +33,13 @@ the scores are ambiguous (repeated structure):
 (its map over the source for every target cell, its matches, which ones it accepts, and its
 own confidence); :func:`rule_maps` slices every rule's map for one target cell (what the app
 shows for a clicked pixel). Whole-image accuracy and calibration are in
-:mod:`gocor_lite.evaluation.rules`.
+:mod:`gocor_lite.evaluation.rule_scores`.
 
 Convention:
     Volumes are ``(B, h, w, h', w')``, indexed ``[b, target_y, target_x, source_y, source_x]``;
     matches are source *cells* ``(B, 2, h, w)`` (x then y) on the target grid, as in
-    :mod:`gocor_lite.matching`. Temperatures divide the scores (cosines of centred, unit-length
-    features in this project) before a softmax. Confidences are higher-is-surer.
+    :mod:`gocor_lite.reading.matching`. Temperatures divide the scores (cosines of centred,
+    unit-length features in this project) before a softmax. Confidences are higher-is-surer.
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gocor_lite.confidence import cycle_error, mass_within, peak_ratio
-from gocor_lite.correlation import global_correlation
+from gocor_lite._checks import check_volume
+from gocor_lite.core.correlation import global_correlation
 from gocor_lite.gocor.modules import GlobalGOCor
-from gocor_lite.matching import best_match, soft_argmax
+from gocor_lite.reading.confidence import cycle_error, mass_within, peak_ratio
+from gocor_lite.reading.matching import best_match, soft_argmax
 
 #: The rules that read a volume, in the order they are shown.
 RULES: tuple[str, ...] = (
@@ -87,13 +88,6 @@ RULE_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _check_volume(volume: object) -> Tensor:
-    if not isinstance(volume, Tensor) or volume.dim() != 5 or not volume.is_floating_point():
-        shape = tuple(volume.shape) if isinstance(volume, Tensor) else type(volume)
-        raise ValueError(f"expected a floating global volume (B, h, w, h', w'), got {shape}")
-    return volume
-
-
 def _check_temperature(temperature: float) -> float:
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
@@ -112,7 +106,7 @@ def softmax_probability(volume: Tensor, temperature: float = 0.05) -> Tensor:
         one target cell), never over the target cells: entry ``[b, i, j]`` is ``P(j | i)``. A
         small temperature puts all the mass on the best score, a large one spreads it evenly.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     temperature = _check_temperature(temperature)
     return torch.softmax(volume.flatten(-2) / temperature, dim=-1).view_as(volume)
 
@@ -129,7 +123,7 @@ def dual_softmax(volume: Tensor, temperature: float = 0.05) -> Tensor:
         of ``volume / temperature``. It is high only for a pair that each prefers, so a
         target cell among look-alikes has a low value everywhere.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     temperature = _check_temperature(temperature)
     scaled = volume / temperature
     over_source = torch.softmax(scaled.flatten(-2), dim=-1).view_as(volume)
@@ -147,7 +141,7 @@ def mutual_nearest_neighbours(volume: Tensor) -> Tensor:
         nearest neighbour when ``argmax_i' volume[i', j] == i``. Ties go to the first cell in
         row-major order on both sides (``torch.argmax``), so exactly one best cell each way.
     """
-    return cycle_error(_check_volume(volume)) == 0
+    return cycle_error(check_volume(volume)) == 0
 
 
 def cyclic_consistency(volume: Tensor, eps: float = 1e-5) -> Tensor:
@@ -167,7 +161,7 @@ def cyclic_consistency(volume: Tensor, eps: float = 1e-5) -> Tensor:
         that can be negative (centred features) give ``volume.clamp(min=0)``, as
         :func:`read_rules` does, or the ratios change sign.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     best_over_target = volume.amax(dim=(1, 2), keepdim=True)  # (B, 1, 1, h', w')
     best_over_source = volume.amax(dim=(3, 4), keepdim=True)  # (B, h, w, 1, 1)
     return volume * (volume / (best_over_target + eps)) * (volume / (best_over_source + eps))
@@ -196,7 +190,7 @@ def sinkhorn(
         log-sum-exp is computed as a stabilised matrix-vector product (float64), about ten
         times faster than the direct one at the same result.
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     temperature = _check_temperature(temperature)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be an integer >= 1, got {iterations!r}")
@@ -269,7 +263,7 @@ class RuleSettings:
     """Settings of :func:`read_rules`; chosen a priori, not tuned on any evaluation image."""
 
     # Of soft-argmax, softmax, dual-softmax and Sinkhorn; 0.05 is the temperature the learned
-    # features were trained with (gocor_lite.training.features), so softmax(scores / 0.05) is
+    # features were trained with (gocor_lite.training.extractor), so softmax(scores / 0.05) is
     # the distribution they were taught to put on the true match.
     temperature: float = 0.05
     dustbin_score: float = 0.5  # Sinkhorn's score for "no match", in the volume's units (cosine)
@@ -322,17 +316,17 @@ def read_rule(name: str, volume: Tensor, settings: RuleSettings | None = None) -
 
     Convention:
         ``volume`` is a global correlation, or any volume where higher means more alike (such
-        as GOCor's). Each rule's confidence: argmax and GOCor, :func:`~gocor_lite.confidence.
-        peak_ratio`; soft-argmax, the probability within ``mass_radius`` cells of the mode;
-        softmax and dual-softmax, the probability of the match; mutual, the peak ratio where
-        mutual and 0 where refused; cyclic, the filtered score of the match; Sinkhorn, the
-        transported mass of the match, 0 where the dustbin wins (refused).
+        as GOCor's). Each rule's confidence: argmax and GOCor,
+        :func:`~gocor_lite.reading.confidence. peak_ratio`; soft-argmax, the probability within
+        ``mass_radius`` cells of the mode; softmax and dual-softmax, the probability of the match;
+        mutual, the peak ratio where mutual and 0 where refused; cyclic, the filtered score of the
+        match; Sinkhorn, the transported mass of the match, 0 where the dustbin wins (refused).
 
     >>> volume = torch.zeros(1, 1, 2, 1, 2); volume[0, 0, :, 0, 0] = 1.0  # both pick cell 0
     >>> read_rule("mutual", volume).accepted.tolist()  # source cell 0 picks target cell 0 back
     [[[True, False]]]
     """
-    volume = _check_volume(volume)
+    volume = check_volume(volume)
     settings = RuleSettings() if settings is None else settings
     temperature = settings.temperature
     if name in ("argmax", "gocor"):
@@ -398,7 +392,7 @@ def match_with_rules(
 
     Convention:
         The features are given as they are correlated elsewhere (centred and L2-normalised by
-        :func:`gocor_lite.features.normalize_features`, so scores are cosines); the volume is
+        :func:`gocor_lite.core.features.normalize_features`, so scores are cosines); the volume is
         computed once and shared by every rule; GOCor modules get the same features.
     """
     volume = global_correlation(target, source)

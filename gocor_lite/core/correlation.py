@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gocor_lite._checks import check_feature_map, check_feature_pair, check_radius
+from gocor_lite._checks import check_feature_map, check_feature_pair, check_radius, check_volume
 
 Reduction = Literal["mean", "sum"]
 
@@ -311,12 +311,7 @@ def local_correlation_adjoint(
     """
     source = check_feature_map("source", source)
     radius = check_radius(radius)
-    size = 2 * radius + 1
-    if volume.dim() != 5 or volume.shape[-2:] != (size, size):
-        raise ValueError(
-            f"volume must have shape (B, h, w, {size}, {size}) for radius {radius}, "
-            f"got {tuple(volume.shape)}"
-        )
+    volume = check_volume(volume, "local", radius=radius)
     if volume.shape[0] != source.shape[0]:
         raise ValueError(
             f"volume and source must have the same batch size, got {tuple(volume.shape)} "

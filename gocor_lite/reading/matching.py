@@ -17,7 +17,7 @@ Convention:
     and a position on it is ``(x, y)`` along ``(w', h')``. Flow is in *pixels*, ``(B, 2, H, W)``
     on the target image, such that target pixel ``p`` corresponds to source pixel
     ``p + flow(p)`` (GLU-Net's convention). Cells and pixels are related by
-    :mod:`gocor_lite.grid`.
+    :mod:`gocor_lite.core.grid`.
 """
 
 from __future__ import annotations
@@ -28,28 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gocor_lite._checks import check_feature_map, check_radius
-from gocor_lite.grid import cell_grid, cell_to_pixel
-from gocor_lite.warp import Frame, dense_flow
-
-
-def _check_global(volume: Tensor) -> Tensor:
-    if not isinstance(volume, Tensor) or volume.dim() != 5:
-        shape = tuple(volume.shape) if isinstance(volume, Tensor) else type(volume)
-        raise ValueError(f"expected a global volume (B, h, w, h', w'), got {shape}")
-    return volume
-
-
-def _check_local(volume: Tensor) -> Tensor:
-    if (
-        not isinstance(volume, Tensor)
-        or volume.dim() != 5
-        or volume.shape[-1] != volume.shape[-2]
-        or volume.shape[-1] % 2 == 0
-    ):
-        shape = tuple(volume.shape) if isinstance(volume, Tensor) else type(volume)
-        raise ValueError(f"expected a local volume (B, h, w, 2R+1, 2R+1), got {shape}")
-    return volume
+from gocor_lite._checks import check_feature_map, check_radius, check_volume
+from gocor_lite.core.grid import cell_grid, cell_to_pixel
+from gocor_lite.core.warp import Frame, dense_flow
 
 
 def best_match(volume: Tensor) -> Tensor:
@@ -57,7 +38,7 @@ def best_match(volume: Tensor) -> Tensor:
 
     Shapes: ``(B, h, w, h', w') -> (B, 2, h, w)`` (x, y), integer-valued, volume's dtype.
     """
-    volume = _check_global(volume)
+    volume = check_volume(volume, "global")
     source_width = volume.shape[-1]
     index = volume.flatten(-2).argmax(-1)  # (B, h, w)
     match = torch.stack([index % source_width, index // source_width], dim=1)
@@ -70,7 +51,7 @@ def soft_argmax(volume: Tensor, temperature: float = 0.02) -> Tensor:
     Shapes: ``(B, h, w, h', w') -> (B, 2, h, w)`` (x, y), fractional. A small temperature
     approaches :func:`best_match`; a large one averages over the whole source image.
     """
-    volume = _check_global(volume)
+    volume = check_volume(volume, "global")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     source_height, source_width = volume.shape[-2:]
@@ -84,7 +65,7 @@ def best_displacement(volume: Tensor) -> Tensor:
 
     Shapes: ``(B, h, w, 2R+1, 2R+1) -> (B, 2, h, w)``.
     """
-    volume = _check_local(volume)
+    volume = check_volume(volume, "local")
     size = volume.shape[-1]
     radius = size // 2
     index = volume.flatten(-2).argmax(-1)  # (B, h, w), dy-major
@@ -102,7 +83,7 @@ def matches_to_flow(
 
     Shapes: matches ``(B, 2, h, w)`` (source cells) -> flow ``(B, 2, H, W)``, ``image_size =
     (H, W)`` of the target image. The flow at cell centres is exact; between them it is
-    bilinear, and constant beyond the outer centres (:func:`gocor_lite.warp.dense_flow`, which
+    bilinear, and constant beyond the outer centres (:func:`gocor_lite.core.warp.dense_flow`, which
     the flow pipeline uses too: one densification for every consumer).
     """
     source_stride = target_stride if source_stride is None else source_stride
@@ -146,7 +127,7 @@ def local_window_on_source(
     ``cell`` is the target cell ``(x, y)``; ``centre`` the source cell the window is centred on
     (default: the same coordinates as ``cell``, as for local correlation without a prior flow).
     """
-    volume = _check_local(volume)
+    volume = check_volume(volume, "local")
     x, y = cell
     centre_x, centre_y = cell if centre is None else centre
     radius = volume.shape[-1] // 2
@@ -253,6 +234,26 @@ def warp_by_matches(source: Tensor, matches: Tensor) -> Tensor:
     return gathered.view(batch, channels, *matches.shape[2:])  # (B, C, h, w)
 
 
+def _map_cells(rows: Tensor, cols: Tensor, grid: tuple[int, int], matches: Tensor | None) -> Tensor:
+    """The source cell ``(x, y)`` that reading the map of size ``grid = (h, w)`` at cells
+    ``(cols, rows)`` (long tensors of one shape ``S``) reads: the cell itself without
+    ``matches``, the coarse match ``matches[:, row, col]`` with them (the map is then the
+    warped source). Shapes: -> ``(*S, 2)`` long, on the CPU, ``-1`` outside the map."""
+    height, width = grid
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    if matches is None:
+        sources = torch.stack([cols, rows], dim=-1)
+    else:
+        if matches.dim() != 3 or tuple(matches.shape) != (2, height, width):
+            raise ValueError(
+                f"matches must have shape (2, {height}, {width}), got {tuple(matches.shape)}"
+            )
+        flat = matches.round().long().cpu().flatten(1)  # (2, h * w)
+        index = rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)
+        sources = flat[:, index].movedim(0, -1)  # (*S, 2)
+    return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+
+
 def window_sources(
     cell: tuple[int, int],
     radius: int,
@@ -268,23 +269,11 @@ def window_sources(
     every target cell, as given to :func:`warp_by_matches`) it reads ``matches[:, y+dy, x+dx]``.
     """
     radius = check_radius(radius)
-    height, width = grid
     x, y = cell
     steps = torch.arange(-radius, radius + 1)
     rows = (y + steps)[:, None].expand(-1, 2 * radius + 1)  # (2R+1, 2R+1), dy-major
     cols = (x + steps)[None, :].expand(2 * radius + 1, -1)
-    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-    if matches is None:
-        sources = torch.stack([cols, rows], dim=-1)
-    else:
-        if matches.dim() != 3 or tuple(matches.shape) != (2, height, width):
-            raise ValueError(
-                f"matches must have shape (2, {height}, {width}), got {tuple(matches.shape)}"
-            )
-        flat = matches.round().long().flatten(1)  # (2, h*w)
-        index = (rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)).flatten()
-        sources = flat[:, index].T.reshape(2 * radius + 1, 2 * radius + 1, 2)
-    return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+    return _map_cells(rows, cols, grid, matches)
 
 
 def all_window_sources(
@@ -302,25 +291,12 @@ def all_window_sources(
     """
     radius = check_radius(radius)
     height, width = target_grid
-    map_height, map_width = grid
     steps = torch.arange(-radius, radius + 1)
     # (h, w, 2R+1, 2R+1): the map cell that entry [R+dy, R+dx] of cell (x, y) reads, dy-major
     rows = torch.arange(height)[:, None, None, None] + steps[None, None, :, None]
     cols = torch.arange(width)[None, :, None, None] + steps[None, None, None, :]
     rows, cols = torch.broadcast_tensors(rows, cols)
-    inside = (rows >= 0) & (rows < map_height) & (cols >= 0) & (cols < map_width)
-    if matches is None:
-        sources = torch.stack([cols, rows], dim=-1)
-    else:
-        if matches.dim() != 3 or tuple(matches.shape) != (2, map_height, map_width):
-            raise ValueError(
-                f"matches must have shape (2, {map_height}, {map_width}), "
-                f"got {tuple(matches.shape)}"
-            )
-        flat = matches.round().long().cpu().flatten(1)  # (2, map_h * map_w)
-        index = rows.clamp(0, map_height - 1) * map_width + cols.clamp(0, map_width - 1)
-        sources = flat[:, index].permute(1, 2, 3, 4, 0)  # (h, w, 2R+1, 2R+1, 2)
-    return torch.where(inside[..., None], sources, torch.full_like(sources, -1))
+    return _map_cells(rows, cols, grid, matches)
 
 
 def local_best_match(
@@ -340,7 +316,7 @@ def local_best_match(
         without ``matches``, or the coarse match of target cell ``(x+dx, y+dy)`` with them
         (:func:`window_sources`). Ties go to the first entry in dy-major order.
     """
-    volume = _check_local(volume)
+    volume = check_volume(volume, "local")
     batch, height, width, size = volume.shape[:4]
     radius = size // 2
     results = []

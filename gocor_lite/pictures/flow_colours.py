@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gocor_lite.core.warp import warp
 from gocor_lite.evaluation.metrics import endpoint_error
+from gocor_lite.files.images import to_tensor, to_uint8
 from gocor_lite.glunet.network import GLUNetTrace
-from gocor_lite.images import to_tensor, to_uint8
-from gocor_lite.warp import warp
 
 ERROR_COLORMAP = "magma"  # endpoint error: black (0 px) .. pale yellow (max_error or more)
 UNKNOWN_COLOUR = (0, 160, 160)  # RGB of pixels without a known true flow (far from any magma)

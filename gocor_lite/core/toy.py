@@ -3,7 +3,7 @@
 
 A signal of ``L`` samples stands for one row of an image, a sample for a feature cell.
 Its features are windows of the signal (:func:`window_features`), ``C = 2k+1`` channels per
-position, so that every 2-D formula of :mod:`gocor_lite.correlation` and
+position, so that every 2-D formula of :mod:`gocor_lite.core.correlation` and
 :mod:`gocor_lite.gocor` applies to a map of one row (``h = 1``, ``w = L``): this module is
 that mathematics written out for such a map, small enough to read in one sitting.
 
@@ -45,8 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gocor_lite.confidence import peak_ratio
 from gocor_lite.gocor.spatial import DistanceFunctions
+from gocor_lite.reading.confidence import peak_ratio
 
 # Floor of the step length's denominator (the semantics page's 1e-8).
 _DENOMINATOR_FLOOR = 1e-8
@@ -168,7 +168,7 @@ def score_curve(target_features: Tensor, source_features: Tensor, position: int)
 
 def peak_ratio_1d(scores: Tensor, exclusion_radius: int = 1) -> float:
     """The best score over the second peak (the best score more than ``exclusion_radius``
-    positions from the best): :func:`gocor_lite.confidence.peak_ratio` on a map of one row.
+    positions from the best): :func:`gocor_lite.reading.confidence.peak_ratio` on a map of one row.
     Near 1: two peaks of nearly the same height (ambiguous); large: one clear peak.
 
     Shapes: scores ``(L',)`` -> a float.

@@ -8,7 +8,7 @@ Convention:
     Flow is ``(B, 2, H, W)`` on the target grid, channel 0 = x, channel 1 = y, in pixels of
     that grid: target pixel ``p`` corresponds to source pixel ``p + flow(p)`` (GLU-Net's
     convention). Pixel centres are at integer coordinates; a grid of size ``(H, W)`` covers
-    ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (``align_corners=False``, as :mod:`gocor_lite.grid`).
+    ``[-0.5, W - 0.5] x [-0.5, H - 0.5]`` (``align_corners=False``, as :mod:`gocor_lite.core.grid`).
     A :class:`Frame` says, for one image at one level, the size of the feature grid and the
     stride per axis in original pixels: cell ``(i, j)`` is centred on the original pixel
     ``((j + 0.5) * stride_x - 0.5, (i + 0.5) * stride_y - 0.5)``. Since each image has its own
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gocor_lite._checks import check_flow
-from gocor_lite.grid import cell_grid, cell_to_pixel, pixel_to_cell
+from gocor_lite.core.grid import cell_grid, cell_to_pixel, pixel_to_cell
 
 
 def warp(source: Tensor, flow: Tensor) -> Tensor:
@@ -67,7 +67,7 @@ def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
     Shapes: ``(B, 2, H, W) -> (B, 2, H2, W2)``. Going from image pixels to feature cells of
     stride ``s`` is ``resize_flow(flow, (H // s, W // s))``. No antialiasing: each new pixel
     reads the flow at its own centre (exact for an affine flow), as the cell-centre convention
-    of :mod:`gocor_lite.grid` wants.
+    of :mod:`gocor_lite.core.grid` wants.
 
     >>> flow = torch.ones(1, 2, 4, 6)
     >>> resize_flow(flow, (8, 3))[0, :, 0, 0].tolist()

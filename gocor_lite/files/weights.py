@@ -3,10 +3,10 @@
 
 The shipped weights are package data (``gocor_lite/assets/weights/``, found with
 :mod:`importlib.resources`, so an installed wheel has them too), made by
-``python -m gocor_lite.train`` (``assets/weights/TRAINING.md`` says how):
+``python -m gocor_lite.cli.train`` (``assets/weights/TRAINING.md`` says how):
 
 * :data:`LEARNED_FEATURES`: the ``learned`` extractor's state dict
-  (:func:`gocor_lite.features.make_extractor` ``("learned")`` reads it);
+  (:func:`gocor_lite.core.features.make_extractor` ``("learned")`` reads it);
 * :data:`TRAINED_GOCOR`: GOCor's learned parameters per extractor, ``"<extractor>/global"`` and
   ``"<extractor>/local"`` (:func:`load_trained_gocor`, and the rule "this project's trained
   parameters where the file has them for these features, else the paper's initial values",
@@ -21,7 +21,7 @@ The shipped weights are package data (``gocor_lite/assets/weights/``, found with
   each with the :meth:`~gocor_lite.glunet.GLUNetConfig.small` arguments it was built with
   (:func:`load_small_glunet`).
 
-Every read goes through :func:`gocor_lite.statedict.read_state_dict` (``weights_only``).
+Every read goes through :func:`gocor_lite.files.statedict.read_state_dict` (``weights_only``).
 Nothing here writes into the package unless a command is told to (``--refresh-shipped``).
 """
 
@@ -37,11 +37,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gocor_lite.core.xfeat import XFeatBackbone, expected_shapes
+from gocor_lite.files.statedict import CheckpointError, read_state_dict, take_tensors
 from gocor_lite.glunet.config import GLUNetConfig
 from gocor_lite.glunet.network import GLUNet
 from gocor_lite.gocor.modules import GlobalGOCor, LocalGOCor
-from gocor_lite.statedict import CheckpointError, read_state_dict, take_tensors
-from gocor_lite.xfeat import XFeatBackbone, expected_shapes
 
 #: The folder of the shipped weights, inside the installed package.
 WEIGHTS_DIR = Path(str(importlib.resources.files("gocor_lite").joinpath("assets", "weights")))
@@ -53,7 +53,7 @@ XFEAT_WEIGHTS = WEIGHTS_DIR / "xfeat.pt"
 
 GOCorKind = Literal["global", "local"]
 GOCorParameters = Literal["trained", "initial"]
-_MADE_BY = "`python -m gocor_lite.train` writes it (or pass path=<file>)"
+_MADE_BY = "`python -m gocor_lite.cli.train` writes it (or pass path=<file>)"
 
 
 def save_states(
@@ -114,8 +114,8 @@ def load_trained_gocor(
     loss) or ``"local"`` (a :class:`~gocor_lite.LocalGOCor` of ``search_radius``: the learned
     functions depend on distance only, so any radius uses them). ``path``: default
     :data:`TRAINED_GOCOR`. A missing file is a ``FileNotFoundError``; a file without these
-    parameters a :class:`~gocor_lite.statedict.CheckpointError` (``ValueError``) naming what is
-    missing.
+    parameters a :class:`~gocor_lite.files.statedict.CheckpointError` (``ValueError``) naming what
+    is missing.
 
     >>> load_trained_gocor("local", search_radius=2).config.search_radius
     2
@@ -171,7 +171,9 @@ SmallVariant = Literal["gocor", "correlation"]
 SMALL_VARIANTS: tuple[str, ...] = ("gocor", "correlation")
 _SMALL_WHAT = "file of this project's small GLU-Net"
 #: What to do when :data:`SMALL_GLUNET` is missing (said by every command that needs it).
-SMALL_GLUNET_HINT = "run `make train` to make it (python -m gocor_lite.train), or give another file"
+SMALL_GLUNET_HINT = (
+    "run `make train` to make it (python -m gocor_lite.cli.train), or give another file"
+)
 
 
 def save_small_glunet(
@@ -222,7 +224,7 @@ def load_small_glunet(variant: SmallVariant = "gocor", *, path: str | Path | Non
     float32 on the CPU: ``"gocor"`` (global and local GOCor inside, GLU-Net-GOCor) or
     ``"correlation"`` (feature correlation, as GLU-Net). ``path``: default
     :data:`SMALL_GLUNET`. A missing file is a ``FileNotFoundError``; a file without this
-    variant, or whose tensors do not fit, a :class:`~gocor_lite.statedict.CheckpointError`.
+    variant, or whose tensors do not fit, a :class:`~gocor_lite.files.statedict.CheckpointError`.
 
     >>> network = load_small_glunet("gocor")  # doctest: +SKIP
     >>> flow = network.estimate_flow(target, source)  # uint8 images, target first  # doctest: +SKIP
@@ -276,7 +278,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def xfeat_tensors(state: Mapping[str, object], path: str | Path) -> dict[str, Tensor]:
-    """The backbone's tensors (:func:`gocor_lite.xfeat.expected_shapes`) of XFeat's state dict
+    """The backbone's tensors (:func:`gocor_lite.core.xfeat.expected_shapes`) of XFeat's state dict
     (its keypoint, reliability and fine-matching heads are left out)."""
     shapes = expected_shapes()
     chosen = {key: value for key, value in state.items() if key in shapes}
@@ -284,12 +286,12 @@ def xfeat_tensors(state: Mapping[str, object], path: str | Path) -> dict[str, Te
 
 
 def load_xfeat_backbone(path: str | Path | None = None) -> XFeatBackbone:
-    """XFeat's backbone and descriptor fusion (:class:`~gocor_lite.xfeat.XFeatBackbone`) with
+    """XFeat's backbone and descriptor fusion (:class:`~gocor_lite.core.xfeat.XFeatBackbone`) with
     its authors' weights, float32 on the CPU, ``eval()``.
 
     ``path``: default :data:`XFEAT_WEIGHTS` (shipped; the authors' ``xfeat.pt``). The file's
     sha256 must be :data:`XFEAT_SHA256`: a missing file is a ``FileNotFoundError`` and an
-    altered one a :class:`~gocor_lite.statedict.CheckpointError`, each saying what to run.
+    altered one a :class:`~gocor_lite.files.statedict.CheckpointError`, each saying what to run.
     """
     path = XFEAT_WEIGHTS if path is None else Path(path)
     if not path.is_file():

@@ -5,7 +5,7 @@ warps of real photographs (the GLU-Net recipe; :func:`gocor_lite.data.photos.tra
 For a batch of synthetic pairs, the global correlation of the (centred, L2-normalised) target
 and source features is read as a distribution over source cells (``softmax(scores /
 temperature)``) and pulled towards the true match by a cross-entropy
-(:func:`~gocor_lite.supervision.match_loss`).
+(:func:`~gocor_lite.reading.supervision.match_loss`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gocor_lite.correlation import global_correlation
+from gocor_lite.core.correlation import global_correlation
+from gocor_lite.core.features import FeatureExtractor, LearnedExtractor, pair_features
 from gocor_lite.data.photos import check_training_photos, training_pairs
 from gocor_lite.data.synthetic import WarpedBatch
-from gocor_lite.features import FeatureExtractor, LearnedExtractor, normalize_features
-from gocor_lite.supervision import global_candidates, match_loss, true_matches
+from gocor_lite.reading.supervision import global_candidates, match_loss, true_matches
 from gocor_lite.training.loop import Progress, resumable_loop
 
 NORMALIZATION = "centered-l2"  # of feature pairs before correlating, as the app and the flow
@@ -44,16 +44,11 @@ def grid_of(features: Tensor) -> tuple[int, int]:
     return features.shape[2], features.shape[3]
 
 
-def feature_pair(extractor: FeatureExtractor, batch: WarpedBatch) -> tuple[Tensor, Tensor]:
-    """The normalised features of a batch of pairs, as every consumer correlates them."""
-    features = extractor(torch.cat([batch.target, batch.source]))
-    target, source = features.chunk(2)
-    return normalize_features(target, source, NORMALIZATION)
-
-
 def feature_loss(extractor: FeatureExtractor, batch: WarpedBatch, temperature: float) -> Tensor:
     """The global correlation's cross-entropy at the true matches (see the module text)."""
-    target, source = feature_pair(extractor, batch)
+    target, source = pair_features(
+        extractor, batch.target, batch.source, NORMALIZATION, grad=True, one_pass=True
+    )
     stride = extractor.stride
     matches, known = true_matches(batch.flow, batch.valid, grid_of(target), stride)
     volume = global_correlation(target, source)  # (B, h, w, h', w')
