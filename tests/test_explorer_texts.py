@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer import render
+from explorer import render, rules_view
 from explorer.handlers import Explorer
 from explorer.pipeline import Pipeline, Settings
 
@@ -65,3 +65,26 @@ def test_the_plots_labels_do_not_overprint(explorer: Explorer) -> None:
                     assert not axis.bbox.overlaps(other.yaxis.label.get_window_extent(renderer))
             for text in [*ticks, axis.title.get_window_extent(renderer)]:
                 assert text.x0 >= 0 and text.x1 <= width and text.y0 >= 0 and text.y1 <= height
+
+
+def test_the_window_note_agrees_with_the_table_beside_it(explorer: Explorer) -> None:
+    """Where the note says the local methods cannot come within one cell of the true match,
+    the table's local errors (the same probe) are a cell or more, and quoted; where the table
+    shows a local method within a cell, there is no such note."""
+    settings = Settings(num_iter=2, local_centre="same position")  # 320 px: R = 4 is too small
+    pair_id = explorer.pipeline.example_pair("brick-shift")
+    computed = explorer.pipeline.compute(pair_id, settings)
+    height, width = computed.target_grid
+    said = 0
+    for y in range(0, height, 2):
+        for x in range(0, width, 2):
+            centre = (x * computed.stride + computed.stride / 2, y * computed.stride + 4.0)
+            probe = explorer.pipeline.probe(computed, centre, settings.num_iter)
+            note = rules_view.window_note(computed, probe.cell, probe)
+            errors = [probe.local_correlation.error, probe.gocor_local.error]
+            if not note:
+                continue
+            said += 1
+            assert all(e is not None and e >= computed.stride for e in errors), (note, errors)
+            assert f"local GOCor {errors[1]:.1f} px" in note
+    assert said > 0  # the shift of brick-shift leaves most windows
