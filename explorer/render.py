@@ -286,26 +286,41 @@ class _Marks:
 Marks = _Marks  # for the other drawing modules of the explorer (explorer.rules_view)
 
 
+TITLE_COLOUR = np.array((20, 20, 60), np.uint16)
+
+
 @lru_cache(maxsize=256)
 def _title_band(text: str, width: int, size: int) -> np.ndarray:
     """Dark text on white, ``uint8 (lines x (size + 7) + 7, width, 3)``: wrapped at spaces into
-    as many lines as it needs to fit ``width`` (never cut at the edge; cached: titles repeat)."""
-    font = _font(round(size * 1.1))
-    lines = _wrapped(text, font, width - 12)
+    as many lines as it needs to fit ``width`` (never cut at the edge), drawn from cached
+    glyphs (:func:`_text_mask`: titles change with every click; cached too, for those that
+    repeat)."""
+    font_size = round(size * 1.1)
+    lines = _wrapped(text, font_size, width - 12)
     line = size + 7
-    band = Image.new("RGB", (width, len(lines) * line + 7), (255, 255, 255))
-    draw = ImageDraw.Draw(band)
+    band = np.full((len(lines) * line + 7, width, 3), 255, np.uint8)
     for index, words in enumerate(lines):
-        draw.text((6, 4 + index * line), words, fill=(20, 20, 60), font=font)
-    return np.asarray(band)
+        mask = _text_mask(words, font_size)[:, : width - 6]
+        top = 4 + index * line
+        region = band[top : top + mask.shape[0], 6 : 6 + mask.shape[1]]
+        mask = mask[: region.shape[0], : region.shape[1], None].astype(np.uint16)
+        region[:] = (255 * (255 - mask) + TITLE_COLOUR * mask) // 255
+    return band
 
 
-def _wrapped(text: str, font: Any, width: int) -> list[str]:
-    """``text`` in lines no longer than ``width`` px in ``font`` (a single word longer than
-    that is a line of its own)."""
+def _text_width(text: str, size: int) -> float:
+    """The advance of ``text`` in the font of ``size`` px, from cached glyphs."""
+    return sum(_glyph(character, size)[1] for character in text)
+
+
+def _wrapped(text: str, size: int, width: int) -> list[str]:
+    """``text`` in lines no longer than ``width`` px in the font of ``size`` px (a single word
+    longer than that is a line of its own)."""
+    if _text_width(text, size) <= width:
+        return [text]
     lines: list[str] = []
     for word in text.split(" "):
-        if lines and font.getlength(lines[-1] + " " + word) <= width:
+        if lines and _text_width(lines[-1] + " " + word, size) <= width:
             lines[-1] += " " + word
         else:
             lines.append(word)
