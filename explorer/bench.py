@@ -298,7 +298,7 @@ COST_COLUMNS = (
 )
 
 
-def write_cost_table(rows: list[dict[str, Any]], path: Path, command: str) -> None:
+def write_cost_table(rows: list[dict[str, Any]], path: Path, command: str, runs: int = 2) -> None:
     """Store the measured rows as CSV, headed by comment lines: the command, date, machine and
     load averages (the data :func:`~explorer.pipeline.fit_cost_coefficients` fits)."""
     import csv
@@ -311,8 +311,9 @@ def write_cost_table(rows: list[dict[str, Any]], path: Path, command: str) -> No
         file.write(f"{platform.machine()} with {os.cpu_count()} cores, ")
         file.write(f"load averages (1, 5, 15 min) at the end {os.getloadavg()}\n")
         file.write(
-            "# wall: seconds of Pipeline.compute with 2 torch threads, the fastest of 2 runs "
-            "(what the estimate is fitted to); cpu: that run's processor seconds\n"
+            f"# wall: seconds of Pipeline.compute with 2 torch threads, the fastest of {runs} "
+            "runs; cpu: that run's processor seconds (both threads), what the estimate is fitted "
+            "to\n"
         )
         writer = csv.DictWriter(file, COST_COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -417,30 +418,30 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
     return rows
 
 
-def _print_cost(threads: int, load: str, write: bool) -> int:
+def _print_cost(threads: int, load: str, write: bool, runs: int = 2) -> int:
     """``--cost``: the table, each row's estimate / measured ratio, and a failure (exit 1)
     naming every row beyond :data:`~explorer.pipeline.COST_TOLERANCE`."""
     from explorer.pipeline import COST_TABLE, COST_TOLERANCE, fit_cost_coefficients
 
     print(
-        f"Pipeline.compute, {threads} threads ({load} at the start); measured: the fastest of "
-        "2 runs, wall seconds (its processor seconds, all threads, beside it)"
+        f"Pipeline.compute, {threads} threads ({load} at the start); measured: processor "
+        f"seconds (both threads) of the fastest of {runs} runs, its wall seconds beside it"
     )
     print(
         f"{'pair':<20}{'size':>5}{'K':>3}{'R':>3}{'query':>6}{'cells':>11}"
-        f"{'estimate':>10}{'measured':>10}{'ratio':>7}{'cpu':>8}"
+        f"{'estimate':>10}{'measured':>10}{'ratio':>7}{'wall':>8}"
     )
     rows = []
     bad = []
-    for row in cost_table(threads):
+    for row in cost_table(threads, runs):
         rows.append(row)
-        ratio = row["estimate"] / row["wall"]
+        ratio = row["estimate"] / row["cpu"]
         wrong = not 1 / COST_TOLERANCE <= ratio <= COST_TOLERANCE
         cells = f"{row['target_w']}x{row['target_h']}"
         line = (
             f"{row['pair']:<20}{row['size']:>5}{row['iterations']:>3}{row['radius']:>3}"
             f"{'yes' if row['query'] else 'no':>6}{cells:>11}{row['estimate']:>9.2f}s"
-            f"{row['wall']:>9.2f}s{ratio:>7.2f}{row['cpu']:>7.2f}s   (load {row['load']:.1f})"
+            f"{row['cpu']:>9.2f}s{ratio:>7.2f}{row['wall']:>7.2f}s   (load {row['load']:.1f})"
         )
         print(line + ("   <-- BEYOND 1.5x" if wrong else ""), flush=True)
         bad += [line] if wrong else []
@@ -448,8 +449,9 @@ def _print_cost(threads: int, load: str, write: bool) -> int:
         command = "python -m explorer.bench --cost --write" + (
             f" --threads {threads}" if threads != 2 else ""
         )
-        write_cost_table(rows, COST_TABLE, command)
-        fitted = fit_cost_coefficients([row_terms(row) for row in rows], [r["wall"] for r in rows])
+        command += f" --runs {runs}" if runs != 2 else ""
+        write_cost_table(rows, COST_TABLE, command, runs)
+        fitted = fit_cost_coefficients([row_terms(row) for row in rows], [r["cpu"] for r in rows])
         shown = ", ".join(f"{value:.3g}" for value in fitted)
         print(f"stored in {COST_TABLE}; fitted COST_COEFFICIENTS = ({shown})")
     if bad:
@@ -560,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         "--cost", action="store_true", help="estimate_cost against measured time, per pair"
     )
     parser.add_argument(
+        "--runs", type=int, default=2, help="--cost: runs per row, the fastest kept"
+    )
+    parser.add_argument(
         "--write",
         action="store_true",
         help="--cost: store the table in pipeline.COST_TABLE and print the fitted coefficients",
@@ -602,16 +607,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<20}{what:<42}{estimate:>8.1f}s{seconds:>9.1f}s{verdict}")
         return 0
     if args.cost:
-        return _print_cost(args.threads, load, args.write)
+        return _print_cost(args.threads, load, args.write, args.runs)
     if args.start:
         checkouts = [("this checkout", None)] + (
             [(args.against, args.against)] if args.against else []
         )
-        times: dict[str, list[float]] = {name: [] for name, _ in checkouts}
-        for _ in range(args.repeat if args.repeat != 20 else 3):
+        starts: dict[str, list[float]] = {name: [] for name, _ in checkouts}
+        for _ in range(args.runs):
             for name, path in checkouts:
-                times[name].append(start_seconds(path))
-        for name, values in times.items():
+                starts[name].append(start_seconds(path))
+        for name, values in starts.items():
             shown = ", ".join(f"{value:.1f}" for value in values)
             print(f"{name}: first HTTP 200 after {shown} s ({load} at the start)")
         print(f"load average at the end: {os.getloadavg()}")

@@ -15,6 +15,8 @@ from PIL import Image
 import explorer.pipeline as pipeline_module
 from explorer.handlers import Explorer, Session, View
 from explorer.pipeline import (
+    COST_COEFFICIENTS,
+    COST_TOLERANCE,
     MAX_PAIRS,
     MAX_RESULT_BYTES,
     STORED_SIDE,
@@ -22,9 +24,11 @@ from explorer.pipeline import (
     InputError,
     Pipeline,
     Settings,
+    fit_cost_coefficients,
     pair_from_files,
 )
 from gocor_lite import volumes as volumes_module
+from gocor_lite.data.examples import example_names
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.images import to_tensor
 
@@ -115,3 +119,65 @@ def test_the_servers_memory_is_capped_and_an_evicted_session_is_told_what_to_do(
     screen = explorer.click(session, 40.0, 30.0)
     assert "no longer in memory" in screen.status and "upload them again" in screen.status
     assert "Traceback" not in screen.status
+
+
+# -- the time estimate ------------------------------------------------------------------------
+def _table() -> list[dict]:
+    from explorer.bench import read_cost_table
+
+    return read_cost_table(pipeline_module.COST_TABLE)
+
+
+def test_the_cost_table_says_how_and_where_it_was_measured() -> None:
+    head = [line for line in pipeline_module.COST_TABLE.read_text().splitlines() if line[:1] == "#"]
+    assert head[0].startswith("# made by: python -m explorer.bench --cost")
+    assert "load averages" in head[1]
+    assert {row["pair"] for row in _table()} == set(example_names())
+
+
+def test_the_coefficients_are_the_fit_of_the_measured_table() -> None:
+    from explorer.bench import row_terms
+
+    rows = _table()
+    fitted = fit_cost_coefficients([row_terms(row) for row in rows], [row["cpu"] for row in rows])
+    for stated, fit in zip(COST_COEFFICIENTS, fitted, strict=True):
+        assert stated == pytest.approx(fit, rel=0.02, abs=1e-12)
+
+
+QUIET = 2.0  # load average (2 cores) below which a measured row can judge the estimate
+
+
+def test_the_estimate_is_within_its_tolerance_of_every_quietly_measured_row() -> None:
+    """The estimate within COST_TOLERANCE of every row measured on quiet cores. Rows measured
+    while other jobs loaded the cores vary from run to run by more than the tolerance (the
+    same settings 0.5 s, then 1.5 s), so they cannot judge it: where the table has only those,
+    this says so rather than pass."""
+    from explorer.bench import row_terms
+
+    quiet = [row for row in _table() if row["load"] < QUIET]
+    if not quiet:
+        pytest.skip(
+            f"every row of {pipeline_module.COST_TABLE.name} was measured at load >= {QUIET}"
+        )
+    for row in quiet:
+        terms = row_terms(row)
+        estimate = sum(c * t for c, t in zip(COST_COEFFICIENTS, terms, strict=True))
+        ratio = estimate / row["cpu"]
+        assert 1 / COST_TOLERANCE <= ratio <= COST_TOLERANCE, (row, estimate)
+
+
+def test_every_offered_working_resolution_runs_on_the_bundled_pairs() -> None:
+    """With the default settings no working resolution is refused on every bundled pair, and
+    those up to 400 px on none (the estimate used to refuse 480 px on all 7, 400 px on 5)."""
+    pipeline = Pipeline(threads=1)
+    for size in WORKING_SIZES:
+        accepted = []
+        for name in example_names():
+            try:
+                pipeline.prepare(pipeline.example_pair(name), Settings(working_size=size))
+                accepted.append(name)
+            except InputError:
+                pass
+        assert accepted, size
+        if size <= 400:
+            assert len(accepted) == len(example_names()), (size, accepted)
