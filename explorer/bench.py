@@ -228,9 +228,10 @@ def _cost_settings() -> list[tuple[str, Settings]]:
     rows += [(names[0], Settings(working_size=400, search_radius=8))]
     rows += [
         (names[0], Settings(working_size=size, num_iter=iterations, query_loss=True))
-        for size in (240, 320)
-        for iterations in (1, 3)
+        for size, iterations in ((240, 1), (240, 3), (320, 1), (320, 3), (320, 8))
     ]
+    # the heaviest that explorer.load's heavy session may ask for: every term at its largest
+    rows += [(names[-1], Settings(num_iter=8, search_radius=8, query_loss=True))]
     return rows
 
 
