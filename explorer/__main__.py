@@ -67,13 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         return _busy(args.host, args.port)
     # Stopped by a signal, it exits as by Ctrl-C: what it wrote is deleted (explorer.app).
     signal.signal(signal.SIGTERM, _stop)
+    # Quiet: Gradio's own banner would advise share=True in launch(); the switch is --share.
+    # The server starts first; the first pair is computed once it answers (not competing with
+    # its start for the 2 cores), and a page opened meanwhile shows its progress.
+    demo.launch(
+        **launch_options(args.host, args.port, args.share),
+        quiet=not args.share,
+        prevent_thread_lock=True,
+    )
     threading.Thread(target=explorer.compute_first, name="first-pair", daemon=True).start()
     print(
         f"Open http://{args.host}:{args.port} (the first pair is being computed; Ctrl-C stops "
         "the server; --share adds a public link)"
     )
-    # Quiet: Gradio's own banner would advise share=True in launch(); the switch is --share.
-    demo.launch(**launch_options(args.host, args.port, args.share), quiet=not args.share)
+    demo.block_thread()
     return 0
 
 

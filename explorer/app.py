@@ -72,8 +72,10 @@ from explorer.network_view import NetworkChoice
 from explorer.pipeline import (
     GOCOR_PARAMETERS,
     LOCAL_CENTRES,
+    MAX_ASPECT,
     MAX_ITERATIONS,
     MAX_RADIUS,
+    MIN_SIDE,
     QUERY_LOSS_MAX_SIZE,
     SETTING_LABELS,
     WORKING_SIZES,
@@ -439,7 +441,9 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
                     gr.Markdown("### Target image: click a pixel")
                     target = _image("target image", "target", files.get("target"))
                 with gr.Column(min_width=240):
-                    gr.Markdown("### Source image (◯ true match)")
+                    gr.Markdown(
+                        "### Source image (◯ true match, where the pair has a ground truth)"
+                    )
                     source = _image("source image", "source", files.get("source"))
             status = gr.Markdown(first.status, elem_id="status", label="status")
             with gr.Row(equal_height=True):
@@ -493,7 +497,8 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
             with gr.Tab("Upload"):
                 gr.Markdown(
                     "Any size (scaled to the working resolution), PNG, JPEG, TIFF, grey, RGBA or "
-                    "16-bit; each side at least 32 px, at most 4 times the other."
+                    f"16-bit; each side at least {MIN_SIDE} px, the sides in a ratio of at most "
+                    f"{MAX_ASPECT:g}:1."
                 )
                 target_file = gr.File(
                     label="target image", file_types=["image"], elem_id="target-file"
@@ -525,7 +530,7 @@ def _layout(first: Screen, files: dict[str, str]) -> Page:
                 controls = _setting_controls(settings)
                 gr.Markdown(WEIGHTS_NOTE)
                 weights_file = gr.File(
-                    label="weights file (.pth, .pt)",
+                    label="weights file (.pth, .pt, .tar)",
                     file_types=[".pth", ".pt", ".tar"],
                     elem_id="weights-file",
                 )

@@ -29,8 +29,10 @@ SETTINGS: dict[str, str] = {
     "feature, scaled so that it scores 1 on itself; flexible = with one learned scale per "
     "channel; context-aware = also made to score 0 on the image's average feature.",
     "gocor_parameters": "GOCor's learned weights (its label, weight and slope per distance "
-    "and its step): trained by this project for these features, or the paper's initial values "
-    "(before any training); a checkpoint file wins over both.",
+    "and its step): trained by this project, or the paper's initial values (before any "
+    "training); a checkpoint file wins over both. This project trained only the simple "
+    "initialiser without the query loss, for some features: for any other choice, “trained” "
+    "falls back to the initial values, and the status says so.",
     "query_loss": "Global GOCor also asks the filter's scores on the source image to form "
     "smooth, single peaks (a learned 4D convolution of them is pushed to zero), besides "
     "fitting the target; the authors' GLU-Net-GOCor uses it; slow.",

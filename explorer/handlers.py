@@ -76,7 +76,6 @@ from explorer.pipeline import (
 )
 from explorer.rules_view import ConfidenceChoice
 from gocor_lite.data.examples import example_names
-from gocor_lite.files.images import resize_to_fit
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
@@ -508,15 +507,14 @@ class Explorer:
     def make_synthetic(
         self, session: Session, image_path: str | None, seed: Any, kind: str | None = None
     ) -> Screen:
-        """A synthetic warp of the uploaded image, or of the current target image (scaled to
-        the working resolution first, so that the warp is quick for any image size)."""
+        """A synthetic warp of the uploaded image, or of the current target image (warped at
+        most as large as any working resolution: :func:`~explorer.pipeline.synthetic_pair`)."""
         view = session.view
         whole_number(seed, "the random seed", 0, MAX_SEED)  # before reading any file
         if image_path:
             image = read_user_image(image_path, "image to warp")
         else:
             image = self.pipeline.pair(view.pair_id).target
-        image = resize_to_fit(image, view.settings.working_size)
         pair_id = self.pipeline.add_pair(synthetic_pair(image, seed, kind or None))
         return self._new_pair(session, pair_id)
 
@@ -773,9 +771,14 @@ class Explorer:
 
     # -- the rule: keep, draw or clear every output ---------------------------------------------
     def refuse(self, session: Session, message: str) -> Screen:
-        """A refusal: the message; every control back to the value in use; nothing else."""
+        """A refusal: the message; every control back to the value in use; nothing else. If
+        the view's own pair was dropped from memory, the first screen's pair with the message."""
         with session.lock:
-            return self._screen(session, session.view, message, warning=True)
+            try:
+                return self._screen(session, session.view, message, warning=True)
+            except InputError as gone:  # an upload dropped by the pipeline's cap (never stale)
+                note = f"{gone} (the page now shows a bundled pair)"
+                return self._screen(session, self.initial_view(), note, warning=True)
 
     def _screen(
         self,
@@ -877,7 +880,7 @@ class Explorer:
             with_volumes(
                 lambda c, p: (
                     _table(p, self._title(view))
-                    + rules_view.window_note(c, p.cell)
+                    + rules_view.window_note(c, p.cell, p)
                     + rules_view.ambiguity_note(c, p.cell)
                 )
             ),
@@ -1191,6 +1194,11 @@ def _status(
             f"GOCor parameters: trained by this project for the {settings.features} features "
             "(`python -m gocor_lite.cli.train`)."
         )
+    elif settings.gocor_parameters == GOCOR_PARAMETERS[0]:  # asked for, none for this variant
+        lines.append(
+            f"GOCor parameters: the paper's initial values (untrained): “{GOCOR_PARAMETERS[0]}” "
+            "has none for these features and this GOCor variant (see the note below)."
+        )
     else:
         lines.append("GOCor parameters: the paper's initial values (untrained).")
     if settings.local_centre == "coarse flow":
@@ -1201,7 +1209,12 @@ def _status(
             "the clicked pixel's own coarse match)."
         )
     if probe.true_match is None:
-        lines.append("No ground truth here: errors are not shown.")
+        lines.append(
+            "No ground truth for this pair: errors are not shown."
+            if computed.pair.flow is None
+            else "This pixel's true match is unknown (it falls outside the source image, or "
+            "the pair's ground truth does not cover it): its errors are not shown."
+        )
     lines.extend(f"Note: {note}." for note in computed.notes)
     return "\n\n".join(lines)
 

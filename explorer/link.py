@@ -132,7 +132,9 @@ def view_from_query(
     if params.get("pair") == OWN_IMAGES:
         problems.append(
             "its pair was made of someone's own images (uploaded or warped), which a link "
-            "cannot carry: its settings and pixel are shown on this pair instead"
+            "cannot carry: its settings and pixel are shown on this pair instead; to see those "
+            "images, upload them again (the Upload tab) or warp the image again with the same "
+            "seed (the Synthetic tab)"
         )
     elif "pair" in params:
         name = params["pair"]

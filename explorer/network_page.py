@@ -66,7 +66,8 @@ def network_section(first: Screen, image: Callable[[str, str, Any], gr.Image]) -
                 scale=2,
             )
             network_file = gr.File(
-                label="the authors' weights file (GLUNet_*.pth, GLUNet_GOCor_*.pth)",
+                label="the authors' weights file (GLUNet_*.pth, GLUNet_GOCor_*.pth; "
+                ".pth, .pt or .tar)",
                 file_types=[".pth", ".pt", ".tar"],
                 elem_id="network-file",
                 scale=1,

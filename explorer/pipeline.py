@@ -45,16 +45,16 @@ import torch
 from torch import Tensor
 
 from explorer.analysis import Analysis, analyse
-from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor, global_correlation, local_correlation
+from gocor_lite import GlobalGOCor, GOCorTrace, LocalGOCor
 from gocor_lite.core.features import (
     NORMALIZATIONS,
     FeatureExtractor,
     default_extractor_name,
     extractor_names,
     make_extractor,
-    normalize_features,
 )
 from gocor_lite.core.grid import cell_to_pixel, pixel_to_cell_index
+from gocor_lite.core.volumes import pair_volumes
 from gocor_lite.data import synthetic
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair, resize_pair
@@ -63,24 +63,20 @@ from gocor_lite.files.images import ImageError, read_image, resize_to_fit, to_te
 from gocor_lite.files.weights import load_trained_gocor, trained_gocor_extractors
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.gocor.interop import OfficialGOCor, load_official_checkpoint
-from gocor_lite.reading.matching import (
-    best_match,
-    scatter_window,
-    true_match,
-    warp_by_matches,
-    window_sources,
-)
+from gocor_lite.reading.matching import scatter_window, true_match, window_sources
 
 WORKING_SIZES = (160, 240, 320, 400, 480)  # longer side in pixels
 MAX_ITERATIONS = 8
 MAX_RADIUS = 8
-STORED_SIDE = 2 * max(WORKING_SIZES)  # uploads are kept at most this large (longer side)
+# Uploads are kept at most this large (longer side): decoded already shrunk (a JPEG at 1/2..1/8
+# scale), then resized; the file's full-size pixels are never held (see read_user_image).
+STORED_SIDE = max(WORKING_SIZES)
 MIN_SIDE = 32  # px: a smaller image has fewer than 4 feature cells of 8 px across; refused
 MAX_ASPECT = 4.0  # longer side / shorter side of an image; beyond, the shorter side starves
 MIN_CELLS = 4  # feature cells per side at the working resolution; fewer is refused
 ENLARGED_NOTE = 2.0  # an image enlarged more than this to the working resolution is flagged
 QUERY_LOSS_MAX_SIZE = 320  # px: its 4D convolution holds ~100 MB per intermediate at 320 px
-TIME_BUDGET = 10.0  # s on 2 cores: settings estimated to take longer are refused up front
+TIME_BUDGET = 10.0  # processor s (2 threads): settings estimated to take more are refused up front
 RESULT_BUDGET = 700_000_000  # bytes of volumes one result may hold (the cache holds a few)
 MAX_SEED = 2**32 - 1  # synthetic warps: seeds are whole numbers 0..MAX_SEED
 # GOCor's parameters when no checkpoint file is given: trained by `python -m gocor_lite.cli.train`
@@ -268,20 +264,60 @@ class Cost:
     bytes: int
 
 
-# The time model of estimate_cost: a fixed part, the volume entries held (every GOCor iteration
-# makes a few element-wise passes over them) and the query loss's 16-channel 4D convolution per
-# iteration and target x source entry. Set to 1.5 x the CPU time of the computation (both
-# cores' seconds, from `python -m explorer.bench --cost`), so that what TIME_BUDGET allows takes
-# about a third of it on 2 idle cores: the margin for other work on them (`python -m
-# explorer.bench --heaviest` times it).
-BASE_SECONDS = 1.0
-SECONDS_PER_ENTRY = 1.35e-7
-QUERY_SECONDS_PER_ENTRY = 3.6e-6
-# The matching rules and confidences (explorer.analysis), per target x source entry: Sinkhorn's
-# iterations, the softmaxes, the mutual and cyclic checks (0.3 to 0.75 us of one core measured
-# on the bundled pairs at 240 to 400 px, 1.5 x the larger); they keep ANALYSIS_VOLUMES volumes.
-ANALYSIS_SECONDS_PER_ENTRY = 1.1e-6
+# The time model of estimate_cost: processor seconds (both threads) of Pipeline.compute with 2
+# torch threads (on 2 free cores its wall time is at most that: the matching rules, most of the
+# work, run on one), a sum of four terms (cost_terms) whose coefficients are fitted
+# (fit_cost_coefficients: least squares of the relative error) to the table that `python -m
+# explorer.bench --cost --write` measured on the bundled pairs and stored in COST_TABLE
+# with the date and the load. Processor seconds, not wall: with other jobs on the 2 cores (load
+# average 5.3 to 8.2 when it was measured) the wall time of the same settings varied 3x from run to
+# run. Refit after a change in what compute does; tests/test_explorer_costs.py checks the
+# constants against the table.
+COST_TABLE = Path(__file__).resolve().parent.parent / "docs" / "explorer_cost.csv"
+COST_TOLERANCE = 1.5  # estimate / measured must lie within 1/1.5 .. 1.5
+COST_COEFFICIENTS: tuple[float, float, float, float] = (0.21, 6.47e-08, 2.0e-07, 1.14e-06)
+COST_TERMS: tuple[str, ...] = (
+    "fixed",  # s: features, small tensors
+    "volume entries",  # (K + 2) * N * (M + N + S): GOCor's passes over its volumes
+    "analysis entries",  # N * M: the matching rules and confidences (Sinkhorn's iterations)
+    "query entries",  # K * N * M with the query loss (its 4D convolution), else 0
+)
 ANALYSIS_VOLUMES = 4  # soft-argmax's (and softmax's) probability, dual-softmax, cyclic, Sinkhorn
+
+
+def cost_terms(
+    target_grid: tuple[int, int], source_grid: tuple[int, int], settings: Settings
+) -> tuple[float, float, float, float]:
+    """The four :data:`COST_TERMS` of a computation, for ``N`` target and ``M`` source cells,
+    ``K`` iterations and windows of ``S = (2R + 1)^2`` cells."""
+    cells = target_grid[0] * target_grid[1]
+    sources = source_grid[0] * source_grid[1]
+    window = (2 * settings.search_radius + 1) ** 2
+    entries = (settings.num_iter + 2) * cells * (sources + cells + window)
+    query = settings.num_iter * cells * sources if settings.query_loss else 0
+    return (1.0, float(entries), float(cells * sources), float(query))
+
+
+def fit_cost_coefficients(
+    terms: list[tuple[float, ...]], seconds: list[float]
+) -> tuple[float, float, float, float]:
+    """Non-negative coefficients of the :data:`COST_TERMS` that best predict ``seconds``
+    (least squares of the relative error, so that a 0.3 s row counts as much as a 9 s one);
+    a term that no row exercises (no query loss measured) gets 0."""
+    matrix = np.asarray(terms, dtype=np.float64) / np.asarray(seconds)[:, None]
+    target = np.ones(len(seconds))
+    active = [column for column in range(matrix.shape[1]) if np.any(matrix[:, column] > 0)]
+    while True:  # drop the terms a plain least-squares fit makes negative, then refit
+        scale = matrix[:, active].max(axis=0)
+        solution, *_ = np.linalg.lstsq(matrix[:, active] / scale, target, rcond=None)
+        solution = solution / scale
+        if (solution >= 0).all():
+            break
+        active = [column for column, value in zip(active, solution, strict=True) if value >= 0]
+    coefficients = [0.0] * matrix.shape[1]
+    for column, value in zip(active, solution, strict=True):
+        coefficients[column] = float(value)
+    return (coefficients[0], coefficients[1], coefficients[2], coefficients[3])
 
 
 def estimate_cost(
@@ -293,17 +329,13 @@ def estimate_cost(
     ``S = (2R + 1)^2`` cells, ``K + 2`` volumes of each kind (the plain correlation, then GOCor
     iterations ``0..K``): ``N x M`` against the source, ``N x N`` against the target itself
     and ``N x S`` local, and the matching rules' :data:`ANALYSIS_VOLUMES` more ``N x M``
-    volumes; 4 bytes an entry. The time is dominated by passes over those volumes, with the
-    query loss by its 4D convolution, ``K x N x M`` per channel.
+    volumes; 4 bytes an entry. The time is :data:`COST_COEFFICIENTS` times
+    :func:`cost_terms`, wall seconds with 2 threads on this project's 2-core machine.
     """
-    cells = target_grid[0] * target_grid[1]
-    sources = source_grid[0] * source_grid[1]
-    window = (2 * settings.search_radius + 1) ** 2
-    entries = (settings.num_iter + 2) * cells * (sources + cells + window)
-    query = settings.num_iter * cells * sources if settings.query_loss else 0
-    seconds = BASE_SECONDS + SECONDS_PER_ENTRY * entries + QUERY_SECONDS_PER_ENTRY * query
-    seconds += ANALYSIS_SECONDS_PER_ENTRY * cells * sources
-    return Cost(seconds=seconds, bytes=4 * (entries + ANALYSIS_VOLUMES * cells * sources))
+    terms = cost_terms(target_grid, source_grid, settings)
+    seconds = sum(c * t for c, t in zip(COST_COEFFICIENTS, terms, strict=True))
+    entries, analysis = terms[1], terms[2]
+    return Cost(seconds=seconds, bytes=int(4 * (entries + ANALYSIS_VOLUMES * analysis)))
 
 
 @dataclass(frozen=True)
@@ -442,15 +474,24 @@ def arithmetic(computed: Computed, pixel: tuple[float, float], iteration: int) -
     )
 
 
+# The server's memory caps (every session together; least recently used first out): computed
+# results, at most MAX_RESULT_BYTES of volumes (the network view's results a quarter more), and
+# MAX_PAIRS uploaded or synthetic pairs, each kept at most STORED_SIDE px (under 4 MB with its
+# flow). A result that was dropped is computed again when its session comes back; a pair that
+# was dropped cannot be, and the session is told to upload it again.
+MAX_RESULT_BYTES = 1_500_000_000
+MAX_PAIRS = 64
+
+
 class Pipeline:
     """Caches extractors, checkpoints, pairs and results, shared by every session (thread-safe:
-    see the module's docstring)."""
+    see the module's docstring), within :data:`MAX_RESULT_BYTES` and :data:`MAX_PAIRS`."""
 
     def __init__(
         self,
         max_results: int = 24,
-        max_bytes: int = 2_500_000_000,
-        max_pairs: int = 128,
+        max_bytes: int = MAX_RESULT_BYTES,
+        max_pairs: int = MAX_PAIRS,
         threads: int = 2,
     ):
         self.max_results = max_results  # results kept (the newest is always kept)
@@ -502,7 +543,11 @@ class Pipeline:
                 self._pairs.move_to_end(pair_id)
                 return self._pairs[pair_id]
         if not pair_id.startswith("example:"):
-            raise InputError("these images are no longer in memory; please load them again")
+            raise InputError(
+                "these images are no longer in memory (the explorer keeps the "
+                f"{self.max_pairs} most recently used uploaded or synthetic pairs of all its "
+                "users): upload them again, or choose a bundled pair"
+            )
         pair = load_example(pair_id.removeprefix("example:"))
         with self._lock:
             self._pairs[pair_id] = pair
@@ -606,32 +651,37 @@ class Pipeline:
                 "query loss): the paper's initial values are used",
             )
         torch.set_num_threads(threads or self.threads)
-        report(0.15, f"extracting {settings.features} features")
-        with torch.no_grad():
-            target, source = normalize_features(
-                extractor(to_tensor(pair.target)),
-                extractor(to_tensor(pair.source)),
-                settings.normalization,
+        stages = {
+            "features": f"extracting {settings.features} features",
+            "global GOCor": "global GOCor"
+            + (" with the query loss (slow)" if settings.query_loss else ""),
+        }
+
+        def volumes_progress(fraction: float, what: str) -> None:
+            report(0.15 + 0.75 * fraction, stages.get(what, what))
+
+        try:
+            volumes = pair_volumes(
+                extractor,
+                to_tensor(pair.target),
+                to_tensor(pair.source),
+                global_module,
+                local_module,
+                normalization=settings.normalization,
+                num_iter=settings.num_iter,
+                local_centre=settings.local_centre,
+                progress=volumes_progress,
             )
-            report(0.45, "correlation volumes")
-            correlation = global_correlation(target, source)
-            self_correlation = global_correlation(target, target)
-            coarse_matches = None
-            local_source = source
-            if settings.local_centre == "coarse flow":
-                coarse_matches = best_match(correlation)  # (1, 2, h, w)
-                local_source = warp_by_matches(source, coarse_matches)
-            local = local_correlation(target, local_source, settings.search_radius, "sum")
-            report(
-                0.55,
-                "global GOCor" + (" with the query loss (slow)" if settings.query_loss else ""),
-            )
-            try:
-                global_trace = global_module.trace(target, source, settings.num_iter)
-                report(0.85, "local GOCor")
-                local_trace = local_module.trace(target, local_source, settings.num_iter)
-            except ValueError as error:  # e.g. a checkpoint made for other features
-                raise InputError(f"GOCor cannot run on these features: {error}") from error
+        except ValueError as error:  # e.g. a checkpoint made for other features
+            raise InputError(f"GOCor cannot run on these features: {error}") from error
+        target, source = volumes.target, volumes.source
+        correlation, self_correlation, local = (
+            volumes.correlation,
+            volumes.self_correlation,
+            volumes.local,
+        )
+        coarse_matches = volumes.coarse_matches
+        global_trace, local_trace = volumes.global_trace, volumes.local_trace
         report(0.9, "matching rules and confidence over the whole image")
         first_global, first_local = _first(global_trace), _first(local_trace)
         # Many small steps (Sinkhorn's iterations): on one thread, 4 to 7x faster than on two
@@ -999,9 +1049,10 @@ def _scaling_notes(original: ExamplePair, resized: ExamplePair) -> list[str]:
                 "interpolated pixels, expect blurred maps"
             )
         else:
+            # Not "from" the size kept in memory: for an upload or a synthetic warp of one, that
+            # is a copy the user never made (their file's size is in the pair's description).
             notes.append(
-                f"{role} {before.shape[1]}×{before.shape[0]} px scaled to the working "
-                f"resolution {after.shape[1]}×{after.shape[0]} px"
+                f"{role} scaled to the working resolution {after.shape[1]}×{after.shape[0]} px"
             )
     return notes
 
@@ -1014,12 +1065,9 @@ def pair_from_files(target_path: str | None, source_path: str | None) -> Example
     names = []
     images = []
     for path, role in ((target_path, "target image"), (source_path, "source image")):
-        image = read_user_image(path, role)
-        names.append(f"{Path(path).name} ({image.shape[1]}×{image.shape[0]} px, {role.split()[0]})")
-        # Kept in memory between recomputations: no larger than any working resolution needs.
-        images.append(
-            resize_to_fit(image, STORED_SIDE) if max(image.shape[:2]) > STORED_SIDE else image
-        )
+        image, (width, height) = _read_upload(path, role)  # at most STORED_SIDE px
+        names.append(f"{Path(path).name} ({width}×{height} px, {role.split()[0]})")
+        images.append(image)
     return ExamplePair("upload", "your images: " + " and ".join(names), *images)
 
 
@@ -1030,6 +1078,8 @@ def synthetic_pair(image: np.ndarray, seed: object, kind: str | None = None) -> 
     if kind not in (None, "", *synthetic_kinds()):
         raise InputError(f"the kind of warp must be one of {', '.join(synthetic_kinds())}")
     check_image(image, "image to warp")
+    if max(image.shape[:2]) > STORED_SIDE:  # warped at most as large as any working resolution
+        image = resize_to_fit(image, STORED_SIDE)
     try:
         return synthetic.make_pair(image, seed=seed, kind=kind or "homography")
     except (ValueError, ImageError) as error:
@@ -1042,20 +1092,49 @@ def synthetic_kinds() -> list[str]:
 
 
 def read_user_image(path: str, role: str = "image to warp") -> np.ndarray:
-    """Read one uploaded file as ``uint8 (H, W, 3)`` and check that the method can use it
-    (:func:`check_image`); raises :class:`InputError` naming the ``role`` and the file."""
+    """Read one uploaded file as ``uint8 (H, W, 3)``, at most :data:`STORED_SIDE` px on its
+    longer side (shrunk while decoded: a 49-megapixel photo never exists in memory at full
+    size as floats), and check that the method can use it (:func:`check_size`, on the file's
+    own size); raises :class:`InputError` naming the ``role`` and the file."""
+    return _read_upload(path, role)[0]
+
+
+def _read_upload(path: str, role: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`read_user_image`, and the file's own ``(width, height)``."""
     try:
-        image = read_image(path)
+        image = read_image(path, max_side=STORED_SIDE)
     except ImageError as error:
         raise InputError(f"the {role} cannot be used: {without_path(str(error), path)}") from error
-    check_image(image, role, Path(path).name)
-    return image
+    width, height = _file_size(path, image)
+    check_size(width, height, role, Path(path).name)
+    if max(image.shape[:2]) > STORED_SIDE:
+        image = resize_to_fit(image, STORED_SIDE)
+    return image, (width, height)
+
+
+def _file_size(path: str, image: np.ndarray) -> tuple[int, int]:
+    """The file's own ``(width, height)`` as shown (after its EXIF orientation); that of
+    ``image`` if the header cannot be read again."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            width, height = opened.size
+            if opened.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # turned a quarter
+                width, height = height, width
+    except (OSError, ValueError):
+        return image.shape[1], image.shape[0]
+    return width, height
 
 
 def check_image(image: np.ndarray, role: str, name: str | None = None) -> None:
+    """:func:`check_size` of an image array."""
+    check_size(image.shape[1], image.shape[0], role, name)
+
+
+def check_size(width: int, height: int, role: str, name: str | None = None) -> None:
     """Refuse an image the maps cannot be made of: a side below :data:`MIN_SIDE` px (fewer than
     a few feature cells), or longer than :data:`MAX_ASPECT` times its other side."""
-    height, width = image.shape[:2]
     which = f"the {role}" + (f" ({name})" if name else "")
     if min(height, width) < MIN_SIDE:
         raise InputError(
@@ -1064,10 +1143,21 @@ def check_image(image: np.ndarray, role: str, name: str | None = None) -> None:
         )
     if max(height, width) > MAX_ASPECT * min(height, width):
         raise InputError(
-            f"{which} is {width}×{height} px, its sides in a ratio of "
-            f"{max(height, width) / min(height, width):.2f}:1: the explorer handles up to "
-            f"{MAX_ASPECT:g}:1 (the shorter side would have too few feature cells); crop it first"
+            f"{which} is {width}×{height} px, its sides in a ratio of {_ratio(width, height)}:1: "
+            f"the explorer handles up to {MAX_ASPECT:g}:1 (the shorter side would have too few "
+            "feature cells); crop it first"
         )
+
+
+def _ratio(width: int, height: int) -> str:
+    """``max / min`` of the sides, with as many decimals as it takes to show it above
+    :data:`MAX_ASPECT` (4001×1000 is ``4.001``, never a rounded ``4.00``)."""
+    ratio = max(width, height) / min(width, height)
+    for decimals in range(2, 8):
+        text = f"{ratio:.{decimals}f}"
+        if float(text) != MAX_ASPECT:
+            return text
+    return f"{ratio:.8f}"
 
 
 def _has_trained_parameters(settings: Settings) -> bool:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -285,12 +286,45 @@ class _Marks:
 Marks = _Marks  # for the other drawing modules of the explorer (explorer.rules_view)
 
 
+TITLE_COLOUR = np.array((20, 20, 60), np.uint16)
+
+
 @lru_cache(maxsize=256)
 def _title_band(text: str, width: int, size: int) -> np.ndarray:
-    """A line of dark text on white, ``uint8 (size + 14, width, 3)`` (cached: titles repeat)."""
-    band = Image.new("RGB", (width, size + 14), (255, 255, 255))
-    ImageDraw.Draw(band).text((6, 4), text, fill=(20, 20, 60), font=_font(round(size * 1.1)))
-    return np.asarray(band)
+    """Dark text on white, ``uint8 (lines x (size + 7) + 7, width, 3)``: wrapped at spaces into
+    as many lines as it needs to fit ``width`` (never cut at the edge), drawn from cached
+    glyphs (:func:`_text_mask`: titles change with every click; cached too, for those that
+    repeat)."""
+    font_size = round(size * 1.1)
+    lines = _wrapped(text, font_size, width - 12)
+    line = size + 7
+    band = np.full((len(lines) * line + 7, width, 3), 255, np.uint8)
+    for index, words in enumerate(lines):
+        mask = _text_mask(words, font_size)[:, : width - 6]
+        top = 4 + index * line
+        region = band[top : top + mask.shape[0], 6 : 6 + mask.shape[1]]
+        mask = mask[: region.shape[0], : region.shape[1], None].astype(np.uint16)
+        region[:] = (255 * (255 - mask) + TITLE_COLOUR * mask) // 255
+    return band
+
+
+def _text_width(text: str, size: int) -> float:
+    """The advance of ``text`` in the font of ``size`` px, from cached glyphs."""
+    return sum(_glyph(character, size)[1] for character in text)
+
+
+def _wrapped(text: str, size: int, width: int) -> list[str]:
+    """``text`` in lines no longer than ``width`` px in the font of ``size`` px (a single word
+    longer than that is a line of its own)."""
+    if _text_width(text, size) <= width:
+        return [text]
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and _text_width(lines[-1] + " " + word, size) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def _caption_band(text: str, width: int, size: int) -> np.ndarray:
@@ -545,30 +579,43 @@ class Plots:
     functions: np.ndarray
 
 
+def plot_figure(computed: Computed, draw: Callable[..., None], title: str) -> Any:
+    """A matplotlib figure of ``draw(trace, axis)`` for the global and the local module, side
+    by side: fixed margins (faster than a layout engine) wide enough that no axis label meets
+    the tick labels beside it, and plain tick numbers (``200``, not ``2×10^2``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    figure = Figure(figsize=(7.2, 2.9), dpi=90)
+    figure.subplots_adjust(left=0.11, right=0.98, bottom=0.17, top=0.82, wspace=0.38)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2)
+    for axis, trace, name in zip(
+        axes,
+        (computed.global_trace, computed.local_trace),
+        ("global GOCor", "local GOCor"),
+        strict=True,
+    ):
+        draw(trace, axis)
+        if axis.get_yscale() == "log":
+            axis.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            axis.yaxis.set_minor_formatter(NullFormatter())
+        axis.tick_params(labelsize=8)
+        axis.set_title(name, fontsize=10)
+        axis.legend(fontsize=7)
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
 def plots(computed: Computed) -> Plots:
     """GOCor's losses per iteration and its learned y, v, m, for the global and local module."""
     from gocor_lite.pictures.score_maps import draw_distance_functions, draw_losses
 
-    def figure_image(draw, title: str) -> np.ndarray:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(7.2, 2.9), dpi=90)  # fixed margins: faster than a layout engine
-        figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.82, wspace=0.3)
-        canvas = FigureCanvasAgg(figure)
-        axes = figure.subplots(1, 2)
-        for axis, trace, name in zip(
-            axes,
-            (computed.global_trace, computed.local_trace),
-            ("global GOCor", "local GOCor"),
-            strict=True,
-        ):
-            draw(trace, axis)
-            axis.set_title(name, fontsize=10)
-            axis.legend(fontsize=7)
-        figure.suptitle(title, fontsize=11)
-        canvas.draw()
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    def figure_image(draw: Callable[..., None], title: str) -> np.ndarray:
+        figure = plot_figure(computed, draw, title)
+        figure.canvas.draw()
+        return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
     return Plots(
         losses=figure_image(draw_losses, "GOCor's objective per iteration"),

@@ -280,22 +280,35 @@ def _reach_sentence(computed: Computed) -> str:
     return sentence
 
 
-def window_note(computed: Computed, cell: tuple[int, int]) -> str:
-    """A sentence when the clicked cell's local window cannot reach its true match."""
+def window_note(computed: Computed, cell: tuple[int, int], probe: Probe | None = None) -> str:
+    """A sentence when the clicked cell's local window cannot reach its true match (none of
+    the source cells it reads lies within one cell of it), with the local methods' errors of
+    ``probe`` (the table beside it): said only when those errors agree (both a cell or more)."""
     reach = computed.analysis.reach
     known = computed.analysis.known
     x, y = cell
     if reach is None or known is None or not bool(known[y, x]) or bool(reach[y, x]):
         return ""
+    stride = computed.stride
+    errors = [] if probe is None else [probe.local_correlation.error, probe.gocor_local.error]
+    if any(error is None or error < stride for error in errors):
+        return ""  # the table's own numbers would contradict the sentence
     where = (
         "its coarse match"
         if computed.settings.local_centre == "coarse flow"
         else "the same position (Settings: centre it on the coarse flow)"
     )
+    numbers = (
+        f" (in the table: local correlation {errors[0]:.1f} px, local GOCor {errors[1]:.1f} px "
+        "from it)"
+        if errors
+        else ""
+    )
     return (
-        f"\n\nThis pixel's true match lies outside its local window (R = "
-        f"{computed.settings.search_radius} cells around {where}): local correlation and "
-        "local GOCor cannot find it here."
+        f"\n\nThis pixel's true match lies outside its local window: none of the source cells "
+        f"the window reads (R = {computed.settings.search_radius} cells around {where}) lies "
+        f"within one cell ({stride} px) of it, so local correlation and local GOCor cannot "
+        f"come that close here{numbers}."
     )
 
 

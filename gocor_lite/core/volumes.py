@@ -16,6 +16,7 @@ Convention:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,32 +66,42 @@ def pair_volumes(
     normalization: str = "centered-l2",
     num_iter: int | None = None,
     local_centre: str = "same position",
+    progress: Callable[[float, str], None] | None = None,
 ) -> PairVolumes:
     """The features, the plain volumes and both GOCor traces of a pair of images.
 
     ``num_iter`` overrides the modules' number of steps (their configuration otherwise); the
     local correlation uses ``local_gocor``'s search radius, so both local volumes share one
-    window.
+    window. ``progress(fraction, what)``, if given, is called before each stage (fractions of
+    this call's work, 0 to 1); it may raise to give the computation up.
     """
     if local_centre not in LOCAL_CENTRES:
         raise ValueError(f"local_centre must be one of {LOCAL_CENTRES}, got {local_centre!r}")
+    report = progress or (lambda fraction, what: None)
+    report(0.0, "features")
     target_features, source_features = pair_features(extractor, target, source, normalization)
+    report(0.4, "correlation volumes")
     correlation = global_correlation(target_features, source_features)
+    self_correlation = global_correlation(target_features, target_features)
     coarse_matches = None
     local_source = source_features
     if local_centre == "coarse flow":
         coarse_matches = best_match(correlation)  # (B, 2, h, w) source cells
         local_source = warp_by_matches(source_features, coarse_matches)
-    radius = local_gocor.search_radius
+    local = local_correlation(target_features, local_source, local_gocor.search_radius, "sum")
+    report(0.5, "global GOCor")
+    global_trace = global_gocor.trace(target_features, source_features, num_iter)
+    report(0.9, "local GOCor")
+    local_trace = local_gocor.trace(target_features, local_source, num_iter)
     return PairVolumes(
         target=target_features,
         source=source_features,
         stride=extractor.stride,
         correlation=correlation,
-        self_correlation=global_correlation(target_features, target_features),
-        local=local_correlation(target_features, local_source, radius, "sum"),
+        self_correlation=self_correlation,
+        local=local,
         local_source=local_source,
         coarse_matches=coarse_matches,
-        global_trace=global_gocor.trace(target_features, source_features, num_iter),
-        local_trace=local_gocor.trace(target_features, local_source, num_iter),
+        global_trace=global_trace,
+        local_trace=local_trace,
     )

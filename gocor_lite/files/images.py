@@ -30,6 +30,8 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
         )
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageError(f"the image is empty (shape {array.shape})")
+    if array.dtype == np.uint8 and array.shape[2] in (1, 3):  # already bytes: no float copy
+        return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array.copy()
     if array.dtype == np.bool_:
         values = array.astype(np.float64)
     elif array.dtype == np.uint8:
@@ -53,9 +55,17 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(values * 255.0).astype(np.uint8)
 
 
-def read_image(path: str | Path, max_pixels: int = 50_000_000) -> np.ndarray:
+def read_image(
+    path: str | Path, max_pixels: int = 50_000_000, max_side: int | None = None
+) -> np.ndarray:
     """Read an image file (PNG, JPEG, TIFF, ...; 8 or 16 bit; grey, RGB or RGBA), applying its
-    EXIF orientation, as ``uint8 (H, W, 3)``. Raises :class:`ImageError` with the reason."""
+    EXIF orientation, as ``uint8 (H, W, 3)``. Raises :class:`ImageError` with the reason.
+
+    ``max_side``: an image whose longer side exceeds it is shrunk while it is decoded (a JPEG
+    decoded at 1/2, 1/4 or 1/8 scale, then whole-factor pixel averaging) to a longer side
+    between ``max_side`` and ``2 * max_side``, so that a large photo never exists in memory at
+    full size as floats (call :func:`resize_to_fit` for the exact side). The pixel count
+    check (``max_pixels``) applies to the file's own size."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -72,8 +82,17 @@ def read_image(path: str | Path, max_pixels: int = 50_000_000) -> np.ndarray:
                     f"{path.name} is {opened.width}x{opened.height} pixels; images above "
                     f"{max_pixels:,} pixels are refused, please resize it first"
                 )
+            if max_side is not None and max(opened.size) > max_side:
+                opened.draft(opened.mode, (max_side, max_side))  # JPEG only; else a no-op
             image = ImageOps.exif_transpose(opened)
             image.load()
+            factor = max(image.size) // max_side if max_side is not None else 1
+            if factor > 1:
+                if image.mode == "P":
+                    image = image.convert("RGBA")
+                elif image.mode.startswith("I;16"):
+                    image = image.convert("I")
+                image = image.reduce(factor)
     except UnidentifiedImageError as error:
         raise ImageError(f"{path.name} is not an image file that can be read") from error
     except Image.DecompressionBombError as error:
