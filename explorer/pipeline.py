@@ -271,9 +271,9 @@ class Cost:
 # The time model of estimate_cost: a fixed part, the volume entries held (every GOCor iteration
 # makes a few element-wise passes over them) and the query loss's 16-channel 4D convolution per
 # iteration and target x source entry. Set to 1.5 x the CPU time of the computation (both
-# cores' seconds, from `python -m explorer.bench --cost`), so that what TIME_BUDGET allows takes
-# about a third of it on 2 idle cores: the margin for other work on them (`python -m
-# explorer.bench --heaviest` times it).
+# cores' seconds, from `python -m tools.explorer_bench --cost`), so that what TIME_BUDGET allows
+# takes about a third of it on 2 idle cores: the margin for other work on them (`python -m
+# tools.explorer_bench --heaviest` times it).
 BASE_SECONDS = 1.0
 SECONDS_PER_ENTRY = 1.35e-7
 QUERY_SECONDS_PER_ENTRY = 3.6e-6

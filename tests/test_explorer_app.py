@@ -30,7 +30,8 @@ from PIL import Image
 
 from explorer import render
 from explorer.network_view import NETWORKS
-from explorer.screenshot import (
+from gocor_lite.data.examples import example_names, load_example
+from tools.explorer_screenshot import (
     CHROMIUM,
     browser_page,
     click_target,
@@ -38,7 +39,6 @@ from explorer.screenshot import (
     open_flow,
     wait_for_flow,
 )
-from gocor_lite.data.examples import example_names, load_example
 
 # Every picture of the page that shows the current pair, by element id.
 PAIR_PICTURES = [

@@ -17,7 +17,6 @@ import pytest
 
 from explorer.app import AGAIN, _Selects
 from explorer.handlers import Screen, Session
-from explorer.screenshot import browser_page, wait_for_flow
 from gocor_lite.data.examples import example_names
 from tests.test_explorer_app import (
     PAIR_PICTURES,
@@ -27,6 +26,7 @@ from tests.test_explorer_app import (
     _sources,
     _wait_for_pair,
 )
+from tools.explorer_screenshot import browser_page, wait_for_flow
 
 # The status line of the clicked pixel (explorer.handlers._status).
 PIXEL = re.compile(

@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: MIT
 """How long the explorer takes, measured three ways. Prints medians.
 
-    python -m explorer.bench                  # server: a click (slice + draw + JPEG) on cached
-                                              # volumes, and a recomputation, per bundled pair
-    python -m explorer.bench --browser        # Chromium: a click on the target -> every panel
-                                              # redrawn and loaded (what a user waits for)
-    python -m explorer.bench --heaviest       # the heaviest settings the explorer allows, timed
-    python -m explorer.bench --cost           # the measurements behind pipeline.estimate_cost
-    python -m explorer.bench --network-cost   # ... and behind network_view.estimate_seconds,
-                                              # beside each trace's floor (gocor_lite.cli.floors)
+    python -m tools.explorer_bench                 # server: a click (slice + draw + JPEG) on
+                                                   # cached volumes, and a recomputation, per pair
+    python -m tools.explorer_bench --browser       # Chromium: a click on the target -> every
+                                                   # panel redrawn and loaded (what a user waits)
+    python -m tools.explorer_bench --heaviest      # the heaviest settings allowed, timed
+    python -m tools.explorer_bench --cost          # the measurements behind pipeline.estimate_cost
+    python -m tools.explorer_bench --network-cost  # ... and behind network_view.estimate_seconds,
+                                                   # beside each trace's floor (cli.floors)
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
 (never a downloaded browser). ``--heaviest`` runs, for each bundled pair and a square image,
@@ -119,8 +119,8 @@ def browser_clicks(repeat: int, url: str | None = None) -> list[float]:
     one started in a process of its own, as ``make run`` does)."""
     from contextlib import nullcontext
 
-    from explorer.load import serve_elsewhere
-    from explorer.screenshot import PANELS, browser_page, click_target
+    from tools.explorer_load import serve_elsewhere
+    from tools.explorer_screenshot import PANELS, browser_page, click_target
 
     rng = np.random.default_rng(0)
     every = ["target", *PANELS]

@@ -2,7 +2,7 @@
 """Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
 browser test and to make the README's screenshot.
 
-    python -m explorer.screenshot --out docs/screenshot.png --rules-out docs/rules_view.png \
+    python -m tools.explorer_screenshot --out docs/screenshot.png --rules-out docs/rules_view.png \
         --confidence-out docs/confidence_view.png \
         --flow-out docs/flow_view.png --flow-pair stereo-motorcycle
 
