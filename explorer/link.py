@@ -26,9 +26,9 @@ from urllib.parse import urlencode
 
 from explorer import render
 from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
-from explorer.network_view import AUTHORS, NetworkChoice
+from explorer.network_compute import AUTHORS, NetworkChoice
 from explorer.pipeline import InputError, Pipeline, Settings
-from explorer.rules_view import ConfidenceChoice
+from explorer.rules_render import ConfidenceChoice
 
 if TYPE_CHECKING:
     from explorer.handlers import View

@@ -14,7 +14,7 @@ Three stages, so that a click is cheap and a refusal comes before any waiting:
   :class:`Probe`): slices of those volumes for one target cell, with best matches and errors.
 
 The network view (a GLU-Net network's trace, its flow and each level's maps) is
-:mod:`explorer.network_view`, on the working pairs and caches of this module.
+:mod:`explorer.network_compute`, on the working pairs and caches of this module.
 
 A :class:`Pipeline` is shared by every session of the app. Its caches are guarded by a lock
 held only while they are read or changed, so a lookup (:meth:`Pipeline.cached`) never waits for

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from explorer import render
-from explorer.network_view import NETWORKS
+from explorer.network_compute import NETWORKS
 from gocor_lite.data.examples import example_names, load_example
 from tools.explorer_screenshot import (
     CHROMIUM,
@@ -277,7 +277,7 @@ def test_an_unsafe_weights_file_is_explained_without_paths(url: str, tmp_path: P
     assert "cannot be read safely" in status or "can be read safely" in status
 
 
-def test_network_view_through_the_app(client, tmp_path: Path) -> None:
+def test_network_compute_through_the_app(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
     client.predict("astronaut-warp", api_name="/choose_example")
@@ -373,7 +373,7 @@ def _checked(page, elem_id: str) -> list[str]:
 
 
 @pytest.mark.browser
-def test_network_view_in_chromium(url: str, tmp_path: Path) -> None:
+def test_network_compute_in_chromium(url: str, tmp_path: Path) -> None:
     _need_chromium()
     with browser_page(url) as page:
         first = open_flow(page)

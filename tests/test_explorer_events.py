@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from explorer.app import AGAIN, _Selects
-from explorer.handlers import Screen, Session
+from explorer.outputs import Screen
+from explorer.state import Session
+from explorer.wiring import AGAIN, Selects
 from gocor_lite.data.examples import example_names
 from tests.test_explorer_app import (
     PAIR_PICTURES,
@@ -48,7 +49,7 @@ def page(url: str) -> Iterator[Any]:
 def test_selects_show_the_newest_event_and_drop_older_ones() -> None:
     """Events noted while one is shown are shown after it, only the newest, in one answer;
     one older than an event already noted is dropped, shown or not."""
-    selects, session = _Selects(), Session(None)  # type: ignore[arg-type]
+    selects, session = Selects(), Session(None)  # type: ignore[arg-type]
     acted: list[str] = []
     sent: list[Screen] = []
 
@@ -378,7 +379,7 @@ def test_slider_number_box_applies_on_enter_and_arrows_apply(page: Any) -> None:
 
 
 @pytest.mark.browser
-def test_a_link_with_the_network_view_open_opens_it(url: str) -> None:
+def test_a_link_with_the_network_compute_open_opens_it(url: str) -> None:
     _need_chromium()
     with browser_page(
         url.rstrip("/") + "/?pair=chelsea-shift&flow=open", timeout_ms=LOAD_MS

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import render, rules_view
+from explorer import render, rules_render
 from explorer.handlers import KEEP, Explorer, Screen, Session, View
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
 from gocor_lite.data.pairs import ExamplePair
@@ -690,7 +690,7 @@ def test_ambiguity_split_by_hand(pipeline: Pipeline) -> None:
             assert score.within_cell == pytest.approx(
                 100 * sum(right[c] for c in cells) / len(cells)
             )
-    table = rules_view.ambiguity_table(computed, computed.num_iter)
+    table = rules_render.ambiguity_table(computed, computed.num_iter)
     first = split.correlation["ambiguous"].within_cell
     assert (
         f"| ambiguous (peak ratio below {median:.2f}) | {len(ambiguous)} | {first:.1f}% |" in table

@@ -7,7 +7,7 @@
                                                    # panel redrawn and loaded (what a user waits)
     python -m tools.explorer_bench --heaviest      # the heaviest settings allowed, timed
     python -m tools.explorer_bench --cost          # the measurements behind pipeline.estimate_cost
-    python -m tools.explorer_bench --network-cost  # ... and behind network_view.estimate_seconds,
+    python -m tools.explorer_bench --network-cost  # ... and behind network_compute.estimate_seconds,
                                                    # beside each trace's floor (cli.floors)
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 
 from explorer.handlers import PICTURES, Explorer, Screen, Session, View
-from explorer.network_view import estimate_seconds
+from explorer.network_compute import estimate_seconds
 from explorer.pipeline import (
     QUERY_LOSS_MAX_SIZE,
     TIME_BUDGET,
@@ -258,7 +258,7 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
     """Wall and CPU seconds of a network's trace (what the network view computes) for each
     configuration it can run, at every working resolution, on a square image (the most pixels
     a working resolution gives), with random weights (the time does not depend on them): the
-    data behind :data:`explorer.network_view.NETWORK_SECONDS`. Medians of ``repeat`` runs.
+    data behind :data:`explorer.network_compute.NETWORK_SECONDS`. Medians of ``repeat`` runs.
 
     Beside them, the trace's floor (:mod:`gocor_lite.cli.floors`): its work, counted on the
     warm-up run, over the speed of a 3x3 convolution (or a matrix product, whichever kind does

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.small_glunet is not None:
-        from explorer.network_view import SMALL_GLUNET_VARIABLE
+        from explorer.network_compute import SMALL_GLUNET_VARIABLE
 
         os.environ[SMALL_GLUNET_VARIABLE] = str(args.small_glunet)
     with serve() as url, browser_page(url) as page:
