@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from explorer import render
@@ -29,9 +29,7 @@ from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
 from explorer.network_compute import AUTHORS, NetworkChoice
 from explorer.pipeline import InputError, Pipeline, Settings
 from explorer.rules_render import ConfidenceChoice
-
-if TYPE_CHECKING:
-    from explorer.handlers import View
+from explorer.state import View
 
 #: The settings a link carries (all but the weights files).
 LINK_SETTINGS: tuple[str, ...] = tuple(
