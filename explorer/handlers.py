@@ -53,7 +53,7 @@ from explorer.network_compute import (
     NetworkChoice,
     NetworkViews,
 )
-from explorer.outputs import OUTPUTS, PICTURES, Frame, Screen, escape, warning
+from explorer.outputs import OUTPUTS, Frame, Screen, escape, warning
 from explorer.pipeline import (
     GOCOR_PARAMETERS,
     MAX_SEED,
@@ -304,7 +304,7 @@ class Explorer:
         everything = self._screen(Session(view), view, request=False, reach=frozenset(OUTPUTS))
         pictures = {
             name: value
-            for name in PICTURES
+            for name in outputs.names("picture")
             if isinstance(value := getattr(everything, name), np.ndarray)
         }
         path = self.exports.pictures(pictures, self.label(view))

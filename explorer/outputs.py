@@ -682,353 +682,374 @@ def _network_levels(frame: Frame) -> np.ndarray:
 
 
 # -- the outputs, in the order of the page -----------------------------------------------------
-def _declare() -> None:
-    def cell_key(name: str, *more: Any) -> Callable[[Frame], Hashable]:
-        return lambda f: (name, *f.volumes, f.cell, *(m(f) for m in more))
-
-    def of_view(f: Frame) -> tuple[Any, ...]:
-        return (f.view.pair_id, f.view.settings.working_size, f.working.stride)
-
-    register(
-        Output(
-            "target",
-            "target",
-            picture("target image", "target", "### Target image: click a pixel"),
-            key=lambda f: ("target", *of_view(f), f.cell),
-            draw=lambda f: render.target_picture(f.working, f.cell),
-            needs="pair",
-            events=CELL_EVENTS,
-        )
-    )
-    register(
-        Output(
-            "source",
-            "source",
-            picture("source image", "source", "### Source image (◯ true match)"),
-            key=lambda f: ("source", *of_view(f), f.cell if f.truth is not None else None),
-            draw=lambda f: render.source_picture(f.working, f.truth),
-            needs="pair",
-            events=CELL_EVENTS,
-        )
-    )
-    register(
-        Output(
-            "iteration",
-            "view controls",
-            _iteration,
-            key=_iteration_control,
-            draw=_iteration_control,
-            needs="pair",
-            events=frozenset({"iteration"}),
-            kind="control",
-            send=_send_iteration,
-        )
-    )
-    register(
-        Output(
-            "colour_scale",
-            "view controls",
-            _colour_scale,
-            key=lambda f: ("browser", f.scale),
-            draw=lambda f: f.scale,
-            needs="pair",
-            events=frozenset({"colour_scale"}),
-            kind="control",
-        )
-    )
-    register(
-        Output(
-            "colour_bar",
-            "colour bar",
-            _colour_bar,
-            key=lambda f: ("colour_bar", f.scale),
-            draw=lambda f: render.colour_bar(f.scale),
-            needs="pair",
-            events=frozenset({"colour_scale"}),
-        )
-    )
-    register(
-        Output(
-            "example",
-            "pairs",
-            _pairs,
-            key=_example,
-            draw=_example,
-            needs="pair",
-            kind="control",
-            send=_send_example,
-        )
-    )
-    for name, label, by_iteration in (
-        ("local_correlation", "local correlation", 0),
-        ("global_correlation", "global correlation", 0),
-        ("gocor_global", "GOCor global", 1),
-        ("gocor_local", "GOCor local", 1),
-    ):
-        register(
-            Output(
-                name,
-                "panels",
-                picture(label, name.replace("_", "-")),
-                key=cell_key(
-                    name, lambda f, i=by_iteration: f.iteration if i else None, lambda f: f.scale
-                ),
-                draw=_panel(name),
-                events=CELL_EVENTS,
-            )
-        )
-    register(
-        Output(
-            "settings",
-            "settings",
-            lambda value: setting_controls(value),
-            key=lambda f: control_key(
-                {name: getattr(f.view.settings, name) for name in SETTING_CONTROLS}
-            ),
-            draw=lambda f: f.view.settings,
-            needs="pair",
-            kind="control",
-            send=_send_settings,
-        )
-    )
-    register(
-        Output(
-            "table",
-            "tables",
-            text("table", "table"),
-            key=cell_key("table", lambda f: f.iteration),
-            draw=_table,
-            events=CELL_EVENTS,
-            kind="text",
-        )
-    )
-    register(
-        Output(
-            "rules_table",
-            "tables",
-            text("rules-table", "whole-image table"),
-            key=lambda f: ("rules_table", *f.volumes, f.iteration),
-            draw=lambda f: rules_render.accuracy_table(_volumes(f)[0], f.iteration, f.title),
-            events=CELL_EVENTS,
-            kind="text",
-        )
-    )
-    register(
-        Output(
-            "rules_panel",
-            "rules",
-            picture("every matching rule", "rules-panel"),
-            key=cell_key("rules_panel"),
-            draw=lambda f: rules_render.rules_panel(*_volumes(f)),
-            events=CELL_EVENTS,
-        )
-    )
-    register(
-        Output(
-            "strip",
-            "strip",
-            picture("iterations", "strip"),
-            key=cell_key("strip", lambda f: f.iteration, lambda f: f.scale),
-            draw=lambda f: render.strip(*_volumes(f), f.scale),
-            events=CELL_EVENTS,
-        )
-    )
-    register(
-        Output(
-            "arithmetic",
-            "arithmetic",
-            picture("the arithmetic of one score", "arithmetic"),
-            key=cell_key("arithmetic", lambda f: f.iteration),
-            draw=lambda f: render.arithmetic_picture(
-                arithmetic(_volumes(f)[0], f.view.pixel, f.iteration)
-            ),
-            events=CELL_EVENTS,
-        )
-    )
-    register(
-        Output(
-            "losses",
-            "plots",
-            picture("GOCor losses per iteration", "losses"),
-            key=lambda f: ("losses", *f.volumes),
-            draw=lambda f: f.sources.plots(_volumes(f)[0]).losses,
-        )
-    )
-    register(
-        Output(
-            "functions",
-            "plots",
-            picture("learned y, v, m", "functions"),
-            key=lambda f: ("functions", *f.volumes),
-            draw=lambda f: f.sources.plots(_volumes(f)[0]).functions,
-        )
-    )
-    register(
-        Output(
-            "flow_section",
-            "network",
-            lambda value: gr.Accordion(
-                "The network, level by level: GLU-Net's flow of the whole pair, and what each "
-                "level sees at the clicked pixel (open to compute)",
-                open=False,
-                elem_id="flow-view",
-            ),
-            key=lambda f: ("browser", f.view.flow_open),
-            draw=lambda f: f.view.flow_open,
-            needs="pair",
-            kind="control",
-            send=_send_section,
-        )
-    )
-    register(
-        Output(
-            "network_choice",
-            "network choice",
-            _network,
-            key=lambda f: ("browser", f.view.network.label),
-            draw=lambda f: f.view.network,
-            needs="pair",
-            kind="control",
-            send=_send_network,
-        )
-    )
-    register(
-        Output(
-            "flow_status",
-            "network status",
-            text("flow-status", "flow status"),
-            key=lambda f: ("flow_status", _flow_status(f)),
-            draw=_flow_status,
-            needs="pair",
-            kind="text",
-        )
-    )
-    for name, part, label, elem_id, place in (
-        ("flow", "flow", "flow", "flow", "flow"),
-        ("warped", "warped", "source warped onto the target", "warped", "flow results"),
-        ("flow_error", "error", "endpoint error", "flow-error", "flow results"),
-        ("flow_levels", "levels", "every level's flow", "flow-levels", "flow levels"),
-    ):
-        register(
-            Output(
-                name,
-                place,
-                picture(label, elem_id),
-                key=lambda f, name=name: (name, f.flow_key),
-                draw=_flow_part(part),
-                needs="flow",
-            )
-        )
-    register(
-        Output(
-            "network_levels",
-            "network levels",
-            picture("every level's scores", "network-levels"),
-            key=_levels_key,
-            draw=_network_levels,
-            needs="flow",
-            events=CELL_EVENTS,
-        )
-    )
-    confidence = frozenset({"confidence"})
-    register(
-        Output(
-            "confidence_choice",
-            "confidence controls",
-            _confidence_controls,
-            key=lambda f: ("browser", *_choice(f)),
-            draw=lambda f: f.view.confidence,
-            needs="pair",
-            events=confidence,
-            kind="control",
-            send=_send_confidence,
-        )
-    )
-    for name, part, label, elem_id, kind in (
-        ("confidence_map", "confidence", "confidence", "confidence-map", "picture"),
-        ("match_map", "matches", "matches", "match-map", "picture"),
-        ("confidence_status", "text", "confidence status", "confidence-status", "text"),
-    ):
-        register(
-            Output(
-                name,
-                "confidence" if kind == "picture" else "confidence status",
-                picture(label, elem_id) if kind == "picture" else text(elem_id, label),
-                key=lambda f, name=name: (name, *f.volumes, f.view.confidence),
-                draw=_confidence_part(part),
-                events=confidence,
-                kind="picture" if kind == "picture" else "text",
-            )
-        )
-    register(
-        Output(
-            "score_maps_file",
-            "downloads",
-            download("this pixel's score maps (.npy)", "score-maps-file"),
-            key=cell_key("score_maps_file", lambda f: f.iteration),
-            draw=lambda f: f.sources.exports.score_maps(*_volumes(f), f.label),
-            events=CELL_EVENTS,
-            kind="file",
-        )
-    )
-    register(
-        Output(
-            "matches_file",
-            "downloads",
-            download("matches with confidence (.csv)", "matches-file"),
-            key=lambda f: ("matches_file", *f.volumes, f.view.confidence),
-            draw=lambda f: f.sources.exports.matches(_volumes(f)[0], f.view.confidence, f.label),
-            events=confidence,
-            kind="file",
-        )
-    )
-    for name, label, suffix in (
-        ("flow_flo_file", "flow (.flo, Middlebury)", ".flo"),
-        ("flow_npy_file", "flow (.npy)", ".npy"),
-    ):
-        register(
-            Output(
-                name,
-                "downloads",
-                download(label, name.replace("_", "-")),
-                key=lambda f, name=name: (name, f.flow_key),
-                draw=_flow_file(suffix),
-                needs="flow",
-                kind="file",
-            )
-        )
-    register(
-        Output(
-            "pictures_file",
-            "pictures download",
-            download("pictures (.zip of PNG)", "pictures-file"),
-            # Cleared as soon as any picture changes (its key: what they show).
-            key=lambda f: ("pictures_file", tuple(f.shown.get(n) for n in names("picture"))),
-            draw=lambda f: f.given["pictures_file"],
-            needs="given",
-            events=CELL_EVENTS | confidence,
-            kind="file",
-        )
-    )
-    register(
-        Output(
-            "link",
-            "link",
-            _link,
-            key=lambda f: ("link", link.query_of(f.view)),
-            draw=lambda f: link.query_of(f.view),
-            needs="pair",
-            events=CELL_EVENTS | confidence,
-            kind="text",
-        )
-    )
-
-
 def _choice(frame: Frame) -> tuple[Any, ...]:
     choice = frame.view.confidence
     return (choice.volume, choice.measure, choice.hidden)
 
 
-_declare()
+def cell_key(name: str, *more: Callable[[Frame], Any]) -> Callable[[Frame], Hashable]:
+    """The key of an output of the clicked cell: its name, the volumes, the cell, ``more``."""
+    return lambda f: (name, *f.volumes, f.cell, *(m(f) for m in more))
+
+
+def flow_key(name: str) -> Callable[[Frame], Hashable]:
+    """The key of an output of the network view's flow."""
+    return lambda f: (name, f.flow_key)
+
+
+def confidence_key(name: str) -> Callable[[Frame], Hashable]:
+    """The key of an output of the confidence view."""
+    return lambda f: (name, *f.volumes, f.view.confidence)
+
+
+def _iteration_of(f: Frame) -> int:
+    return f.iteration
+
+
+def _no_iteration(f: Frame) -> None:
+    return None
+
+
+def _scale_of(f: Frame) -> str:
+    return f.scale
+
+
+def of_view(f: Frame) -> tuple[Any, ...]:
+    return (f.view.pair_id, f.view.settings.working_size, f.working.stride)
+
+
+register(
+    Output(
+        "target",
+        "target",
+        picture("target image", "target", "### Target image: click a pixel"),
+        key=lambda f: ("target", *of_view(f), f.cell),
+        draw=lambda f: render.target_picture(f.working, f.cell),
+        needs="pair",
+        events=CELL_EVENTS,
+    )
+)
+register(
+    Output(
+        "source",
+        "source",
+        picture("source image", "source", "### Source image (◯ true match)"),
+        key=lambda f: ("source", *of_view(f), f.cell if f.truth is not None else None),
+        draw=lambda f: render.source_picture(f.working, f.truth),
+        needs="pair",
+        events=CELL_EVENTS,
+    )
+)
+register(
+    Output(
+        "iteration",
+        "view controls",
+        _iteration,
+        key=_iteration_control,
+        draw=_iteration_control,
+        needs="pair",
+        events=frozenset({"iteration"}),
+        kind="control",
+        send=_send_iteration,
+    )
+)
+register(
+    Output(
+        "colour_scale",
+        "view controls",
+        _colour_scale,
+        key=lambda f: ("browser", f.scale),
+        draw=lambda f: f.scale,
+        needs="pair",
+        events=frozenset({"colour_scale"}),
+        kind="control",
+    )
+)
+register(
+    Output(
+        "colour_bar",
+        "colour bar",
+        _colour_bar,
+        key=lambda f: ("colour_bar", f.scale),
+        draw=lambda f: render.colour_bar(f.scale),
+        needs="pair",
+        events=frozenset({"colour_scale"}),
+    )
+)
+register(
+    Output(
+        "example",
+        "pairs",
+        _pairs,
+        key=_example,
+        draw=_example,
+        needs="pair",
+        kind="control",
+        send=_send_example,
+    )
+)
+for name, label, by_iteration in (
+    ("local_correlation", "local correlation", 0),
+    ("global_correlation", "global correlation", 0),
+    ("gocor_global", "GOCor global", 1),
+    ("gocor_local", "GOCor local", 1),
+):
+    register(
+        Output(
+            name,
+            "panels",
+            picture(label, name.replace("_", "-")),
+            key=cell_key(name, _iteration_of if by_iteration else _no_iteration, _scale_of),
+            draw=_panel(name),
+            events=CELL_EVENTS,
+        )
+    )
+register(
+    Output(
+        "settings",
+        "settings",
+        lambda value: setting_controls(value),
+        key=lambda f: control_key(
+            {name: getattr(f.view.settings, name) for name in SETTING_CONTROLS}
+        ),
+        draw=lambda f: f.view.settings,
+        needs="pair",
+        kind="control",
+        send=_send_settings,
+    )
+)
+register(
+    Output(
+        "table",
+        "tables",
+        text("table", "table"),
+        key=cell_key("table", _iteration_of),
+        draw=_table,
+        events=CELL_EVENTS,
+        kind="text",
+    )
+)
+register(
+    Output(
+        "rules_table",
+        "tables",
+        text("rules-table", "whole-image table"),
+        key=lambda f: ("rules_table", *f.volumes, f.iteration),
+        draw=lambda f: rules_render.accuracy_table(_volumes(f)[0], f.iteration, f.title),
+        events=CELL_EVENTS,
+        kind="text",
+    )
+)
+register(
+    Output(
+        "rules_panel",
+        "rules",
+        picture("every matching rule", "rules-panel"),
+        key=cell_key("rules_panel"),
+        draw=lambda f: rules_render.rules_panel(*_volumes(f)),
+        events=CELL_EVENTS,
+    )
+)
+register(
+    Output(
+        "strip",
+        "strip",
+        picture("iterations", "strip"),
+        key=cell_key("strip", _iteration_of, _scale_of),
+        draw=lambda f: render.strip(*_volumes(f), f.scale),
+        events=CELL_EVENTS,
+    )
+)
+register(
+    Output(
+        "arithmetic",
+        "arithmetic",
+        picture("the arithmetic of one score", "arithmetic"),
+        key=cell_key("arithmetic", _iteration_of),
+        draw=lambda f: render.arithmetic_picture(
+            arithmetic(_volumes(f)[0], f.view.pixel, f.iteration)
+        ),
+        events=CELL_EVENTS,
+    )
+)
+register(
+    Output(
+        "losses",
+        "plots",
+        picture("GOCor losses per iteration", "losses"),
+        key=lambda f: ("losses", *f.volumes),
+        draw=lambda f: f.sources.plots(_volumes(f)[0]).losses,
+    )
+)
+register(
+    Output(
+        "functions",
+        "plots",
+        picture("learned y, v, m", "functions"),
+        key=lambda f: ("functions", *f.volumes),
+        draw=lambda f: f.sources.plots(_volumes(f)[0]).functions,
+    )
+)
+register(
+    Output(
+        "flow_section",
+        "network",
+        lambda value: gr.Accordion(
+            "The network, level by level: GLU-Net's flow of the whole pair, and what each "
+            "level sees at the clicked pixel (open to compute)",
+            open=False,
+            elem_id="flow-view",
+        ),
+        key=lambda f: ("browser", f.view.flow_open),
+        draw=lambda f: f.view.flow_open,
+        needs="pair",
+        kind="control",
+        send=_send_section,
+    )
+)
+register(
+    Output(
+        "network_choice",
+        "network choice",
+        _network,
+        key=lambda f: ("browser", f.view.network.label),
+        draw=lambda f: f.view.network,
+        needs="pair",
+        kind="control",
+        send=_send_network,
+    )
+)
+register(
+    Output(
+        "flow_status",
+        "network status",
+        text("flow-status", "flow status"),
+        key=lambda f: ("flow_status", _flow_status(f)),
+        draw=_flow_status,
+        needs="pair",
+        kind="text",
+    )
+)
+for name, part, label, elem_id, place in (
+    ("flow", "flow", "flow", "flow", "flow"),
+    ("warped", "warped", "source warped onto the target", "warped", "flow results"),
+    ("flow_error", "error", "endpoint error", "flow-error", "flow results"),
+    ("flow_levels", "levels", "every level's flow", "flow-levels", "flow levels"),
+):
+    register(
+        Output(
+            name,
+            place,
+            picture(label, elem_id),
+            key=flow_key(name),
+            draw=_flow_part(part),
+            needs="flow",
+        )
+    )
+register(
+    Output(
+        "network_levels",
+        "network levels",
+        picture("every level's scores", "network-levels"),
+        key=_levels_key,
+        draw=_network_levels,
+        needs="flow",
+        events=CELL_EVENTS,
+    )
+)
+confidence = frozenset({"confidence"})
+register(
+    Output(
+        "confidence_choice",
+        "confidence controls",
+        _confidence_controls,
+        key=lambda f: ("browser", *_choice(f)),
+        draw=lambda f: f.view.confidence,
+        needs="pair",
+        events=confidence,
+        kind="control",
+        send=_send_confidence,
+    )
+)
+for name, part, label, elem_id, kind in (
+    ("confidence_map", "confidence", "confidence", "confidence-map", "picture"),
+    ("match_map", "matches", "matches", "match-map", "picture"),
+    ("confidence_status", "text", "confidence status", "confidence-status", "text"),
+):
+    register(
+        Output(
+            name,
+            "confidence" if kind == "picture" else "confidence status",
+            picture(label, elem_id) if kind == "picture" else text(elem_id, label),
+            key=confidence_key(name),
+            draw=_confidence_part(part),
+            events=confidence,
+            kind="picture" if kind == "picture" else "text",
+        )
+    )
+register(
+    Output(
+        "score_maps_file",
+        "downloads",
+        download("this pixel's score maps (.npy)", "score-maps-file"),
+        key=cell_key("score_maps_file", _iteration_of),
+        draw=lambda f: f.sources.exports.score_maps(*_volumes(f), f.label),
+        events=CELL_EVENTS,
+        kind="file",
+    )
+)
+register(
+    Output(
+        "matches_file",
+        "downloads",
+        download("matches with confidence (.csv)", "matches-file"),
+        key=lambda f: ("matches_file", *f.volumes, f.view.confidence),
+        draw=lambda f: f.sources.exports.matches(_volumes(f)[0], f.view.confidence, f.label),
+        events=confidence,
+        kind="file",
+    )
+)
+for name, label, suffix in (
+    ("flow_flo_file", "flow (.flo, Middlebury)", ".flo"),
+    ("flow_npy_file", "flow (.npy)", ".npy"),
+):
+    register(
+        Output(
+            name,
+            "downloads",
+            download(label, name.replace("_", "-")),
+            key=flow_key(name),
+            draw=_flow_file(suffix),
+            needs="flow",
+            kind="file",
+        )
+    )
+register(
+    Output(
+        "pictures_file",
+        "pictures download",
+        download("pictures (.zip of PNG)", "pictures-file"),
+        # Cleared as soon as any picture changes (its key: what they show).
+        key=lambda f: ("pictures_file", tuple(f.shown.get(n) for n in names("picture"))),
+        draw=lambda f: f.given["pictures_file"],
+        needs="given",
+        events=CELL_EVENTS | confidence,
+        kind="file",
+    )
+)
+register(
+    Output(
+        "link",
+        "link",
+        _link,
+        key=lambda f: ("link", link.query_of(f.view)),
+        draw=lambda f: link.query_of(f.view),
+        needs="pair",
+        events=CELL_EVENTS | confidence,
+        kind="text",
+    )
+)
+
+
 PICTURES = names("picture")  # the outputs that are pictures (drawn into JPEG files)
 FILES = names("file")  # the outputs that are files offered for download

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.export_files import Exports
-from explorer.outputs import OUTPUTS, PICTURES, Screen
+from explorer.outputs import OUTPUTS, Screen
 from explorer.state import KEEP, Session
 
 JPEG_QUALITY = 85  # sharp enough for the text bands
@@ -43,6 +43,7 @@ class Page:
         self.inputs: dict[str, Any] = {}  # controls that are no output
         self.session = gr.State(None, time_to_live=SESSION_LIFETIME)
         self.ticket = gr.State(0)  # changes when a computation is asked for; its change computes
+        self.status: Any = None  # the status under the images (made by the layout)
 
     def __getattr__(self, name: str) -> Any:
         shown, inputs = self.__dict__.get("shown", {}), self.__dict__.get("inputs", {})
@@ -104,14 +105,11 @@ class Page:
             session.forget(changed - reach)
             changed &= reach
         values = {name: screen.values[name] for name in changed}
-        pictures = {
-            name: value
-            for name, value in values.items()
-            if name in PICTURES and isinstance(value, np.ndarray)
-        }
-        published = _publish(pictures, screen.label, self.shown["target"][0].GRADIO_CACHE)
+        pictures = {name for name in values if OUTPUTS[name].kind == "picture"}
+        drawn = {name: values[name] for name in pictures if isinstance(values[name], np.ndarray)}
+        published = _publish(drawn, screen.label, self.shown["target"][0].GRADIO_CACHE)
         for name, value in values.items():
-            if name in PICTURES:
+            if name in pictures:
                 value = published.get(name)
             updates.update(OUTPUTS[name].updates(value, self.shown[name]))
         return updates

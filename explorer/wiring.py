@@ -14,7 +14,6 @@ newer one is dropped (:class:`Selects`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import weakref
@@ -138,7 +137,9 @@ class Selects:
 
 def _then(earlier: Screen, later: Screen) -> Screen:
     """Two screens sent as one: ``later`` over ``earlier``; a computation if either asks."""
-    return dataclasses.replace(earlier.merged(later), compute=earlier.compute or later.compute)
+    screen = earlier.merged(later)
+    screen.compute = earlier.compute or later.compute
+    return screen
 
 
 class Wiring:

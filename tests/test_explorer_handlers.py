@@ -16,9 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.handlers import KEEP, PICTURES, Explorer, Screen, Session, View
+from explorer.handlers import Explorer
 from explorer.network_compute import NetworkViews
+from explorer.outputs import PICTURES, Screen
 from explorer.pipeline import InputError, Pipeline, Settings
+from explorer.state import KEEP, Session, View
 from gocor_lite.data.pairs import ExamplePair
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)

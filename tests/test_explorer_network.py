@@ -18,9 +18,11 @@ from PIL import Image
 
 import explorer.network_compute as network_compute
 from explorer import render
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
+from explorer.handlers import Explorer
 from explorer.network_compute import NETWORKS, NetworkChoice, NetworkViews, estimate_seconds, probe
+from explorer.outputs import Screen
 from explorer.pipeline import Pipeline, Settings
+from explorer.state import KEEP, Session, View
 from gocor_lite.glunet import load_official_glunet
 from gocor_lite.weights import load_small_glunet
 

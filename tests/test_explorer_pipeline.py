@@ -17,8 +17,10 @@ import torch
 from PIL import Image
 
 from explorer import render, rules_render
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
+from explorer.handlers import Explorer
+from explorer.outputs import Screen
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
+from explorer.state import KEEP, Session, View
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.features import FeatureExtractor
 from tests.by_hand import peak_ratio_by_loops

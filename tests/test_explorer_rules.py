@@ -19,9 +19,11 @@ from PIL import Image
 from explorer import link, render, rules_render
 from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
 from explorer.export_files import score_map_names
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
+from explorer.handlers import Explorer
+from explorer.outputs import Screen
 from explorer.pipeline import Pipeline, Settings
 from explorer.rules_render import ConfidenceChoice, kept_cells
+from explorer.state import KEEP, Session, View
 from gocor_lite.export import read_flo, read_matches_csv
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)

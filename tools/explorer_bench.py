@@ -7,7 +7,7 @@
                                                    # panel redrawn and loaded (what a user waits)
     python -m tools.explorer_bench --heaviest      # the heaviest settings allowed, timed
     python -m tools.explorer_bench --cost          # the measurements behind pipeline.estimate_cost
-    python -m tools.explorer_bench --network-cost  # ... and behind network_compute.estimate_seconds,
+    python -m tools.explorer_bench --network-cost  # ... and behind estimate_seconds (network),
                                                    # beside each trace's floor (cli.floors)
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
@@ -34,8 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explorer.handlers import PICTURES, Explorer, Screen, Session, View
+from explorer.handlers import Explorer
 from explorer.network_compute import estimate_seconds
+from explorer.outputs import PICTURES, Screen
 from explorer.pipeline import (
     QUERY_LOSS_MAX_SIZE,
     TIME_BUDGET,
@@ -45,6 +46,7 @@ from explorer.pipeline import (
     Settings,
     estimate_cost,
 )
+from explorer.state import Session, View
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.images import resize_to_fit

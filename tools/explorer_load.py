@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from explorer.handlers import SETTING_CONTROLS
 from explorer.pipeline import QUERY_LOSS_MAX_SIZE, WORKING_SIZES, InputError, Pipeline, Settings
+from explorer.state import SETTING_CONTROLS
 from gocor_lite.data.examples import example_names
 
 
