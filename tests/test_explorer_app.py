@@ -233,7 +233,7 @@ def test_images_the_method_cannot_use_are_refused(
 
 
 def _settings(**changes: Any) -> list[Any]:
-    from explorer.handlers import SETTING_CONTROLS
+    from explorer.state import SETTING_CONTROLS
     from explorer.pipeline import Settings
 
     values = {name: getattr(Settings(), name) for name in SETTING_CONTROLS}
