@@ -288,7 +288,7 @@ def _wire_pairs(wiring: Wiring) -> None:
         return explorer.choose_example(session, name)
 
     radio, thumbnails = page.example
-    wiring.on_select("gallery", thumbnails.select, gallery, again=frozenset({"example"}))
+    wiring.on_select("gallery", thumbnails.select, gallery)
     wiring.on(radio.input, explorer.choose_example, [radio])
     upload = [page.target_file, page.source_file]
     wiring.on(page.upload_button.click, explorer.upload_pair, upload)

@@ -222,19 +222,24 @@ def names(kind: Kind | None = None) -> tuple[str, ...]:
     return tuple(name for name, output in OUTPUTS.items() if kind is None or output.kind == kind)
 
 
-def reach(event: str | None) -> frozenset[str]:
-    """The outputs an event reaches (``None``: an event that may change any, e.g. a new pair)."""
+def reach(event: str | frozenset[str] | None) -> frozenset[str]:
+    """The outputs an event reaches (``None``: an event that may change any, e.g. a new pair;
+    a set of output names: those)."""
+    if isinstance(event, frozenset):
+        return event
     return frozenset(
         name for name, output in OUTPUTS.items() if event is None or event in output.events
     )
 
 
 # The event being handled (set by the page's wiring): which outputs an action computes.
-EVENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("event", default=None)
+EVENT: contextvars.ContextVar[str | frozenset[str] | None] = contextvars.ContextVar(
+    "event", default=None
+)
 
 
 @contextlib.contextmanager
-def reaching(event: str | None) -> Iterator[None]:
+def reaching(event: str | frozenset[str] | None) -> Iterator[None]:
     """Actions in this block compute the outputs ``event`` reaches only."""
     token = EVENT.set(event)
     try:

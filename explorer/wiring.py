@@ -14,11 +14,11 @@ newer one is dropped (:class:`Selects`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -52,94 +52,49 @@ def api_input(name: str, control: Any) -> Any:
     return control
 
 
+_REDRAWS = itertools.count(1)  # values of the redraw states (each a change)
+
+
 def reporter(progress: gr.Progress) -> Any:
     return lambda fraction, message: progress(fraction, desc=message)
 
 
-AGAIN = object()  # a select kind's refresh: nothing to apply, its outputs drawn again
-
-
-@dataclass
-class _Newest:
-    """The newest select event of one kind in one session."""
-
-    number: float = 0.0  # its number in the page (EVENT_NUMBER)
-    index: Any = None  # its data: the clicked pixel, the chosen thumbnail
-    count: int = 0  # how many events were taken (a change: a newer one came)
-    showing: bool = False  # whether a handler is showing this kind (it shows the newest)
-    pending: bool = False  # whether ``index`` is still to be applied (a refresh applies none)
-
-
 class Selects:
-    """Select events, sent on every click, the newest shown: one handler at a time shows a
-    session's events of one kind; the others note theirs (when newer) and return at once, and
-    the showing handler shows the newest again until none came meanwhile (one answer, the
-    screens merged; it stops showing only once its answer is made, so that no answer of an
-    older event can follow a newer one's). An event older than one already noted is dropped."""
+    """The newest select event of each kind (a click on the target, on a gallery thumbnail)
+    in each session: an event is applied only if it is newer than every one applied before
+    (:data:`EVENT_NUMBER`), checked and applied under the session's lock, so that the view
+    ends on the last click whatever order the events' handlers run in."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._newest: weakref.WeakKeyDictionary[Session, dict[str, _Newest]] = (
+        self._newest: weakref.WeakKeyDictionary[Session, dict[str, float]] = (
             weakref.WeakKeyDictionary()
         )
+        self._due: weakref.WeakKeyDictionary[Session, set[str]] = weakref.WeakKeyDictionary()
 
-    def note(self, session: Session, kind: str, number: Any, index: Any) -> bool:
-        """Note an event; whether this handler must show it (no other is showing its kind).
-        ``index`` :data:`AGAIN`: a refresh (the current view drawn again, nothing applied)."""
+    def due(self, session: Session, names: frozenset[str]) -> None:
+        """These outputs are to be drawn by the session's next redraw."""
         with self._lock:
-            newest = self._newest.setdefault(session, {}).setdefault(kind, _Newest())
-            if isinstance(number, int | float) and not isinstance(number, bool):
-                if number <= newest.number:
-                    return False  # a newer one was noted: it is shown instead
-                newest.number = float(number)
-            if index is not AGAIN:
-                newest.index, newest.pending = index, True
-            newest.count += 1
-            if newest.showing:
-                return False
-            newest.showing = True
-            return True
+            self._due.setdefault(session, set()).update(names)
 
-    def show(
-        self,
-        session: Session,
-        kind: str,
-        act: Callable[[Any], Screen],
-        send: Callable[[Screen], dict[Any, Any]],
-        again: Callable[[], Screen],
-    ) -> dict[Any, Any]:
-        """``act(index)`` on the newest event until no newer one was noted meanwhile (``again()``
-        when the newest is a refresh and no event waits to be applied); the answer: ``send`` of
-        the screens merged."""
+    def take(self, session: Session) -> frozenset[str]:
+        """The outputs due, which a redraw now draws (none are due afterwards)."""
         with self._lock:
-            newest = self._newest[session][kind]
-        screen: Screen | None = None
-        try:
-            while True:
-                with self._lock:
-                    index, count, pending = newest.index, newest.count, newest.pending
-                    newest.pending = False
-                later = act(index) if pending else again()
-                screen = later if screen is None else _then(screen, later)
-                with self._lock:
-                    if newest.count != count:
-                        continue
-                answer = send(screen)
-                with self._lock:
-                    if newest.count == count:
-                        newest.showing = False
-                        return answer
-        except BaseException:
+            return frozenset(self._due.pop(session, set()))
+
+    def apply(
+        self, session: Session, kind: str, number: Any, act: Callable[[], Screen]
+    ) -> Screen | None:
+        """``act()`` if event ``number`` is the newest of its ``kind`` so far (an event without
+        a number, from a script, always is); ``None`` when a newer one was applied."""
+        with session.lock:
             with self._lock:
-                newest.showing = False
-            raise
-
-
-def _then(earlier: Screen, later: Screen) -> Screen:
-    """Two screens sent as one: ``later`` over ``earlier``; a computation if either asks."""
-    screen = earlier.merged(later)
-    screen.compute = earlier.compute or later.compute
-    return screen
+                newest = self._newest.setdefault(session, {})
+                if isinstance(number, int | float) and not isinstance(number, bool):
+                    if number <= newest.get(kind, 0.0):
+                        return None
+                    newest[kind] = float(number)
+            return act()
 
 
 class Wiring:
@@ -154,8 +109,7 @@ class Wiring:
         self.explorer = explorer
         self.page = page
         self.selects = Selects()
-        # Each select kind's refresh (its handler, its outputs): run after every computation.
-        self.refreshes: list[tuple[Callable[[Any], dict[Any, Any]], frozenset[str]]] = []
+        self._redraw: gr.State | None = None  # the page's redraw (Wiring.redraw)
 
     def session(self, session: Session | None) -> Session:
         return session if isinstance(session, Session) else self.explorer.new_session()
@@ -180,53 +134,40 @@ class Wiring:
         trigger: Any,
         action: Callable[[Session, Any], Screen],
         event: str | None = None,
-        again: frozenset[str] | None = None,
     ) -> None:
         """A select event (a click on an image or a gallery): the action gets its index. Every
-        click is sent, numbered in the page; the newest of a ``kind`` is shown (Selects).
-        After every computation the outputs ``again`` (default: those ``event`` reaches) are
-        drawn again in turn with these events (a computation's answer may reach the page after
-        theirs)."""
-        selects = self.selects
-
-        def shown(
-            session: Session | None, number: Any, index: Any, shown_outputs: frozenset[str]
-        ) -> dict[Any, Any]:
-            session = self.session(session)
-            if not selects.note(session, kind, number, index):
-                return {self.page.session: session}  # shown by the handler showing its kind
-            try:
-                return selects.show(
-                    session,
-                    kind,
-                    lambda index: self.act(event, lambda: action(session, index)),
-                    lambda screen: self.page.updates(screen, session, shown_outputs),
-                    lambda: self.act(event, lambda: self.explorer.current(session)),
-                )
-            except Exception:
-                return self.failed(session)
-
+        click is sent, numbered in the page (:data:`EVENT_NUMBER`), and changes the session's
+        view only if it is the newest so far (:class:`Selects`); its answer draws nothing but
+        asks for a redraw of the outputs ``event`` reaches (:meth:`redraw`)."""
+        page, redraw = self.page, self.redraw()
         reach = outputs.reach(event)
 
         def handler(session: Session | None, number: Any, data: gr.SelectData) -> dict[Any, Any]:
-            return shown(session, number, data.index, reach)
-
-        def refresh(session: Session | None) -> dict[Any, Any]:
-            # After a computation's answer: it was drawn from the view of when it finished,
-            # and its pictures may have reached the page after a newer event's (they take
-            # longer to send). What this kind shows is drawn again from the view now, in turn
-            # with the events of its kind.
-            if isinstance(session, Session):
-                session.forget(set(redrawn))
-            return shown(session, None, AGAIN, redrawn)
-
-        redrawn = reach if again is None else again
-        self.refreshes.append((refresh, redrawn))
+            session = self.session(session)
+            try:
+                screen = self.selects.apply(
+                    session,
+                    kind,
+                    number,
+                    lambda: self.act(frozenset(), lambda: action(session, data.index)),
+                )
+            except Exception:
+                return self.failed(session)
+            answer: dict[Any, Any] = {page.session: session}
+            if screen is None:
+                return answer  # a newer click was applied: its redraw shows it
+            self.selects.due(session, reach)
+            answer[redraw] = next(_REDRAWS)
+            if screen.compute:
+                answer[page.ticket] = session.generation
+            if screen.warning:
+                answer.update(page.updates(screen, session, frozenset()))
+            return answer
 
         trigger(
             handler,
-            [self.page.session, gr.Number(visible=False)],  # the number: EVENT_NUMBER
-            self.page.components(reach),
+            [page.session, gr.Number(visible=False)],  # the number: EVENT_NUMBER
+            [page.session, redraw, page.ticket, page.status],
             js=EVENT_NUMBER,
             concurrency_id=ACTIONS,
             concurrency_limit=ACTIONS_AT_ONCE,
@@ -235,11 +176,41 @@ class Wiring:
             api_visibility="private",
         )
 
+    def redraw(self) -> gr.State:
+        """The page's redraw state: each change draws the outputs due (:meth:`Selects.due`)
+        from the session's view when it runs. It is the only event that draws what select
+        events change, and Gradio runs it one at a time per page
+        (``trigger_mode="always_last"``: a change while it runs runs once, after it), so that
+        its answers reach the page in the order they were drawn, and the last one is drawn
+        after the last click was applied. A computation's answer (drawn from the view of its
+        end) is followed by one too (:func:`wire_computation`)."""
+        if self._redraw is not None:
+            return self._redraw
+        page = self.page
+        self._redraw = redraw = gr.State(0)
+
+        def draw(session: Session | None) -> dict[Any, Any]:
+            session = self.session(session)
+            due = self.selects.take(session)
+            return self.show(session, self.explorer.current, due)
+
+        redraw.change(
+            draw,
+            [page.session],
+            page.components(),
+            concurrency_id=ACTIONS,
+            concurrency_limit=ACTIONS_AT_ONCE,
+            trigger_mode="always_last",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        return redraw
+
     def show(
         self,
         session: Session | None,
         act: Callable[[Session], Screen],
-        event: str | None = None,
+        event: str | frozenset[str] | None = None,
         ticket: bool = True,
     ) -> dict[Any, Any]:
         """The updates of an action's screen (the outputs ``event`` reaches); an error here is
@@ -254,7 +225,7 @@ class Wiring:
             return self.failed(session)
 
     @staticmethod
-    def act(event: str | None, act: Callable[[], Screen]) -> Screen:
+    def act(event: str | frozenset[str] | None, act: Callable[[], Screen]) -> Screen:
         """``act()`` computing only the outputs that ``event`` reaches."""
         with outputs.reaching(event):
             return act()
@@ -327,7 +298,7 @@ class Wiring:
 
 def wire_computation(wiring: Wiring) -> None:
     """The ticket: each change computes what the session's view needs, one at a time."""
-    explorer, page = wiring.explorer, wiring.page
+    explorer, page, redraw = wiring.explorer, wiring.page, wiring.redraw()
 
     def fulfil(
         session: Session | None,
@@ -348,17 +319,18 @@ def wire_computation(wiring: Wiring) -> None:
     )
 
     def refresh(session: Session | None) -> dict[Any, Any]:
-        """Every select kind's refresh, in one request (the select events are wired first)."""
-        answer: dict[Any, Any] = {}
-        for again, _ in wiring.refreshes:
-            answer.update(again(answer.get(page.session, session)))
-        return answer
+        """After a computation's answer (drawn from the view of its end, and maybe sent after
+        a newer redraw's): every select kind's redraw, from the view now."""
+        session = wiring.session(session)
+        drawn = outputs.reach("pixel") | {"example"}
+        session.forget(set(drawn))
+        wiring.selects.due(session, drawn)
+        return {page.session: session, redraw: next(_REDRAWS)}
 
-    redrawn = frozenset().union(*(reach for _, reach in wiring.refreshes))
     computed.then(
         refresh,
         [page.session],
-        page.components(redrawn),
+        [page.session, redraw],
         concurrency_id=ACTIONS,
         concurrency_limit=ACTIONS_AT_ONCE,
         show_progress="hidden",

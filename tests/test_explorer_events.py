@@ -17,7 +17,7 @@ import pytest
 
 from explorer.outputs import Screen
 from explorer.state import Session
-from explorer.wiring import AGAIN, Selects
+from explorer.wiring import Selects
 from gocor_lite.data.examples import example_names
 from tests.test_explorer_app import (
     PAIR_PICTURES,
@@ -46,77 +46,29 @@ def page(url: str) -> Iterator[Any]:
         yield page
 
 
-def test_selects_show_the_newest_event_and_drop_older_ones() -> None:
-    """Events noted while one is shown are shown after it, only the newest, in one answer;
-    one older than an event already noted is dropped, shown or not."""
+def test_selects_apply_only_the_newest_event_and_redraw_what_is_due() -> None:
+    """A select event is applied only if newer than every one applied before in its session
+    and kind, whatever order the handlers run in; an event without a number (a script's) is
+    always applied. What is due for the next redraw accumulates until a redraw takes it."""
     selects, session = Selects(), Session(None)  # type: ignore[arg-type]
-    acted: list[str] = []
-    sent: list[Screen] = []
+    applied: list[str] = []
 
-    def act(index: str) -> Screen:
-        acted.append(index)
-        if index == "first":  # more clicks while the first is drawn
-            assert not selects.note(session, "target", 3, "third")
-            assert not selects.note(session, "target", 2, "second")  # arrives late: dropped
-            assert not selects.note(session, "target", 4, "fourth")
-            assert selects.note(session, "gallery", 1, "pair")  # another kind: shown apart
-        return Screen(None, f"status of {index}", compute=index == "first")  # type: ignore[arg-type]
+    def act(name: str) -> Any:
+        return lambda: applied.append(name) or Screen(None, name)  # type: ignore[arg-type]
 
-    def send(screen: Screen) -> dict[str, Screen]:
-        sent.append(screen)
-        return {"screen": screen}
+    assert selects.apply(session, "target", 2, act("second")) is not None
+    assert selects.apply(session, "target", 1, act("first, late")) is None  # dropped
+    assert selects.apply(session, "gallery", 1, act("a pair")) is not None  # another kind
+    assert selects.apply(session, "target", 3, act("third")) is not None
+    assert selects.apply(session, "target", None, act("a script's")) is not None
+    assert applied == ["second", "a pair", "third", "a script's"]
+    other = Session(None)  # type: ignore[arg-type]
+    assert selects.apply(other, "target", 1, act("another page")) is not None
 
-    def again() -> Screen:
-        acted.append("again")
-        return Screen(None, "status of the view now")  # type: ignore[arg-type]
-
-    assert selects.note(session, "target", 1, "first")
-    answer = selects.show(session, "target", act, send, again)
-    assert acted == ["first", "fourth"] and len(sent) == 1
-    assert answer["screen"].status == "status of fourth" and answer["screen"].compute
-    # Done: the next event is shown by its own handler; a late older one is dropped.
-    assert not selects.note(session, "target", 3, "late")
-    # A refresh (after a computation) applies no click: the view now is drawn again.
-    acted.clear()
-    assert selects.note(session, "target", None, AGAIN)
-    assert selects.show(session, "target", act, send, again)["screen"].status == (
-        "status of the view now"
-    )
-    assert acted == ["again"]
-
-    # A click noted while a refresh is shown is applied (never lost to the refresh) ...
-    acted.clear()
-
-    def again_then_click() -> Screen:
-        acted.append("again")
-        if acted.count("again") == 1:
-            assert not selects.note(session, "target", 5, "fifth")
-        return Screen(None, "status of the view now")  # type: ignore[arg-type]
-
-    assert selects.note(session, "target", None, AGAIN)
-    answer = selects.show(session, "target", act, send, again_then_click)
-    assert acted == ["again", "fifth"] and answer["screen"].status == "status of fifth"
-    # ... and a refresh noted while a click is shown applies it once, not twice.
-    acted.clear()
-
-    def click_then_refresh(index: str) -> Screen:
-        acted.append(index)
-        if index == "sixth":
-            assert not selects.note(session, "target", None, AGAIN)
-        return Screen(None, f"status of {index}")  # type: ignore[arg-type]
-
-    assert selects.note(session, "target", 6, "sixth")
-    selects.show(session, "target", click_then_refresh, send, again)
-    assert acted == ["sixth", "again"]
-    assert selects.note(session, "target", 6.5, "after the refreshes")  # nothing left showing
-
-    def fail(index: str) -> Screen:
-        raise RuntimeError(index)
-
-    with pytest.raises(RuntimeError):
-        selects.show(session, "target", fail, send, again)
-    assert selects.note(session, "target", 7, "after a failure")  # not left "showing"
-    assert not selects.note(session, "gallery", 2, "next pair")  # its first is being shown
+    selects.due(session, frozenset({"target", "strip"}))
+    selects.due(session, frozenset({"example"}))
+    assert selects.take(session) == {"target", "strip", "example"}
+    assert selects.take(session) == frozenset()
 
 
 def _address(page: Any) -> dict[str, str]:
