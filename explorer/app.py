@@ -20,12 +20,12 @@ Concurrency (the queue):
 * a select event (a click on the target image, on a gallery thumbnail) is sent on every click
   (``trigger_mode="multiple"``: Gradio's ``"always_last"`` sends the event it deferred with
   the data of the *first* one, so a quick second click showed the first), numbered in the
-  browser (:data:`explorer.wiring.EVENT_NUMBER`); the handler that is showing a session's
-  selects shows the newest one when it is done, and one that arrives after a newer one is
-  dropped (:class:`explorer.wiring.Selects`), and after each computation what clicks show is
-  drawn again in turn with them; the page ends on the last click, save for a rare race still
-  open (about one run in seven of ``tests/test_explorer_events.py`` with the app's tests, right
-  after a computation; its test is an expected failure until found);
+  browser (:data:`explorer.wiring.EVENT_NUMBER`); it applies its click to the session's view
+  only if it is the newest so far and draws nothing: the page's one redraw event draws what
+  clicks changed, one at a time per page, from the view when it runs, and runs again after
+  each computation (:meth:`explorer.wiring.Wiring.redraw`), so the page ends on the last
+  click by construction (answers drawn by two handlers at once could reach the page in
+  either order: Gradio postprocesses and sends them after they return);
 * the controls' own events apply them: a radio's ``input``, a slider's ``release`` (the end of
   a drag, the number box left), and Enter in a slider's number box or an arrow key on a
   slider through :data:`SLIDER_KEYS` (Gradio's slider sends no event for either).

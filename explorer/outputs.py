@@ -702,6 +702,15 @@ def flow_key(name: str) -> Callable[[Frame], Hashable]:
     return lambda f: (name, f.flow_key)
 
 
+def pair_key(name: str) -> Callable[[Frame], Hashable]:
+    """The key of an output of the whole pair's volumes (not of a cell)."""
+    return lambda f: (name, *f.volumes)
+
+
+def _plot(name: str) -> Callable[[Frame], Any]:
+    return lambda f: getattr(f.sources.plots(_volumes(f)[0]), name)
+
+
 def confidence_key(name: str) -> Callable[[Frame], Hashable]:
     """The key of an output of the confidence view."""
     return lambda f: (name, *f.volumes, f.view.confidence)
@@ -877,24 +886,16 @@ register(
         events=CELL_EVENTS,
     )
 )
-register(
-    Output(
-        "losses",
-        "plots",
-        picture("GOCor losses per iteration", "losses"),
-        key=lambda f: ("losses", *f.volumes),
-        draw=lambda f: f.sources.plots(_volumes(f)[0]).losses,
+for name, label in (("losses", "GOCor losses per iteration"), ("functions", "learned y, v, m")):
+    register(
+        Output(
+            name,
+            "plots",
+            picture(label, name),
+            key=pair_key(name),
+            draw=_plot(name),
+        )
     )
-)
-register(
-    Output(
-        "functions",
-        "plots",
-        picture("learned y, v, m", "functions"),
-        key=lambda f: ("functions", *f.volumes),
-        draw=lambda f: f.sources.plots(_volumes(f)[0]).functions,
-    )
-)
 register(
     Output(
         "flow_section",

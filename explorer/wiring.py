@@ -7,9 +7,9 @@ group (:func:`wire_computation`); API endpoints do both in one call.
 
 Select events (a click on the target image, on a gallery thumbnail) are sent on every click
 (``trigger_mode="multiple"``: Gradio's ``"always_last"`` sends the event it deferred with the
-data of the *first* one), numbered in the browser (:data:`EVENT_NUMBER`); the handler that is
-showing a session's selects shows the newest one when it is done, and one that arrives after a
-newer one is dropped (:class:`Selects`).
+data of the *first* one), numbered in the browser (:data:`EVENT_NUMBER`); each applies its
+click to the view if it is the newest so far (:class:`Selects`), and one event per page, the
+redraw (:meth:`Wiring.redraw`), draws what they changed.
 """
 
 from __future__ import annotations

@@ -233,8 +233,8 @@ def test_images_the_method_cannot_use_are_refused(
 
 
 def _settings(**changes: Any) -> list[Any]:
-    from explorer.state import SETTING_CONTROLS
     from explorer.pipeline import Settings
+    from explorer.state import SETTING_CONTROLS
 
     values = {name: getattr(Settings(), name) for name in SETTING_CONTROLS}
     values.update(changes)

@@ -184,13 +184,6 @@ def test_two_clicks_100_ms_apart_end_on_the_second(page: Any) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(
-    strict=False,
-    reason="open race, rarer but not gone: with the redraw after each computation "
-    "(explorer.app, _Selects AGAIN) the explorer's modules together passed 3 of 3 runs, then "
-    "failed 1 of 7 (2026-12-07, the page ended on an earlier click, right after a "
-    "computation of the pair). Kept running and reported until the cause is found",
-)
 def test_25_clicks_40_ms_apart_end_on_the_last(page: Any) -> None:
     points = [
         (0.1 + 0.8 * ((7 * number) % 25) / 24, 0.1 + 0.8 * ((11 * number) % 25) / 24)
