@@ -35,9 +35,8 @@ import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import gradio as gr
 import numpy as np
 
 from explorer import explanations, link, network_render, render, rules_render
@@ -72,6 +71,21 @@ from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.features import NORMALIZATIONS, extractor_names
 from gocor_lite.gocor.initializers import INITIALIZERS
 from gocor_lite.images import resize_to_fit
+
+if TYPE_CHECKING:
+    import gradio as gr
+else:
+
+    class _Gradio:
+        """Gradio, imported when a component is first made: the actions (and the API's
+        computations) import this module without it."""
+
+        def __getattr__(self, name: str) -> Any:
+            import gradio
+
+            return getattr(gradio, name)
+
+    gr = _Gradio()
 
 Needs = Literal["pair", "volumes", "flow", "given"]
 Kind = Literal["picture", "text", "file", "control"]

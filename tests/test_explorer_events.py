@@ -356,6 +356,12 @@ def test_the_settings_open_beside_the_four_panels(page: Any) -> None:
         )
 
     panels = ["local-correlation", "global-correlation", "gocor-global", "gocor-local"]
+    page.wait_for_function(  # what is above the panels is laid out at its size
+        "() => ['target', 'source'].every((name) => {"
+        " const img = document.querySelector('#' + name + ' img');"
+        " return img && img.complete && img.naturalWidth > 0; })"
+    )
+    page.wait_for_timeout(500)
     before = {name: top(name) for name in panels}
     assert max(before.values()) + 150 < 1000, before  # the panels' maps on the first screen
     page.locator("#settings").get_by_text("Settings:").first.click()

@@ -104,7 +104,15 @@ def test_a_registered_picture_is_in_the_page_and_in_its_events(
             if [trigger, event] in [list(item) for item in dependency["targets"]]
         ]
 
-    assert any(new in found for found in outputs_of(target, "select"))  # a click sends it
+    # A click changes the page's redraw state (explorer.wiring.Wiring.redraw), whose change
+    # event draws what clicks reach: the new picture among them.
+    redraws = [
+        output
+        for found in outputs_of(target, "select")
+        for output in found
+        if any(new in drawn for drawn in outputs_of(output, "change"))
+    ]
+    assert redraws
     confidence = ids["confidence-volume"]
     assert outputs_of(confidence, "input")
     assert all(new not in found for found in outputs_of(confidence, "input"))
