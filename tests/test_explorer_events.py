@@ -240,7 +240,16 @@ def test_two_gallery_clicks_150_ms_apart_end_on_the_second(page: Any) -> None:
 @pytest.mark.browser
 def test_gallery_and_radio_show_the_pair_of_the_panels(page: Any) -> None:
     names = example_names()
-    # The first screen: both show its pair.
+    # The first screen: both show its pair (once the radio is drawn: the fixture waits for the
+    # panels, which are on the first screen now and may load before the radio is checked).
+    _wait_until(
+        page,
+        "(name) => [...document.querySelectorAll('#example input')]"
+        ".some((e) => e.checked && e.value === name)",
+        names[0],
+        "the radio never showed the first pair",
+        timeout_ms=10_000,
+    )
     assert _checked(page, "example") == [names[0]]
     assert _selected_thumbnail(page) == [0]
     _click_thumbnails(page, [names.index("chelsea-shift")], 0.0)
