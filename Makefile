@@ -37,8 +37,8 @@ figure: setup
 	$(PY) -m gocor_lite.cli.figure --out gocor_figure.png
 
 lint: setup
-	$(PY) -m ruff check gocor_lite explorer tests notebooks
-	$(PY) -m ruff format --check gocor_lite explorer tests notebooks
+	$(PY) -m ruff check gocor_lite explorer tools tests notebooks
+	$(PY) -m ruff format --check gocor_lite explorer tools tests notebooks
 	$(PY) -m mypy
 
 test: lint
@@ -48,7 +48,7 @@ test: lint
 # times; BENCH='--quick' for a short run.
 bench: setup
 	$(PY) -m gocor_lite.cli.bench $(BENCH)
-	$(PY) -m explorer.bench
+	$(PY) -m tools.explorer_bench
 
 # Retrain every weight into out/weights/ (gocor_lite/assets/weights/TRAINING.md states the
 # measured time: within an hour on 2 cores); the shipped ones are kept. RESUME=--resume goes on

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: MIT
 """The GOCor explorer: a Gradio app that shows what :mod:`gocor_lite` computes.
 
-``pipeline`` computes (no Gradio), ``render`` draws, ``handlers`` says what each action does,
-``app`` lays out the page and wires its events; ``python -m explorer`` starts it.
+Layers, bottom to top (explorer/README.md): compute (``pipeline``, ``analysis``,
+``network_compute``), drawing (``render``, ``network_render``, ``rules_render``,
+``export_files``, ``explanations``), state (``state``, ``link``), the outputs' registry
+(``outputs``: every output declared once), actions (``handlers``), page (``page``, ``wiring``,
+``sections``, ``network_page``, ``app``). ``python -m explorer`` starts it.
 """
 
 import os

@@ -5,7 +5,7 @@ how accurate each method is over the whole pair, and how sure each match is.
 Computed once per pair and settings, with the volumes (:meth:`explorer.pipeline.Pipeline.
 compute` calls :func:`analyse`), from the volumes it already holds; every number comes from
 :mod:`gocor_lite` (:mod:`gocor_lite.reading.rules`, :mod:`gocor_lite.reading.confidence`,
-:mod:`gocor_lite.evaluation`). No user interface here: :mod:`explorer.rules_view` draws it.
+:mod:`gocor_lite.evaluation`). No user interface here: :mod:`explorer.rules_render` draws it.
 
 Convention:
     As in :mod:`gocor_lite.reading.rules`: matches are source *cells* ``(2, h, w)`` (x then y) on

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""What each user action does, without Gradio.
+"""What each user action does, without Gradio (layer: actions, above the outputs' registry).
 
 A :class:`Session` (one per browser tab or API client) holds the :class:`View` (what the page
 should show: pair, settings, pixel, iteration, network view) and, for every output of the page, the
 key of what that output shows now. Every action of :class:`Explorer` changes the view and
 returns a :class:`Screen`: the outputs to send, named.
 
-**The rule for every output of every event** (applied in one place, :meth:`Explorer._screen`):
-each output has a key, the tuple of everything its picture or text is drawn from (the pair, the
-settings, the clicked cell, the iteration, the colour scale...). After an action, an output is
+**The rule for every output of every event** (applied in one place, :meth:`Explorer._screen`,
+to the outputs declared in :mod:`explorer.outputs`): each output has a key, the tuple of
+everything its picture or text is drawn from (the pair, the settings, the clicked cell, the
+iteration, the colour scale...). After an action, an output is
 
 * **kept** (:data:`KEEP`, nothing sent) when its key equals the key of what it shows;
 * **drawn** when its key changed and what it is drawn from is in memory;
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import dataclasses
 import logging
 import os
@@ -39,23 +39,21 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial, wraps
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 
-from explorer import export_view, link, network_render, render, rules_view
-from explorer.export_view import Exports
-from explorer.network_view import (
+from explorer import export_files, link, outputs, render, rules_render
+from explorer.export_files import Exports
+from explorer.network_compute import (
     AUTHORS,
     NETWORKS,
     NetworkChoice,
-    NetworkComputed,
     NetworkViews,
 )
-from explorer.network_view import probe as probe_network
+from explorer.outputs import OUTPUTS, Frame, Screen, escape, warning
 from explorer.pipeline import (
     GOCOR_PARAMETERS,
     MAX_SEED,
@@ -68,175 +66,19 @@ from explorer.pipeline import (
     Superseded,
     WeightsNeeded,
     WorkingPair,
-    arithmetic,
     pair_from_files,
     read_user_image,
     synthetic_pair,
     whole_number,
 )
-from explorer.rules_view import ConfidenceChoice
+from explorer.rules_render import ConfidenceChoice
+from explorer.state import CLEARED, KEEP, IterationControl, Session, View, control_key
 from gocor_lite.data.examples import example_names
 
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
 
-# The settings the page has a control for, in the order of SETTING_CONTROLS' values.
-SETTING_CONTROLS: tuple[str, ...] = (
-    "features",
-    "normalization",
-    "working_size",
-    "search_radius",
-    "num_iter",
-    "initializer",
-    "gocor_parameters",
-    "query_loss",
-    "local_centre",
-)
-
-
-class _Keep:
-    """The type of :data:`KEEP`."""
-
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-KEEP = _Keep()  # a Screen field that leaves its output as it is
 ACTIVE_SECONDS = 10.0  # a session that acted this recently shares the cores (Explorer.threads_for)
-_CLEARED = ("cleared",)  # the key of an empty output
-
-
-@dataclass(frozen=True)
-class View:
-    """One session's state: which pair, which settings, which pixel, how to show it."""
-
-    pair_id: str
-    settings: Settings
-    pixel: tuple[float, float]  # target pixel at the working resolution
-    iteration: int  # the GOCor iteration shown in the four panels
-    colour_scale: str = render.COLOUR_SCALES[0]
-    network: NetworkChoice = field(default_factory=NetworkChoice)  # the network view's network
-    flow_open: bool = False  # whether the network view's section is open
-    confidence: ConfidenceChoice = field(default_factory=ConfidenceChoice)  # the confidence view
-
-
-@dataclass(frozen=True)
-class IterationControl:
-    """The iteration slider: its range ``0..maximum`` and value."""
-
-    maximum: int
-    value: int
-    interactive: bool
-
-
-@dataclass(frozen=True)
-class Screen:
-    """What to show after an action, by output: a new value, ``None`` (cleared) or
-    :data:`KEEP` (left as it is). ``label`` names the pair the pictures are of."""
-
-    view: View
-    status: str  # markdown: the pair, the clicked cell, notes or a message; always sent
-    label: str = ""  # the pair, as a short file-name-safe word (pictures are named with it)
-    target: Any = KEEP
-    source: Any = KEEP
-    local_correlation: Any = KEEP
-    global_correlation: Any = KEEP
-    gocor_global: Any = KEEP
-    gocor_local: Any = KEEP
-    strip: Any = KEEP
-    arithmetic: Any = KEEP  # the clicked cell's scores term by term (feature, filter, products)
-    table: Any = KEEP  # markdown table of best matches and errors
-    colour_bar: Any = KEEP
-    losses: Any = KEEP
-    functions: Any = KEEP
-    iteration: IterationControl | _Keep = KEEP
-    settings: Settings | _Keep = KEEP  # the setting controls' values
-    example: str | _Keep | None = KEEP  # the bundled pair chosen (None: another pair)
-    flow_status: str | _Keep = KEEP
-    flow: Any = KEEP
-    warped: Any = KEEP
-    flow_error: Any = KEEP
-    flow_levels: Any = KEEP
-    network_levels: Any = KEEP  # each level's scores for the clicked pixel
-    network_choice: NetworkChoice | _Keep = KEEP  # the network view's radio buttons
-    flow_section: bool | _Keep = KEEP  # whether the network view's section is open
-    rules_panel: Any = KEEP  # every matching rule's map for the clicked cell
-    rules_table: Any = KEEP  # markdown: every method's whole-image accuracy on the pair
-    confidence_map: Any = KEEP
-    match_map: Any = KEEP  # the matches, the least confident hidden
-    confidence_status: str | _Keep = KEEP  # markdown: what the confidence view shows
-    confidence_choice: ConfidenceChoice | _Keep = KEEP  # the confidence view's controls
-    score_maps_file: Any = KEEP  # path of the clicked cell's score maps (.npy), or None
-    matches_file: Any = KEEP  # path of the kept matches with their confidence (.csv)
-    flow_flo_file: Any = KEEP  # path of the flow view's flow (.flo)
-    flow_npy_file: Any = KEEP  # path of the same flow (.npy)
-    pictures_file: Any = KEEP  # path of the view's pictures (PNG, zipped), made when asked
-    link: str | _Keep = KEEP  # the view as a query string (the page's address)
-    colour_scale: str | _Keep = KEEP  # the colour scale's radio buttons
-    compute: bool = False  # a computation must follow: call Explorer.fulfil
-    warning: bool = False  # the status is a warning (a refusal or a failure)
-
-    def merged(self, later: Screen) -> Screen:
-        """This screen followed by ``later`` (what an API call returns after both)."""
-        values = {
-            item.name: getattr(later, item.name)
-            for item in dataclasses.fields(later)
-            if getattr(later, item.name) is not KEEP
-        }
-        return dataclasses.replace(self, **values)
-
-
-PICTURES = (
-    "target",
-    "source",
-    "local_correlation",
-    "global_correlation",
-    "gocor_global",
-    "gocor_local",
-    "strip",
-    "arithmetic",
-    "colour_bar",
-    "losses",
-    "functions",
-    "flow",
-    "warped",
-    "flow_error",
-    "flow_levels",
-    "network_levels",
-    "rules_panel",
-    "confidence_map",
-    "match_map",
-)  # the Screen fields that are pictures
-FILES = ("score_maps_file", "matches_file", "flow_flo_file", "flow_npy_file", "pictures_file")
-
-
-class Session:
-    """One browser tab's (or API client's) state on the server, shared by all its events."""
-
-    def __init__(self, view: View, shown: Mapping[str, Hashable] | None = None):
-        self.lock = threading.RLock()  # one action of this session at a time changes it
-        self.view = view  # what the page should show
-        self.good = view  # the last view whose computation succeeded (restored on failure)
-        self.shown: dict[str, Hashable] = dict(shown or {})  # output -> key of what it shows
-        self.generation = 0  # counts requests for a computation (the page's ticket to fulfil)
-        self.requested: Hashable = None  # what the last request asked to compute
-        self.requested_at = 0.0  # when (time.monotonic())
-        self.fulfilling = False  # whether a computation for this session is running
-        self.message = ""  # said again in the status when the computation asked for is done
-        self.refused_flows: dict[Hashable, str] = {}  # flows that failed, and why: not retried
-
-    def forget(self, names: set[str]) -> None:
-        """These outputs were not sent: what they show is unknown (a later event sends them)."""
-        if names:
-            with self.lock:
-                for name in names:
-                    self.shown[name] = ("unknown",)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Session:
-        """A new session showing the same (Gradio copies a State's initial value)."""
-        fresh = Session(self.view, copy.deepcopy(self.shown, memo))
-        fresh.good = self.good
-        return fresh
 
 
 def action(
@@ -371,7 +213,7 @@ class Explorer:
     def score_map_names(self, session: Session) -> list[str]:
         """The names of the maps of the session's score-maps file, in its order."""
         computed = self.pipeline.cached(session.view.pair_id, session.view.settings)
-        return [] if computed is None else export_view.score_map_names(computed)
+        return [] if computed is None else export_files.score_map_names(computed)
 
     def whole_image_scores(self, session: Session) -> dict[str, Any]:
         """Every method's whole-image accuracy on the session's pair (as the page's table) as
@@ -383,7 +225,7 @@ class Explorer:
         answer: dict[str, Any] = {"pair": self.pipeline.pair(view.pair_id).name}
         if computed is None:
             return {**answer, "ground_truth": None, "methods": {}}
-        scores = rules_view.whole_image_scores(computed, view.iteration)
+        scores = rules_render.whole_image_scores(computed, view.iteration)
         return {
             **answer,
             "ground_truth": bool(scores),
@@ -444,7 +286,7 @@ class Explorer:
     def set_confidence(self, session: Session, volume: Any, measure: Any, hidden: Any) -> Screen:
         """The confidence view: whose matches, which measure, the % of them to hide."""
         session.shown["confidence_choice"] = ("browser", volume, measure, hidden)
-        value = whole_number(hidden, "the share of matches to hide", 0, rules_view.MAX_HIDDEN)
+        value = whole_number(hidden, "the share of matches to hide", 0, rules_render.MAX_HIDDEN)
         choice = ConfidenceChoice(volume, measure, value)
         return self._screen(session, dataclasses.replace(session.view, confidence=choice))
 
@@ -458,13 +300,13 @@ class Explorer:
                 "the maps of this view are still being computed: ask for the pictures when "
                 "they are shown"
             )
-        everything = self._screen(Session(view), view, request=False)
+        everything = self._screen(Session(view), view, request=False, reach=frozenset(OUTPUTS))
         pictures = {
             name: value
-            for name in PICTURES
+            for name in outputs.names("picture")
             if isinstance(value := getattr(everything, name), np.ndarray)
         }
-        path = self.exports.pictures(pictures, self._label(view))
+        path = self.exports.pictures(pictures, self.label(view))
         return self._screen(session, view, pictures_file=path)
 
     @action
@@ -485,7 +327,7 @@ class Explorer:
                 )
         message = ""
         if problems:
-            message = _warning("parts of this link were not used: " + "; ".join(problems))
+            message = warning("parts of this link were not used: " + "; ".join(problems))
         return self._screen(session, view, message)
 
     # -- new pairs ------------------------------------------------------------------------------
@@ -541,7 +383,7 @@ class Explorer:
         Other features drop the previous features' weights file; features that need one take
         ``weights_path`` (the file given on the page), if any."""
         view = session.view
-        session.shown["settings"] = _control_key(changes)  # what the browser shows now
+        session.shown["settings"] = control_key(changes)  # what the browser shows now
         settings = view.settings.updated(changes)
         if settings.features != view.settings.features:
             settings = dataclasses.replace(settings, feature_weights=None)
@@ -558,7 +400,7 @@ class Explorer:
         """GOCor's parameters from the authors' checkpoint file (trained), or no checkpoint
         when ``path`` is empty."""
         settings = dataclasses.replace(session.view.settings, weights=path or None)
-        name = _escape(Path(path).name) if path else ""
+        name = escape(Path(path).name) if path else ""
         message = (
             f"GOCor now uses the parameters of the checkpoint {name}."
             if path
@@ -627,9 +469,10 @@ class Explorer:
     def choose_network(
         self, session: Session, label: Any, weights_path: str | None = None
     ) -> Screen:
-        """A network for the network view, by its label (:data:`~explorer.network_view.NETWORKS`);
-        the authors' takes ``weights_path``, the file the page holds. Loaded (and refused with
-        the radio buttons set back) here, traced by :meth:`fulfil`."""
+        """A network for the network view, by its label
+        (:data:`~explorer.network_compute.NETWORKS`); the authors' takes ``weights_path``, the
+        file the page holds. Loaded (and refused with the radio buttons set back) here, traced
+        by :meth:`fulfil`."""
         session.shown["network_choice"] = ("browser", label)  # what the radio shows now
         return self._choose_network(session, label, weights_path)
 
@@ -650,7 +493,7 @@ class Explorer:
             return self._screen(session, view, str(error), warning=True, flow_warning=str(error))
         message = ""
         if choice.kind == AUTHORS:
-            message = f"The network view now runs {_escape(self.networks.describe(choice))}."
+            message = f"The network view now runs {escape(self.networks.describe(choice))}."
         return self._screen(
             session, dataclasses.replace(view, network=choice, flow_open=True), message
         )
@@ -726,7 +569,7 @@ class Explorer:
             self.networks.compute(view.pair_id, view.settings, view.network, progress, threads)
         except InputError as error:  # the volumes are fine: only the network view says why
             with session.lock:
-                session.refused_flows[self._flow_key(view)] = str(error)
+                session.refused_flows[self.flow_key(view)] = str(error)
 
     def _failed(self, session: Session, view: View, error: Exception) -> Screen:
         """After a computation failed: the last view that worked, and the reason."""
@@ -760,7 +603,7 @@ class Explorer:
             )
         )
         flow = None
-        flow_key = self._flow_key(view)
+        flow_key = self.flow_key(view)
         if (
             view.flow_open
             and flow_key not in session.refused_flows
@@ -789,215 +632,35 @@ class Explorer:
         request: bool = True,
         flow_warning: str = "",
         pictures_file: str | None = None,
+        reach: frozenset[str] | None = None,
     ) -> Screen:
         """The outputs for ``view`` after what the session shows (module docstring: kept, drawn
-        or cleared), and ``view`` becomes the session's view. ``request``: ask for a
-        computation if one is needed (``False`` from :meth:`fulfil`, which just did);
-        ``pictures_file``: the zip of the view's pictures just made (else it is cleared as soon
-        as any picture changes)."""
-        pipeline = self.pipeline
-        working = self._working(view)
-        cell = working.cell(view.pixel)
-        truth = working.true_match(cell)
-        computed = pipeline.cached(view.pair_id, view.settings)
-        flow_key = self._flow_key(view)
-        flow = (
-            self.networks.cached(view.pair_id, view.settings, view.network)
-            if view.flow_open
-            else None
-        )
-        probe = None
-        if computed is not None:
-            probe = pipeline.probe(computed, view.pixel, view.iteration)
-            session.good = view
-        scale, iteration = view.colour_scale, min(view.iteration, view.settings.num_iter)
-        volumes = (view.pair_id, view.settings)
+        or cleared), and ``view`` becomes the session's view. Only the outputs that the event
+        being handled reaches are looked at (``reach``, else :func:`explorer.outputs.reach` of
+        :data:`explorer.outputs.EVENT`). ``request``: ask for a computation if one is needed
+        (``False`` from :meth:`fulfil`, which just did); ``pictures_file``: the zip of the
+        view's pictures just made (else it is cleared as soon as any picture changes)."""
         shown = dict(session.shown)
+        given = {"pictures_file": pictures_file} if pictures_file else None
+        frame = Frame(self, session, view, shown, flow_warning, given)
+        working, computed, probe = frame.working, frame.computed, frame.probe
+        if computed is not None:
+            session.good = view
+        chosen = outputs.reach(outputs.EVENT.get()) if reach is None else reach
         values: dict[str, Any] = {}
-
         drawings: dict[str, Callable[[], Any]] = {}
-
-        def output(name: str, key: Hashable, draw: Callable[[], Any] | None) -> None:
-            """Keep, draw or clear one output (``draw`` is None when it cannot be drawn); the
-            drawings are made together at the end, in parallel."""
-            if draw is None:
-                key = _CLEARED
+        for name, output in OUTPUTS.items():
+            if name not in chosen:
+                continue  # not sent by this event: its key stays that of what it shows
+            ready = frame.ready(output)
+            key = output.key(frame) if ready else CLEARED
             if shown.get(name) == key:
-                return
-            if draw is None:
-                values[name] = None
-            else:
-                drawings[name] = draw
+                continue
             shown[name] = key
-
-        def with_volumes(draw: Callable[[Computed, Probe], Any]) -> Callable[[], Any] | None:
-            if computed is None or probe is None:
-                return None
-            return lambda: draw(computed, probe)
-
-        output(
-            "target",
-            ("target", view.pair_id, view.settings.working_size, working.stride, cell),
-            lambda: render.target_picture(working, cell),
-        )
-        output(
-            "source",
-            (
-                "source",
-                view.pair_id,
-                view.settings.working_size,
-                working.stride,
-                cell if truth is not None else None,
-            ),
-            lambda: render.source_picture(working, truth),
-        )
-        for name, attribute, by_iteration in (
-            ("local_correlation", "local_correlation", False),
-            ("global_correlation", "global_correlation", False),
-            ("gocor_global", "gocor_global", True),
-            ("gocor_local", "gocor_local", True),
-        ):
-            output(
-                name,
-                (name, *volumes, cell, iteration if by_iteration else None, scale),
-                with_volumes(partial(_panel, attribute=attribute, colour_scale=scale)),
-            )
-        output(
-            "strip",
-            ("strip", *volumes, cell, iteration, scale),
-            with_volumes(lambda c, p: render.strip(c, p, scale)),
-        )
-        output(
-            "arithmetic",
-            ("arithmetic", *volumes, cell, iteration),
-            with_volumes(
-                lambda c, p: render.arithmetic_picture(arithmetic(c, view.pixel, iteration))
-            ),
-        )
-        output(
-            "table",
-            ("table", *volumes, cell, iteration),
-            with_volumes(
-                lambda c, p: (
-                    _table(p, self._title(view))
-                    + rules_view.window_note(c, p.cell, p)
-                    + rules_view.ambiguity_note(c, p.cell)
-                )
-            ),
-        )
-        output("colour_bar", ("colour_bar", scale), lambda: render.colour_bar(scale))
-        output("losses", ("losses", *volumes), with_volumes(lambda c, p: self._plot(c).losses))
-        output(
-            "functions", ("functions", *volumes), with_volumes(lambda c, p: self._plot(c).functions)
-        )
-        control = IterationControl(
-            max(view.settings.num_iter, 1), iteration, view.settings.num_iter > 0
-        )
-        output("iteration", control, lambda: control)
-        output("settings", _control_key(dataclasses.asdict(view.settings)), lambda: view.settings)
-        example = (
-            view.pair_id.removeprefix("example:") if view.pair_id.startswith("example:") else None
-        )
-        output("example", example, lambda: example)
-        output("network_choice", ("browser", view.network.label), lambda: view.network)
-        output("flow_section", ("browser", view.flow_open), lambda: view.flow_open)
-
-        # The network view: drawn while its section is open, cleared when what it shows is
-        # stale; its level maps follow the clicked cell.
-        drawn: list[render.FlowPictures] = []
-        drawing_flow = threading.Lock()
-
-        def flow_picture(name: str) -> Any:
-            with drawing_flow:  # one drawing of the flow pictures for their four outputs
-                if not drawn:
-                    assert flow is not None
-                    drawn.append(render.flow_pictures(flow))
-            return getattr(drawn[0], _FLOW[name])
-
-        for name in _FLOW:
-            output(
-                name,
-                (name, flow_key),
-                None if flow is None else partial(flow_picture, name),
-            )
-        levels_key = ("network_levels", flow_key) + ((view.pixel, scale) if flow else ())
-        output(
-            "network_levels",
-            levels_key,
-            None if flow is None else partial(_network_levels, flow, view.pixel, scale),
-        )
-        refused = session.refused_flows.get(flow_key)
-        if flow_warning:
-            flow_status = _warning(flow_warning)
-        elif flow is not None:
-            flow_status = _flow_status(flow, self._title(view))
-        elif not view.flow_open:
-            flow_status = "Open this section to compute the flow."
-        elif refused is not None:
-            flow_status = _warning(refused)
-        else:
-            flow_status = f"Computing the flow of **{self._title(view)}**…"
-        output("flow_status", ("flow_status", flow_status), lambda: flow_status)
-
-        # The matching rules, whole-image accuracy and confidence (explorer.rules_view).
-        output("rules_panel", ("rules_panel", *volumes, cell), with_volumes(rules_view.rules_panel))
-        output(
-            "rules_table",
-            ("rules_table", *volumes, iteration),
-            with_volumes(lambda c, p: rules_view.accuracy_table(c, iteration, self._title(view))),
-        )
-        choice = view.confidence
-        drawn_confidence: list[rules_view.ConfidencePictures] = []
-        drawing_confidence = threading.Lock()
-
-        def confidence_part(part: str) -> Callable[[Computed, Probe], Any]:
-            def draw(computed: Computed, probe: Probe) -> Any:
-                with drawing_confidence:  # one drawing for its three outputs
-                    if not drawn_confidence:
-                        drawn_confidence.append(rules_view.confidence_pictures(computed, choice))
-                return getattr(drawn_confidence[0], part)
-
-            return draw
-
-        for name, part in (
-            ("confidence_map", "confidence"),
-            ("match_map", "matches"),
-            ("confidence_status", "text"),
-        ):
-            output(name, (name, *volumes, choice), with_volumes(confidence_part(part)))
-        output(
-            "confidence_choice",
-            ("browser", choice.volume, choice.measure, choice.hidden),
-            lambda: choice,
-        )
-
-        # The files offered for download: written for what is shown, cleared when it changes.
-        label = self._label(view)
-        output(
-            "score_maps_file",
-            ("score_maps_file", *volumes, cell, iteration),
-            with_volumes(lambda c, p: self.exports.score_maps(c, p, label)),
-        )
-        output(
-            "matches_file",
-            ("matches_file", *volumes, choice),
-            with_volumes(lambda c, p: self.exports.matches(c, choice, label)),
-        )
-        for name, suffix in (("flow_flo_file", ".flo"), ("flow_npy_file", ".npy")):
-            output(
-                name,
-                (name, flow_key),
-                None if flow is None else partial(self.exports.flow, flow, label, suffix),
-            )
-        pictures_key = ("pictures_file", tuple(shown.get(name) for name in PICTURES))
-        output(
-            "pictures_file",
-            pictures_key,
-            None if pictures_file is None else (lambda: pictures_file),
-        )
-        query = link.query_of(view)
-        output("link", ("link", query), lambda: query)
-        output("colour_scale", ("browser", view.colour_scale), lambda: view.colour_scale)
+            if ready:
+                drawings[name] = partial(output.draw, frame)
+            else:
+                values[name] = None
 
         target = self._target(session, view)
         ask = False
@@ -1014,18 +677,18 @@ class Explorer:
             session.message = ""
         values.update(_draw(drawings))
         status = _status(
-            self._title(view),
+            frame.title,
             self.pipeline.pair(view.pair_id).description,
             working,
             computed,
             probe,
-            _warning(message) if warning else message,
+            outputs.warning(message) if warning else message,
         )
         session.view, session.shown = view, shown
         return Screen(
             view=view,
             status=status,
-            label=self._label(view),
+            label=frame.label,
             compute=ask,
             warning=warning,
             **values,
@@ -1035,7 +698,7 @@ class Explorer:
     def _working(self, view: View) -> WorkingPair:
         return self.pipeline.working_pair(view.pair_id, view.settings)
 
-    def _plot(self, computed: Computed) -> render.Plots:
+    def plots(self, computed: Computed) -> render.Plots:
         """The two plots of a result (they change only with it; the last few are kept)."""
         with self._plots_lock:
             for known, plots in self._plots:
@@ -1047,16 +710,16 @@ class Explorer:
             del self._plots[8:]
         return plots
 
-    def _flow_key(self, view: View) -> Hashable:
+    def flow_key(self, view: View) -> Hashable:
         """What the network view shows (its result's key), or that its section is closed."""
         if not view.flow_open:
             return ("closed",)
         return (view.pair_id, self.networks.key(view.pair_id, view.settings, view.network))
 
-    def _title(self, view: View) -> str:
-        return _escape(self.pipeline.pair(view.pair_id).name)
+    def title(self, view: View) -> str:
+        return escape(self.pipeline.pair(view.pair_id).name)
 
-    def _label(self, view: View) -> str:
+    def label(self, view: View) -> str:
         """The pair as a file-name-safe word: the example's name, or kind and content digest."""
         if view.pair_id.startswith("example:"):
             return view.pair_id.removeprefix("example:")
@@ -1067,7 +730,6 @@ class Explorer:
 # What a view needs computed: (pair id and settings of its volumes, key of its flow), each None
 # when in memory; None when nothing is needed.
 Target = tuple[Hashable, Hashable] | None
-_FLOW = {"flow": "flow", "warped": "warped", "flow_error": "error", "flow_levels": "levels"}
 
 
 _DRAWERS = ThreadPoolExecutor(max_workers=3, thread_name_prefix="draw")  # Pillow frees the GIL
@@ -1096,61 +758,8 @@ def _draw(drawings: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     return {name: future.result() for name, future in futures.items()}
 
 
-def _network_levels(
-    flow: NetworkComputed, pixel: tuple[float, float], colour_scale: str
-) -> np.ndarray:
-    return network_render.levels_picture(flow, probe_network(flow, pixel), colour_scale)
-
-
-def _panel(computed: Computed, probe: Probe, attribute: str, colour_scale: str) -> np.ndarray:
-    return render.panel(computed, probe, getattr(probe, attribute), colour_scale)
-
-
-def _control_key(values: Mapping[str, Any]) -> Hashable:
-    """What the setting controls show, comparable with floats from sliders (``4.0 == 4``)."""
-    return ("settings", *(values.get(name) for name in SETTING_CONTROLS))
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _escape(text: str) -> str:
-    """Text from a user (a file name) shown in markdown as it is: no markup, no HTML tags."""
-    for character in "\\`*_[]<>#|~":
-        text = text.replace(character, "\\" + character)
-    return text
-
-
-def _warning(message: str) -> str:
-    """A message in bold; what it quotes (file names: ``my_model.pth``) shown as it is."""
-    for character in "\\*_[]<>#|~":
-        message = message.replace(character, "\\" + character)
-    return f"⚠️ **{message}**" if message else ""
-
-
-def _flow_status(flow: NetworkComputed, label: str) -> str:
-    pair = flow.pair
-    height, width = pair.target.shape[:2]
-    lines = [
-        f"**{_escape(label)}** at {width}×{height} px: {_escape(flow.name)} "
-        f"(`{flow.config_name}`), {len(flow.trace.levels)} levels; computed in "
-        f"{flow.seconds:.1f} s (estimated {flow.estimate:.0f} s with a margin).",
-    ]
-    if flow.mean_error is None:
-        lines.append("No ground truth for this pair: the error is unknown (teal in the map).")
-    else:
-        lines.append(
-            f"**Average endpoint error: {flow.mean_error:.2f} px** (over the pixels whose true "
-            "match is known; teal in the map: unknown)."
-        )
-    lines.append(
-        "Below the flow: each level's scores for the pixel you click on the target, over the "
-        "source (the global level over the whole source, each local level's window after "
-        "warping, where it reads the source; GOCor levels iteration by iteration)."
-    )
-    lines.extend(f"Note: {note}." for note in flow.notes)
-    return "\n\n".join(lines)
 
 
 def _status(
@@ -1163,7 +772,7 @@ def _status(
 ) -> str:
     """The status under the images: the message, the pair, the clicked cell, the settings."""
     lines = [message] if message else []
-    lines.append(f"**{title}**: {_escape(description)}")
+    lines.append(f"**{title}**: {escape(description)}")
     if computed is None or probe is None:
         lines.append(
             "Computing the volumes and GOCor's iterations for these settings… the maps follow "
@@ -1181,10 +790,10 @@ def _status(
         f"{computed.seconds:.1f} s."
     )
     if settings.feature_weights:
-        lines.append(f"Feature weights: {_escape(Path(settings.feature_weights).name)}.")
+        lines.append(f"Feature weights: {escape(Path(settings.feature_weights).name)}.")
     if settings.weights:
         lines.append(
-            f"GOCor parameters: from your checkpoint {_escape(Path(settings.weights).name)} "
+            f"GOCor parameters: from your checkpoint {escape(Path(settings.weights).name)} "
             "(with its own initialiser and query loss: the GOCor variant settings do not apply)."
         )
     elif not any("trained GOCor" in note for note in computed.notes) and (
@@ -1224,19 +833,3 @@ def _parameters_in_use(settings: Settings) -> str:
     if settings.gocor_parameters == GOCOR_PARAMETERS[0]:
         return "this project's trained parameters where it has them (else the paper's initial ones)"
     return "the paper's initial (untrained) parameters"
-
-
-def _table(probe: Probe, title: str) -> str:
-    rows = [
-        f"Best matches of target cell {probe.cell} of **{title}**, iteration {probe.iteration}:",
-        "",
-        "| method | best match (x, y) px | peak score | error to the true match |",
-        "|---|---|---|---|",
-    ]
-    for item in probe.panels:
-        error = "unknown" if item.error is None else f"{item.error:.1f} px"
-        rows.append(
-            f"| {item.name} | ({item.best[0]:.0f}, {item.best[1]:.0f}) | "
-            f"{item.peak:.3f} | {error} |"
-        )
-    return "\n".join(rows)

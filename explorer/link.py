@@ -21,17 +21,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from explorer import render
 from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
-from explorer.network_view import AUTHORS, NetworkChoice
+from explorer.network_compute import AUTHORS, NetworkChoice
 from explorer.pipeline import InputError, Pipeline, Settings
-from explorer.rules_view import ConfidenceChoice
-
-if TYPE_CHECKING:
-    from explorer.handlers import View
+from explorer.rules_render import ConfidenceChoice
+from explorer.state import View
 
 #: The settings a link carries (all but the weights files).
 LINK_SETTINGS: tuple[str, ...] = tuple(

@@ -4,7 +4,7 @@ chosen GLU-Net network (coarse to fine), one tile per map of that level (GOCor's
 the feature correlation), each over the source image with its best match, the true match, the
 level's own flow and, for a local level, the box round its window.
 
-Draws what :func:`explorer.network_view.probe` sliced (:class:`~gocor_lite.pictures.levels.
+Draws what :func:`explorer.network_compute.probe` sliced (:class:`~gocor_lite.pictures.levels.
 LevelScores`), with the score-map drawing of :mod:`explorer.render`: numpy and Pillow, a few
 tens of ms per click.
 """
@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from explorer import render
-from explorer.network_view import NetworkComputed
+from explorer.network_compute import NetworkComputed
 from gocor_lite.pictures.levels import LevelScores
 
 TILE_SIDE = 240  # px: each map is enlarged (integer factor) to at least this longer side

@@ -14,7 +14,7 @@ Three stages, so that a click is cheap and a refusal comes before any waiting:
   :class:`Probe`): slices of those volumes for one target cell, with best matches and errors.
 
 The network view (a GLU-Net network's trace, its flow and each level's maps) is
-:mod:`explorer.network_view`, on the working pairs and caches of this module.
+:mod:`explorer.network_compute`, on the working pairs and caches of this module.
 
 A :class:`Pipeline` is shared by every session of the app. Its caches are guarded by a lock
 held only while they are read or changed, so a lookup (:meth:`Pipeline.cached`) never waits for
@@ -268,7 +268,7 @@ class Cost:
 # torch threads (on 2 free cores its wall time is at most that: the matching rules, most of the
 # work, run on one), a sum of four terms (cost_terms) whose coefficients are fitted
 # (fit_cost_coefficients: least squares of the relative error) to the table that `python -m
-# explorer.bench --cost --write` measured on the bundled pairs and stored in COST_TABLE
+# tools.explorer_bench --cost --write` measured on the bundled pairs and stored in COST_TABLE
 # with the date and the load. Processor seconds, not wall: with other jobs on the 2 cores (load
 # average 5.3 to 8.2 when it was measured) the wall time of the same settings varied 3x from run to
 # run. Refit after a change in what compute does; tests/test_explorer_costs.py checks the

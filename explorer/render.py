@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from explorer.network_view import NetworkComputed
+from explorer.network_compute import NetworkComputed
 from explorer.pipeline import (
     FLOW_ERROR_RANGE,
     Arithmetic,
@@ -283,7 +283,7 @@ class _Marks:
         return np.concatenate(bands, axis=0)
 
 
-Marks = _Marks  # for the other drawing modules of the explorer (explorer.rules_view)
+Marks = _Marks  # for the other drawing modules of the explorer (explorer.rules_render)
 
 
 TITLE_COLOUR = np.array((20, 20, 60), np.uint16)
@@ -706,7 +706,8 @@ TILE_WIDTH = 300  # px, each level's pictures in the grid of levels
 
 @dataclass(frozen=True)
 class FlowPictures:
-    """The network view's flow pictures of one :class:`~explorer.network_view.NetworkComputed`."""
+    """The network view's flow pictures of one
+    :class:`~explorer.network_compute.NetworkComputed`."""
 
     flow: np.ndarray  # the final flow in the colours of the wheel
     legend: np.ndarray  # the colour wheel, with its directions written round it

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The page's sections on matching rules, confidence, export and links: Gradio layout and
-wiring only (what they show is drawn by :mod:`explorer.rules_view` and written by
-:mod:`explorer.export_view`; :mod:`explorer.app` places them and shows their screens).
+"""The page's sections on matching rules, confidence, export and links (layer: page): Gradio
+layout and wiring only (what they show is drawn by :mod:`explorer.rules_render` and written by
+:mod:`explorer.export_files`, declared in :mod:`explorer.outputs`; :mod:`explorer.app` places
+them).
 
 * :func:`rules_layout`: every rule's map for the clicked pixel and what each rule does;
 * :func:`confidence_layout`: a confidence measure over the target and the matches it keeps;
 * :func:`export_layout`: download buttons, each for a file of what is shown now;
-* :func:`link_component`: the view as a query string, which a browser-side script writes into
-  the page's address (:data:`LINK_SCRIPT`); the page reads it back on load
+* the link (the output ``link``): the view as a query string, which a browser-side script
+  writes into the page's address (:data:`LINK_SCRIPT`); the page reads it back on load
   (:meth:`explorer.handlers.Explorer.open_link`);
 * :func:`wire`: their events, and the named API endpoints that return data
   (``/score_maps``, ``/flow``, ``/matches``, ``/rule_scores``, ``/pictures``).
@@ -18,18 +19,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from explorer import explanations
-from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES, EXPLORER_RULES
-from explorer.handlers import KEEP, Screen, Session
+from explorer.analysis import EXPLORER_RULES
 from explorer.link import QUERY_KEYS
-from explorer.rules_view import MAX_HIDDEN
-
-if TYPE_CHECKING:
-    from explorer.app import _Wiring
+from explorer.outputs import Screen
+from explorer.page import Page
+from explorer.state import KEEP, Session
+from explorer.wiring import COMPUTE, Wiring, api_input, reporter
 
 log = logging.getLogger(__name__)
 
@@ -69,90 +69,35 @@ LINK_SCRIPT = (
 )
 
 
-def rules_layout(first: Screen, files: dict[str, str], image: Callable[..., gr.Image]) -> Any:
-    """The rules panel (call inside ``gr.Blocks``); ``image`` makes a picture component."""
+def rules_layout(page: Page) -> None:
+    """The rules panel (call inside ``gr.Blocks``)."""
     gr.Markdown(RULES_INTRO, elem_id="rules-intro")
-    panel = image("every matching rule", "rules-panel", files.get("rules_panel"))
+    page.place("rules")
     lines = [f"**{name}**: {text}" for name, text in explanations.RULES.items()]
     gr.Markdown("\n\n".join(lines), elem_id="rules-help", elem_classes=["help"])
-    return panel
 
 
-def confidence_layout(
-    first: Screen, files: dict[str, str], image: Callable[..., gr.Image]
-) -> dict[str, Any]:
+def confidence_layout(page: Page) -> None:
     """The confidence view's controls, two pictures and its status line."""
-    choice = first.view.confidence
     gr.Markdown(CONFIDENCE_INTRO, elem_id="confidence-intro")
     with gr.Row(equal_height=True):
-        volume = gr.Radio(
-            list(CONFIDENCE_VOLUMES),
-            value=choice.volume,
-            label="matches of",
-            info=explanations.choices(explanations.CONFIDENCE_OF),
-            elem_id="confidence-volume",
-        )
-        measure = gr.Radio(
-            list(CONFIDENCE_MEASURES),
-            value=choice.measure,
-            label="confidence measure",
-            info=explanations.choices(explanations.CONFIDENCE),
-            elem_id="confidence-measure",
-        )
-        hidden = gr.Slider(
-            0,
-            MAX_HIDDEN,
-            step=5,
-            value=choice.hidden,
-            label="hide the least confident matches (%)",
-            info="the matches below this share of the ranking are hidden in the pictures "
-            "and left out of the matches file",
-            elem_id="confidence-hidden",
-        )
+        page.place("confidence controls")
     with gr.Row():
-        confidence_map = image("confidence", "confidence-map", files.get("confidence_map"))
-        match_map = image("matches", "match-map", files.get("match_map"))
-    status = gr.Markdown(
-        first.confidence_status if isinstance(first.confidence_status, str) else "",
-        elem_id="confidence-status",
-        label="confidence status",
-    )
-    return {
-        "confidence_volume": volume,
-        "confidence_measure": measure,
-        "confidence_hidden": hidden,
-        "confidence_map": confidence_map,
-        "match_map": match_map,
-        "confidence_status": status,
-    }
+        page.place("confidence")
+    page.place("confidence status")
 
 
-def _file(value: Any) -> Any:
-    return value if isinstance(value, str) else None
-
-
-def export_layout(first: Screen) -> dict[str, Any]:
+def export_layout(page: Page) -> None:
     """The download buttons (each disabled while its file cannot be made for this view)."""
     gr.Markdown(EXPORT_INTRO)
-
-    def button(label: str, name: str) -> gr.DownloadButton:
-        value = _file(getattr(first, name))
-        return gr.DownloadButton(
-            label,
-            value=value,
-            interactive=value is not None,
-            size="sm",
-            elem_id=name.replace("_", "-"),
+    with gr.Row():
+        page.place("downloads")
+    with gr.Row():
+        page.control(
+            "pictures_button",
+            gr.Button("Make the pictures (PNG)", size="sm", elem_id="make-pictures"),
         )
-
-    with gr.Row():
-        score_maps = button("this pixel's score maps (.npy)", "score_maps_file")
-        matches = button("matches with confidence (.csv)", "matches_file")
-        flow_flo = button("flow (.flo, Middlebury)", "flow_flo_file")
-        flow_npy = button("flow (.npy)", "flow_npy_file")
-    with gr.Row():
-        pictures_button = gr.Button("Make the pictures (PNG)", size="sm", elem_id="make-pictures")
-        pictures = button("pictures (.zip of PNG)", "pictures_file")
+        page.place("pictures download")
     gr.Markdown(
         "Score maps, in order (K: the GOCor iterations): 0 local correlation; 1 global "
         "correlation; 2 to K + 2 global GOCor at iterations 0 to K; K + 3 local GOCor at the "
@@ -161,59 +106,24 @@ def export_layout(first: Screen) -> dict[str, Any]:
         "`/score_maps` endpoint returns their names with them.",
         elem_id="score-map-names",
     )
-    return {
-        "score_maps_file": score_maps,
-        "matches_file": matches,
-        "flow_flo_file": flow_flo,
-        "flow_npy_file": flow_npy,
-        "pictures_file": pictures,
-        "pictures_button": pictures_button,
-    }
-
-
-def link_component(first: Screen) -> gr.Textbox:
-    """The view's query string: not shown, but in the page (its change runs LINK_SCRIPT)."""
-    return gr.Textbox(
-        value=first.link if isinstance(first.link, str) else "",
-        visible="hidden",
-        interactive=False,
-        elem_id="link",
-        label="link",
-    )
-
-
-def file_update(value: Any) -> gr.DownloadButton:
-    """A download button showing a file (or disabled without one)."""
-    path = _file(value)
-    return gr.DownloadButton(value=path, interactive=path is not None)
-
-
-def api_input(name: str, control: Any) -> Any:
-    """What an API parameter reads: a control with a range or a list of choices (a slider, a
-    number box, radio buttons) is read as plain JSON instead, so that a value out of range
-    reaches the action, which refuses it in a sentence (Gradio's own check answered with a
-    generic error and a traceback in the console); files and the rest as they are."""
-    if isinstance(control, gr.Slider | gr.Number | gr.Radio | gr.Dropdown):
-        return gr.JSON(visible=False, label=name)
-    return control
 
 
 # -- wiring ----------------------------------------------------------------------------------------
-def wire(wiring: _Wiring, reach: frozenset[str]) -> None:
+def wire(wiring: Wiring) -> None:
     """The confidence controls, the pictures button, the link, and the data endpoints."""
     explorer, page = wiring.explorer, wiring.page
-    controls: list[Any] = [page.confidence_volume, page.confidence_measure, page.confidence_hidden]
+    controls: list[Any] = list(page.confidence_choice)
     for control in controls:
         trigger = control.release if isinstance(control, gr.Slider) else control.input
-        wiring.on(trigger, explorer.set_confidence, controls, reach)
+        wiring.on(trigger, explorer.set_confidence, controls, "confidence")
     named = dict(zip(("volume", "measure", "hidden_percent"), controls, strict=True))
-    wiring.api("set_confidence", explorer.set_confidence, named, heavy=False, reach=reach)
+    wiring.api("set_confidence", explorer.set_confidence, named, heavy=False, event="confidence")
     wiring.on(page.pictures_button.click, explorer.export_pictures, [])
     page.link.change(None, [page.link], None, js=LINK_SCRIPT, api_visibility="private")
     _wire_data(wiring)
 
 
-def _wire_data(wiring: _Wiring) -> None:
+def _wire_data(wiring: Wiring) -> None:
     """Endpoints that return what the page shows as data (files and JSON), each computing
     what it needs first: one call, one answer. A refused input returns no data and the reason
     in the status."""
@@ -269,7 +179,7 @@ def _wire_data(wiring: _Wiring) -> None:
     )
 
 
-def _after_computing(wiring: _Wiring, action: Callable[[Session], Screen]) -> Any:
+def _after_computing(wiring: Wiring, action: Callable[[Session], Screen]) -> Any:
     """``action`` once the session's view is computed (the pictures need its maps)."""
     explorer = wiring.explorer
 
@@ -282,7 +192,7 @@ def _after_computing(wiring: _Wiring, action: Callable[[Session], Screen]) -> An
 
 
 def data(
-    wiring: _Wiring,
+    wiring: Wiring,
     name: str,
     action: Callable[..., Screen],
     inputs: dict[str, Any],
@@ -293,9 +203,6 @@ def data(
     """A named endpoint: ``action`` (its arguments ``inputs``, by their names in the API), then
     the computation it needs, then the screen fields ``fields`` (name -> a hidden component)
     and ``make_extra(session)`` into ``extra``."""
-    from explorer.app import COMPUTE
-    from explorer.app import _reporter as reporter
-
     explorer, page = wiring.explorer, wiring.page
     outputs = [page.session, page.status, *fields.values()] + ([extra] if extra else [])
 

@@ -56,8 +56,8 @@ def small_glunet_file(tmp_path_factory: pytest.TempPathFactory):
 def url(small_glunet_file):
     """The explorer served in this process (one per test module), its network view on the
     random-weights file above; yields its address."""
-    from explorer.network_view import SMALL_GLUNET_VARIABLE
-    from explorer.screenshot import serve
+    from explorer.network_compute import SMALL_GLUNET_VARIABLE
+    from tools.explorer_screenshot import serve
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SMALL_GLUNET_VARIABLE, str(small_glunet_file))

@@ -29,8 +29,9 @@ import torch
 from PIL import Image
 
 from explorer import render
-from explorer.network_view import NETWORKS
-from explorer.screenshot import (
+from explorer.network_compute import NETWORKS
+from gocor_lite.data.examples import example_names, load_example
+from tools.explorer_screenshot import (
     CHROMIUM,
     browser_page,
     click_target,
@@ -38,7 +39,6 @@ from explorer.screenshot import (
     open_flow,
     wait_for_flow,
 )
-from gocor_lite.data.examples import example_names, load_example
 
 # Every picture of the page that shows the current pair, by element id.
 PAIR_PICTURES = [
@@ -233,8 +233,8 @@ def test_images_the_method_cannot_use_are_refused(
 
 
 def _settings(**changes: Any) -> list[Any]:
-    from explorer.handlers import SETTING_CONTROLS
     from explorer.pipeline import Settings
+    from explorer.state import SETTING_CONTROLS
 
     values = {name: getattr(Settings(), name) for name in SETTING_CONTROLS}
     values.update(changes)
@@ -277,7 +277,7 @@ def test_an_unsafe_weights_file_is_explained_without_paths(url: str, tmp_path: P
     assert "cannot be read safely" in status or "can be read safely" in status
 
 
-def test_network_view_through_the_app(client, tmp_path: Path) -> None:
+def test_network_compute_through_the_app(client, tmp_path: Path) -> None:
     from gradio_client import handle_file
 
     client.predict("astronaut-warp", api_name="/choose_example")
@@ -373,7 +373,7 @@ def _checked(page, elem_id: str) -> list[str]:
 
 
 @pytest.mark.browser
-def test_network_view_in_chromium(url: str, tmp_path: Path) -> None:
+def test_network_compute_in_chromium(url: str, tmp_path: Path) -> None:
     _need_chromium()
     with browser_page(url) as page:
         first = open_flow(page)
@@ -594,11 +594,12 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
             _settled(page)
             sent = _joins(page)[start:]
             assert sent and len(set(sent)) == len(sent), sent  # nothing sent twice
-            # The action, then at most its computation and the redraw after it of what the
-            # clicks show (explorer.app: a computation's answer may arrive after a click's).
-            assert len(sent) <= 3, sent
+            # The action, then at most its computation, the refresh after it and the page's
+            # redraw of what clicks show (explorer.wiring: a computation's answer may arrive
+            # after a click's; the redraw, one at a time per page, draws it again).
+            assert len(sent) <= 4, sent
             if computes is not None:
-                assert len(sent) == (3 if computes else 1), sent
+                assert len(sent) == (4 if computes else 1), sent
             return sent
 
         radio = page.locator("#setting-normalization")
@@ -612,7 +613,8 @@ def test_each_control_change_sends_one_request_in_chromium(url: str) -> None:
         change(lambda: page.locator("#colour-scale").get_by_text("shared").click(), False)
         measure = page.locator("#confidence-measure")
         change(lambda: measure.get_by_text("mass within 1 cell", exact=True).click(), False)
-        change(lambda: click_target(page, 0.3, 0.6), False)
+        # A click: the select event (it moves the pixel), then the page's redraw (it draws).
+        assert len(change(lambda: click_target(page, 0.3, 0.6), None)) == 2
         # The network view: opened (the trace computed), another network, back (in memory).
         change(lambda: open_flow(page), True)
         change(lambda: page.locator("#network").get_by_text(NETWORK_LABELS[1]).click(), True)

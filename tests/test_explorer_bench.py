@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The app benchmark (``python -m explorer.bench``, and its rows in ``python -m
+"""The app benchmark (``python -m tools.explorer_bench``, and its rows in ``python -m
 gocor_lite.cli.bench``) runs and times every bundled pair."""
 
 from __future__ import annotations
 
 import math
 
-from explorer import bench
 from explorer.pipeline import WORKING_SIZES
 from gocor_lite.data.examples import example_names
+from tools import explorer_bench as bench
 
 
 def test_measure_times_every_pair_at_a_small_size() -> None:

@@ -123,20 +123,20 @@ def test_the_servers_memory_is_capped_and_an_evicted_session_is_told_what_to_do(
 
 # -- the time estimate ------------------------------------------------------------------------
 def _table() -> list[dict]:
-    from explorer.bench import read_cost_table
+    from tools.explorer_bench import read_cost_table
 
     return read_cost_table(pipeline_module.COST_TABLE)
 
 
 def test_the_cost_table_says_how_and_where_it_was_measured() -> None:
     head = [line for line in pipeline_module.COST_TABLE.read_text().splitlines() if line[:1] == "#"]
-    assert head[0].startswith("# made by: python -m explorer.bench --cost")
+    assert head[0].startswith("# made by: python -m tools.explorer_bench --cost")
     assert "load averages" in head[1]
     assert {row["pair"] for row in _table()} == set(example_names())
 
 
 def test_the_coefficients_are_the_fit_of_the_measured_table() -> None:
-    from explorer.bench import row_terms
+    from tools.explorer_bench import row_terms
 
     rows = _table()
     fitted = fit_cost_coefficients([row_terms(row) for row in rows], [row["cpu"] for row in rows])
@@ -152,7 +152,7 @@ def test_the_estimate_is_within_its_tolerance_of_every_quietly_measured_row() ->
     while other jobs loaded the cores vary from run to run by more than the tolerance (the
     same settings 0.5 s, then 1.5 s), so they cannot judge it: where the table has only those,
     this says so rather than pass."""
-    from explorer.bench import row_terms
+    from tools.explorer_bench import row_terms
 
     quiet = [row for row in _table() if row["load"] < QUIET]
     if not quiet:

@@ -16,9 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer.handlers import KEEP, PICTURES, Explorer, Screen, Session, View
-from explorer.network_view import NetworkViews
+from explorer.handlers import Explorer
+from explorer.network_compute import NetworkViews
+from explorer.outputs import PICTURES, Screen
 from explorer.pipeline import InputError, Pipeline, Settings
+from explorer.state import KEEP, Session, View
 from gocor_lite.data.pairs import ExamplePair
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
@@ -40,10 +42,9 @@ class Page:
         self.shown: dict[str, tuple[str, Any]] = {}
 
     def apply(self, screen: Screen) -> Screen:
-        for item in dataclasses.fields(screen):
-            value = getattr(screen, item.name)
-            if item.name in (*PICTURES, "table", "flow_status") and value is not KEEP:
-                self.shown[item.name] = (screen.label, value)
+        for name, value in screen.values.items():
+            if name in (*PICTURES, "table", "flow_status"):
+                self.shown[name] = (screen.label, value)
         return screen
 
     def labels(self) -> dict[str, str]:

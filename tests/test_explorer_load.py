@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: MIT
 """The load script's short form: 3 sessions click while a fourth recomputes the heaviest
-settings the explorer allows (``python -m explorer.load`` is the full form: 10 sessions)."""
+settings the explorer allows (``python -m tools.explorer_load`` is the full form: 10 sessions)."""
 
 from __future__ import annotations
 
 import pytest
 
-from explorer import load
 from explorer.pipeline import TIME_BUDGET, Pipeline, estimate_cost
+from tools import explorer_load as load
 
 
 def test_the_heavy_session_asks_for_the_heaviest_allowed_settings() -> None:

@@ -16,11 +16,13 @@ import pytest
 import torch
 from PIL import Image
 
-import explorer.network_view as network_view
+import explorer.network_compute as network_compute
 from explorer import render
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
-from explorer.network_view import NETWORKS, NetworkChoice, NetworkViews, estimate_seconds, probe
+from explorer.handlers import Explorer
+from explorer.network_compute import NETWORKS, NetworkChoice, NetworkViews, estimate_seconds, probe
+from explorer.outputs import Screen
 from explorer.pipeline import Pipeline, Settings
+from explorer.state import KEEP, Session, View
 from gocor_lite.files.weights import load_small_glunet
 from gocor_lite.glunet import load_official_glunet
 
@@ -234,13 +236,13 @@ def test_a_network_too_slow_for_the_budget_is_refused_up_front(
 ) -> None:
     # 1.5 x (0 + 1.2e-4 s per pixel): 256 x 256 px (any working resolution up to 256 px) takes
     # 11.8 s, more than the 10 s allowed; so does every smaller one (images are enlarged to 256).
-    monkeypatch.setitem(network_view.NETWORK_SECONDS, "small-correlation", (0.0, 1.2e-4))
+    monkeypatch.setitem(network_compute.NETWORK_SECONDS, "small-correlation", (0.0, 1.2e-4))
     session = _session(explorer, "brick-shift")
     before = session.view
     screen = explorer.choose_network(session, CORRELATION)
     _refused(explorer, session, screen, before, "would take about 12 s", "choose another network")
     # At 1e-4 s per pixel, 320 px (320 x 256) takes 12.3 s and 240 px (256 x 256) 9.8 s.
-    monkeypatch.setitem(network_view.NETWORK_SECONDS, "small-correlation", (0.0, 1e-4))
+    monkeypatch.setitem(network_compute.NETWORK_SECONDS, "small-correlation", (0.0, 1e-4))
     large = dataclasses.replace(SMALL, working_size=320)
     session = Session(View(explorer.pipeline.example_pair("brick-shift"), large, (40.0, 40.0), 2))
     _done(explorer, session, explorer.redraw(session))
@@ -252,15 +254,15 @@ def test_a_network_too_slow_for_the_budget_is_refused_up_front(
 def test_the_cost_model_counts_the_networks_working_pixels() -> None:
     # Images below 256 px a side are enlarged to 256: the same cost.
     assert estimate_seconds("GLUNet", (120, 160)) == estimate_seconds("GLUNet", (256, 256))
-    base, per_pixel = network_view.NETWORK_SECONDS["GLUNet"]
+    base, per_pixel = network_compute.NETWORK_SECONDS["GLUNet"]
     assert estimate_seconds("GLUNet", (360, 480)) == pytest.approx(
-        network_view.MARGIN * (base + per_pixel * 360 * 480)
+        network_compute.MARGIN * (base + per_pixel * 360 * 480)
     )
     assert estimate_seconds("GLUNet_GOCor", (360, 480)) > estimate_seconds(
         "small-gocor", (360, 480)
     )
     assert estimate_seconds("unknown", (256, 256)) == max(
-        estimate_seconds(name, (256, 256)) for name in network_view.NETWORK_SECONDS
+        estimate_seconds(name, (256, 256)) for name in network_compute.NETWORK_SECONDS
     )
 
 

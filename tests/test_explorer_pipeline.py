@@ -16,9 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import render, rules_view
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
+from explorer import render, rules_render
+from explorer.handlers import Explorer
+from explorer.outputs import Screen
 from explorer.pipeline import InputError, Pipeline, Settings, pair_from_files
+from explorer.state import KEEP, Session, View
 from gocor_lite.core.features import FeatureExtractor
 from gocor_lite.data.pairs import ExamplePair
 from tests.by_hand import peak_ratio_by_loops
@@ -691,7 +693,7 @@ def test_ambiguity_split_by_hand(pipeline: Pipeline) -> None:
             assert score.within_cell == pytest.approx(
                 100 * sum(right[c] for c in cells) / len(cells)
             )
-    table = rules_view.ambiguity_table(computed, computed.num_iter)
+    table = rules_render.ambiguity_table(computed, computed.num_iter)
     first = split.correlation["ambiguous"].within_cell
     assert (
         f"| ambiguous (peak ratio below {median:.2f}) | {len(ambiguous)} | {first:.1f}% |" in table

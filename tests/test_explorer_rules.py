@@ -16,12 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import link, render, rules_view
+from explorer import link, render, rules_render
 from explorer.analysis import CONFIDENCE_MEASURES, CONFIDENCE_VOLUMES
-from explorer.export_view import score_map_names
-from explorer.handlers import KEEP, Explorer, Screen, Session, View
+from explorer.export_files import score_map_names
+from explorer.handlers import Explorer
+from explorer.outputs import Screen
 from explorer.pipeline import Pipeline, Settings
-from explorer.rules_view import ConfidenceChoice, kept_cells
+from explorer.rules_render import ConfidenceChoice, kept_cells
+from explorer.state import KEEP, Session, View
 from gocor_lite.files.export import read_flo, read_matches_csv
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
@@ -124,20 +126,20 @@ def test_whole_image_accuracy_of_the_argmax_and_of_local_windows_by_hand(explore
 def test_the_table_and_the_panel_say_what_each_method_does(explorer):
     session = _session(explorer)
     computed = _computed(explorer, session)
-    table = rules_view.accuracy_table(computed, 1, "chelsea-shift")
+    table = rules_render.accuracy_table(computed, 1, "chelsea-shift")
     assert "GOCor global, iteration 1" in table and "Sinkhorn with a dustbin" in table
     within = computed.analysis.gocor_global_scores[1].within_cell
     assert f"| GOCor global, iteration 1 | {within:.1f}% |" in table
     assert "reach the true match of" in table
     probe = explorer.pipeline.probe(computed, session.view.pixel, 2)
-    panel = rules_view.rules_panel(computed, probe)
-    scale = rules_view.rule_tile_scale(computed.pair.source)
+    panel = rules_render.rules_panel(computed, probe)
+    scale = rules_render.rule_tile_scale(computed.pair.source)
     assert panel.dtype == np.uint8 and panel.shape[1] >= 4 * computed.pair.source.shape[1] * scale
     # Without ground truth the table says so instead of numbers.
     upload = dataclasses.replace(
         computed, analysis=dataclasses.replace(computed.analysis, scores={})
     )
-    assert "no ground truth for this pair" in rules_view.accuracy_table(upload, 1, "mine")
+    assert "no ground truth for this pair" in rules_render.accuracy_table(upload, 1, "mine")
 
 
 def test_a_window_that_cannot_reach_the_truth_is_said(explorer):
@@ -149,8 +151,8 @@ def test_a_window_that_cannot_reach_the_truth_is_said(explorer):
         explorer, _session(explorer, "brick-shift", Settings(local_centre="same position"))
     )
     assert same.analysis.reach is not None and not bool(same.analysis.reach.any())
-    assert "larger than the window" in rules_view.accuracy_table(same, 3, "brick-shift")
-    assert "outside its local window" in rules_view.window_note(same, (20, 14))
+    assert "larger than the window" in rules_render.accuracy_table(same, 3, "brick-shift")
+    assert "outside its local window" in rules_render.window_note(same, (20, 14))
     coarse = _computed(explorer, _session(explorer, "brick-shift", Settings()))
     reach = coarse.analysis.reach
     assert reach is not None and coarse.analysis.known is not None
@@ -180,7 +182,7 @@ def test_the_threshold_hides_the_least_confident(explorer, volume: str, measure:
 def test_the_confidence_view_counts_right_matches_by_hand(explorer):
     computed = _computed(explorer, _session(explorer))
     choice = ConfidenceChoice("global correlation", "peak ratio", 40)
-    pictures = rules_view.confidence_pictures(computed, choice)
+    pictures = rules_render.confidence_pictures(computed, choice)
     kept = kept_cells(computed.analysis, choice)[0].numpy()
     height, width = computed.target_grid
     truth = _truth_by_hand(computed.pair.flow, height, width, computed.stride)

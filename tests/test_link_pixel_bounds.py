@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from explorer import link
-from explorer.handlers import View
 from explorer.pipeline import Pipeline, Settings
+from explorer.state import View
 
 
 @pytest.fixture(scope="module")

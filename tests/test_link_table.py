@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from explorer import link
-from explorer.handlers import View
-from explorer.network_view import NetworkChoice
+from explorer.network_compute import NetworkChoice
 from explorer.pipeline import Pipeline, Settings
-from explorer.rules_view import ConfidenceChoice
+from explorer.rules_render import ConfidenceChoice
+from explorer.state import View
 
 FULL_QUERY = (
     "pair=chelsea-shift&x=50&y=40&features=daisy&normalization=l2&working_size=160"

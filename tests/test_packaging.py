@@ -73,6 +73,7 @@ def test_every_source_file_has_a_licence_line():
     sources = [
         *ROOT.glob("gocor_lite/**/*.py"),
         *ROOT.glob("explorer/**/*.py"),
+        *ROOT.glob("tools/**/*.py"),
         *ROOT.glob("tests/**/*.py"),
     ]
     assert sources
@@ -82,3 +83,26 @@ def test_every_source_file_has_a_licence_line():
         if not path.read_text().startswith("# SPDX-License-Identifier: MIT")
     ]
     assert not missing, missing
+
+
+def test_the_apps_tools_are_not_shipped():
+    """tools/ (the explorer's benchmark, load test, screenshots) runs from the repository;
+    the wheel ships gocor_lite and explorer only, and the app never imports a tool."""
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert found["packages"]["find"]["include"] == ["gocor_lite*", "explorer*"]
+    assert (ROOT / "tools" / "explorer_load.py").is_file()
+    for path in ROOT.glob("explorer/**/*.py"):
+        assert not any(name.split(".")[0] == "tools" for name in _imports(path)), path
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a file imports, lazily or not (every ``import``/``from`` statement)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names

@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: MIT
 """How long the explorer takes, measured three ways. Prints medians.
 
-    python -m explorer.bench                  # server: a click (slice + draw + JPEG) on cached
-                                              # volumes, and a recomputation, per bundled pair
-    python -m explorer.bench --browser        # Chromium: a click on the target -> every panel
-                                              # redrawn and loaded (what a user waits for)
-    python -m explorer.bench --heaviest       # the heaviest settings the explorer allows, timed
-    python -m explorer.bench --cost           # the measurements behind pipeline.estimate_cost
-    python -m explorer.bench --network-cost   # ... and behind network_view.estimate_seconds,
-                                              # beside each trace's floor (gocor_lite.cli.floors)
+    python -m tools.explorer_bench                 # server: a click (slice + draw + JPEG) on
+                                                   # cached volumes, and a recomputation, per pair
+    python -m tools.explorer_bench --browser       # Chromium: a click on the target -> every
+                                                   # panel redrawn and loaded (what a user waits)
+    python -m tools.explorer_bench --heaviest      # the heaviest settings allowed, timed
+    python -m tools.explorer_bench --cost          # the measurements behind pipeline.estimate_cost
+    python -m tools.explorer_bench --network-cost  # ... and behind estimate_seconds (network),
+                                                   # beside each trace's floor (cli.floors)
 
 ``--browser`` starts the app in this process and drives Debian's Chromium through Playwright
 (never a downloaded browser). ``--heaviest`` runs, for each bundled pair and a square image,
@@ -36,8 +36,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explorer.handlers import PICTURES, Explorer, Screen, Session, View
-from explorer.network_view import estimate_seconds
+from explorer.handlers import Explorer
+from explorer.network_compute import estimate_seconds
+from explorer.outputs import PICTURES, Screen
 from explorer.pipeline import (
     QUERY_LOSS_MAX_SIZE,
     TIME_BUDGET,
@@ -47,6 +48,7 @@ from explorer.pipeline import (
     Settings,
     estimate_cost,
 )
+from explorer.state import Session, View
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.files.images import resize_to_fit
@@ -121,8 +123,8 @@ def browser_clicks(repeat: int, url: str | None = None) -> list[float]:
     one started in a process of its own, as ``make run`` does)."""
     from contextlib import nullcontext
 
-    from explorer.load import serve_elsewhere
-    from explorer.screenshot import PANELS, browser_page, click_target
+    from tools.explorer_load import serve_elsewhere
+    from tools.explorer_screenshot import PANELS, browser_page, click_target
 
     rng = np.random.default_rng(0)
     every = ["target", *PANELS]
@@ -230,7 +232,7 @@ def _cost_settings() -> list[tuple[str, Settings]]:
         (names[0], Settings(working_size=size, num_iter=iterations, query_loss=True))
         for size, iterations in ((240, 1), (240, 3), (320, 1), (320, 3), (320, 8))
     ]
-    # the heaviest that explorer.load's heavy session may ask for: every term at its largest
+    # the heaviest that tools.explorer_load's heavy session may ask for: every term at its largest
     rows += [(names[-1], Settings(num_iter=8, search_radius=8, query_loss=True))]
     return rows
 
@@ -364,7 +366,7 @@ def network_cost_table(threads: int, repeat: int = 2) -> list[dict[str, Any]]:
     """Wall and CPU seconds of a network's trace (what the network view computes) for each
     configuration it can run, at every working resolution, on a square image (the most pixels
     a working resolution gives), with random weights (the time does not depend on them): the
-    data behind :data:`explorer.network_view.NETWORK_SECONDS`. Medians of ``repeat`` runs.
+    data behind :data:`explorer.network_compute.NETWORK_SECONDS`. Medians of ``repeat`` runs.
 
     Beside them, the trace's floor (:mod:`gocor_lite.cli.floors`): its work, counted on the
     warm-up run, over the speed of a 3x3 convolution (or a matrix product, whichever kind does
@@ -447,7 +449,7 @@ def _print_cost(threads: int, load: str, write: bool, runs: int = 2) -> int:
         print(line + ("   <-- BEYOND 1.5x" if wrong else ""), flush=True)
         bad += [line] if wrong else []
     if write:
-        command = "python -m explorer.bench --cost --write" + (
+        command = "python -m tools.explorer_bench --cost --write" + (
             f" --threads {threads}" if threads != 2 else ""
         )
         command += f" --runs {runs}" if runs != 2 else ""

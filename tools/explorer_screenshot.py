@@ -2,7 +2,7 @@
 """Drive the explorer in a real browser (Debian's Chromium through Playwright): used by the
 browser test and to make the README's screenshot.
 
-    python -m explorer.screenshot --out docs/screenshot.png --rules-out docs/rules_view.png \
+    python -m tools.explorer_screenshot --out docs/screenshot.png --rules-out docs/rules_view.png \
         --confidence-out docs/confidence_view.png \
         --flow-out docs/flow_view.png --flow-pair stereo-motorcycle
 
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.small_glunet is not None:
-        from explorer.network_view import SMALL_GLUNET_VARIABLE
+        from explorer.network_compute import SMALL_GLUNET_VARIABLE
 
         os.environ[SMALL_GLUNET_VARIABLE] = str(args.small_glunet)
     with serve() as url, browser_page(url) as page:

@@ -12,7 +12,8 @@ callback may raise to give a computation up). Every refusal is an
 paths to them.
 
 The time a trace takes is estimated up front (:func:`estimate_seconds`, from measurements:
-``python -m explorer.bench --cost``) and refused beyond :data:`~explorer.pipeline.TIME_BUDGET`.
+``python -m tools.explorer_bench --cost``) and refused beyond
+:data:`~explorer.pipeline.TIME_BUDGET`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ SMALL_GLUNET_VARIABLE = "GOCOR_SMALL_GLUNET"
 
 # The time of one trace on 2 cores: a fixed part and one per pixel of the network's working
 # size (at least 256 x 256: smaller images are enlarged to it), per configuration, in CPU
-# seconds of both cores, from `python -m explorer.bench --network-cost` (2 threads, a square
+# seconds of both cores, from `python -m tools.explorer_bench --network-cost` (2 threads, a square
 # image at each working resolution, load average 1.6 to 4.6): lines above every measurement.
 # Estimates are MARGIN times this, as pipeline.estimate_cost's: what TIME_BUDGET allows takes
 # about a third of it on idle cores.

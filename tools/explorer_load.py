@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Many sessions at once: clicks on computed pairs while another session recomputes.
 
-    python -m explorer.load                          # 10 sessions x 10 clicks, one heavy
-    python -m explorer.load --sessions 3 --clicks 5  # the short form the tests run
-    python -m explorer.load --url http://127.0.0.1:7860/   # against a running explorer
+    python -m tools.explorer_load                          # 10 sessions x 10 clicks, one heavy
+    python -m tools.explorer_load --sessions 3 --clicks 5  # the short form the tests run
+    python -m tools.explorer_load --url http://127.0.0.1:7860/   # against a running explorer
 
 Starts the explorer in a process of its own (unless ``--url``), then: each clicking session
 (its own session hash on Gradio's HTTP API, ``/gradio_api/call/<endpoint>``: a light client,
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from explorer.handlers import SETTING_CONTROLS
 from explorer.pipeline import QUERY_LOSS_MAX_SIZE, WORKING_SIZES, InputError, Pipeline, Settings
+from explorer.state import SETTING_CONTROLS
 from gocor_lite.data.examples import example_names
 
 

@@ -29,9 +29,9 @@ import torch
 from PIL import Image
 
 from explorer.analysis import Analysis
-from explorer.network_view import NetworkComputed
+from explorer.network_compute import NetworkComputed
 from explorer.pipeline import Computed, Probe
-from explorer.rules_view import ConfidenceChoice, kept_cells
+from explorer.rules_render import ConfidenceChoice, kept_cells
 from gocor_lite.files.export import rule_matches, write_flow, write_matches_csv, write_score_maps
 from gocor_lite.reading.rules import RuleResult
 
