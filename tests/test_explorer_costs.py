@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import explorer.pipeline as pipeline_module
-from explorer.handlers import Explorer, Session, View
+from explorer.handlers import Explorer
 from explorer.pipeline import (
     COST_COEFFICIENTS,
     COST_TOLERANCE,
@@ -27,6 +27,7 @@ from explorer.pipeline import (
     fit_cost_coefficients,
     pair_from_files,
 )
+from explorer.state import Session, View
 from gocor_lite.core import volumes as volumes_module
 from gocor_lite.data.examples import example_names
 from gocor_lite.data.pairs import ExamplePair

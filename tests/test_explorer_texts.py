@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import link, render, rules_view
+from explorer import link, render, rules_render
 from explorer.explanations import SETTINGS as SETTING_HELP
-from explorer.handlers import Explorer, Session, View
+from explorer.handlers import Explorer
 from explorer.pipeline import GOCOR_PARAMETERS, MAX_ASPECT, MIN_SIDE, Pipeline, Settings
+from explorer.state import Session, View
 
 SMALL = Settings(working_size=160, num_iter=2, search_radius=3)
 
@@ -85,7 +86,7 @@ def test_the_window_note_agrees_with_the_table_beside_it(explorer: Explorer) -> 
         for x in range(0, width, 2):
             centre = (x * computed.stride + computed.stride / 2, y * computed.stride + 4.0)
             probe = explorer.pipeline.probe(computed, centre, settings.num_iter)
-            note = rules_view.window_note(computed, probe.cell, probe)
+            note = rules_render.window_note(computed, probe.cell, probe)
             errors = [probe.local_correlation.error, probe.gocor_local.error]
             if not note:
                 continue
