@@ -78,7 +78,7 @@ from gocor_lite.data.examples import example_names
 log = logging.getLogger(__name__)
 Params = ParamSpec("Params")
 
-ACTIVE_SECONDS = 10.0  # a session that acted this recently shares the cores (Explorer.threads_for)
+ACTIVE_SECONDS = 60.0  # a session that acted this recently shares the cores (Explorer.threads_for)
 
 
 def action(
@@ -139,8 +139,8 @@ class Explorer:
 
     def threads_for(self, session: Session) -> int:
         """Torch threads for a computation of ``session``: the pipeline's (both cores) while no
-        other session acted in the last :data:`ACTIVE_SECONDS`, else one, on a thread of lower
-        priority, so that the others' clicks are served first meanwhile."""
+        other session acted in the last :data:`ACTIVE_SECONDS`, else one, so that the others'
+        clicks keep a core (every computation runs on a thread of lower priority too)."""
         now = time.monotonic()
         with self._seen_lock:
             others = any(
@@ -548,10 +548,9 @@ class Explorer:
                 self._compute_flow(session, view, step(split, 1.0), threads)
 
         try:
-            if threads < self.pipeline.threads:  # others are acting: their clicks go first
-                _SHARED.submit(contextvars.copy_context().run, compute).result()
-            else:
-                compute()
+            # Always second in line: clicks that come while it runs are served first, even
+            # when it started alone with both threads (its threads inherit the priority).
+            _SHARED.submit(contextvars.copy_context().run, compute).result()
         except Superseded:
             with session.lock:
                 session.fulfilling = False
@@ -742,7 +741,7 @@ def _second_in_line() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
-# Computations while other sessions act run here (with one torch thread): after their clicks.
+# Every computation runs here, second in line: after the clicks of any session.
 _SHARED = ThreadPoolExecutor(
     max_workers=1, thread_name_prefix="compute-shared", initializer=_second_in_line
 )
