@@ -269,13 +269,13 @@ class Cost:
 # work, run on one), a sum of four terms (cost_terms) whose coefficients are fitted
 # (fit_cost_coefficients: least squares of the relative error) to the table that `python -m
 # tools.explorer_bench --cost --write` measured on the bundled pairs and stored in COST_TABLE
-# with the date and the load. Processor seconds, not wall: with other jobs on the 2 cores (load
-# average 5.3 to 8.2 when it was measured) the wall time of the same settings varied 3x from run to
-# run. Refit after a change in what compute does; tests/test_explorer_costs.py checks the
-# constants against the table.
+# with the date and the load (quiet cores: the processor time of the same settings measured under
+# a load of 5 to 8 was about twice as long). Processor seconds, not wall: the wall time depends on
+# what else runs. Refit after a change in what compute does; tests/test_explorer_costs.py checks
+# the constants against the table.
 COST_TABLE = Path(__file__).resolve().parent.parent / "docs" / "explorer_cost.csv"
 COST_TOLERANCE = 1.5  # estimate / measured must lie within 1/1.5 .. 1.5
-COST_COEFFICIENTS: tuple[float, float, float, float] = (0.21, 6.47e-08, 2.0e-07, 1.14e-06)
+COST_COEFFICIENTS: tuple[float, float, float, float] = (0.107, 1.82e-08, 2.24e-07, 6.81e-07)
 COST_TERMS: tuple[str, ...] = (
     "fixed",  # s: features, small tensors
     "volume entries",  # (K + 2) * N * (M + N + S): GOCor's passes over its volumes
