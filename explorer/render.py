@@ -296,16 +296,9 @@ def _title_band(text: str, width: int, size: int) -> np.ndarray:
     glyphs (:func:`_text_mask`: titles change with every click; cached too, for those that
     repeat)."""
     font_size = round(size * 1.1)
-    lines = _wrapped(text, font_size, width - 12)
-    line = size + 7
-    band = np.full((len(lines) * line + 7, width, 3), 255, np.uint8)
-    for index, words in enumerate(lines):
-        mask = _text_mask(words, font_size)[:, : width - 6]
-        top = 4 + index * line
-        region = band[top : top + mask.shape[0], 6 : 6 + mask.shape[1]]
-        mask = mask[: region.shape[0], : region.shape[1], None].astype(np.uint16)
-        region[:] = (255 * (255 - mask) + TITLE_COLOUR * mask) // 255
-    return band
+    return _text_band(
+        _wrapped(text, font_size, width - 12), width, font_size, size + 7, 7, 255, TITLE_COLOUR
+    )
 
 
 def _text_width(text: str, size: int) -> float:
@@ -329,15 +322,27 @@ def _wrapped(text: str, size: int, width: int) -> list[str]:
 
 def _caption_band(text: str, width: int, size: int) -> np.ndarray:
     """Lines of white text on a dark band, ``uint8 (lines x (size + 6) + 8, width, 3)``."""
-    lines = text.split("\n")
-    line = size + 6
-    band = np.full((len(lines) * line + 8, width, 3), 30, np.uint8)
+    return _text_band(text.split("\n"), width, size, size + 6, 8, 30, 255)
+
+
+def _text_band(
+    lines: list[str],
+    width: int,
+    font_size: int,
+    line: int,
+    padding: int,
+    paper: int,
+    ink: int | np.ndarray,
+) -> np.ndarray:
+    """``lines`` of ``ink`` on ``paper`` (grey levels or RGB), one every ``line`` px from 4 px
+    down, 6 px from the left: ``uint8 (len(lines) x line + padding, width, 3)``."""
+    band = np.full((len(lines) * line + padding, width, 3), paper, np.uint8)
     for index, words in enumerate(lines):
-        mask = _text_mask(words, size)[:, : width - 6]
+        mask = _text_mask(words, font_size)[:, : width - 6]
         top = 4 + index * line
         region = band[top : top + mask.shape[0], 6 : 6 + mask.shape[1]]
         mask = mask[: region.shape[0], : region.shape[1], None].astype(np.uint16)
-        region[:] = (30 * (255 - mask) + 255 * mask) // 255
+        region[:] = (paper * (255 - mask) + ink * mask) // 255
     return band
 
 
