@@ -40,10 +40,8 @@ from explorer.handlers import Explorer
 from explorer.network_compute import estimate_seconds
 from explorer.outputs import PICTURES, Screen
 from explorer.pipeline import (
-    QUERY_LOSS_MAX_SIZE,
     TIME_BUDGET,
     WORKING_SIZES,
-    InputError,
     Pipeline,
     Settings,
     estimate_cost,
@@ -52,6 +50,7 @@ from explorer.state import Session, View
 from gocor_lite.data.examples import example_names, load_example
 from gocor_lite.data.pairs import ExamplePair
 from gocor_lite.files.images import resize_to_fit
+from tools.explorer_load import costliest, heavy_candidates
 
 
 def _encode(screen: Screen) -> None:
@@ -172,17 +171,6 @@ def _square_pair() -> ExamplePair:
     return ExamplePair("square", f"a {side}×{side} crop", square, square)
 
 
-def _heavy_candidates() -> list[Settings]:
-    """Settings from the heaviest down: sizes, iterations, the widest window, the query loss."""
-    return [
-        Settings(working_size=size, num_iter=iterations, search_radius=8, query_loss=query)
-        for size in sorted(WORKING_SIZES, reverse=True)
-        for iterations in range(8, 0, -1)
-        for query in (True, False)
-        if not query or size <= QUERY_LOSS_MAX_SIZE
-    ]
-
-
 def heaviest(threads: int) -> list[tuple[str, Settings, float, float]]:
     """For each bundled pair and a square image: the allowed settings with the largest
     estimated time, with and without the query loss; (pair, settings, estimate, measured s)."""
@@ -192,17 +180,8 @@ def heaviest(threads: int) -> list[tuple[str, Settings, float, float]]:
     pairs["square"] = pipeline.add_pair(_square_pair())
     for name, pair_id in pairs.items():
         for query in (False, True):
-            best: tuple[float, Settings] | None = None
-            for settings in _heavy_candidates():
-                if settings.query_loss != query:
-                    continue
-                try:
-                    working = pipeline.prepare(pair_id, settings)
-                except InputError:
-                    continue
-                cost = estimate_cost(working.target_grid, working.source_grid, settings)
-                if best is None or cost.seconds > best[0]:
-                    best = (cost.seconds, settings)
+            candidates = [each for each in heavy_candidates() if each.query_loss == query]
+            best = costliest(pipeline, pair_id, candidates)
             if best is None:
                 continue
             start = time.perf_counter()

@@ -62,29 +62,41 @@ class Report:
         return float(np.percentile(self.clicks, q)) if self.clicks else float("nan")
 
 
+def heavy_candidates() -> list[Settings]:
+    """Settings from the heaviest down: sizes, iterations, the widest window, the query loss."""
+    return [
+        Settings(working_size=size, num_iter=iterations, search_radius=8, query_loss=query)
+        for size in sorted(WORKING_SIZES, reverse=True)
+        for iterations in range(8, 0, -1)
+        for query in (True, False)
+        if not query or size <= QUERY_LOSS_MAX_SIZE
+    ]
+
+
+def costliest(
+    pipeline: Pipeline, pair_id: str, candidates: list[Settings]
+) -> tuple[float, Settings] | None:
+    """Of ``candidates``, the allowed settings of the largest estimated cost for a pair, with
+    that estimate (s); ``None`` if the pair refuses them all."""
+    from explorer.pipeline import estimate_cost
+
+    best: tuple[float, Settings] | None = None
+    for settings in candidates:
+        try:
+            working = pipeline.prepare(pair_id, settings)
+        except InputError:
+            continue
+        cost = estimate_cost(working.target_grid, working.source_grid, settings)
+        if best is None or cost.seconds > best[0]:
+            best = (cost.seconds, settings)
+    return best
+
+
 def heaviest_settings(pair: str) -> Settings:
     """The allowed settings of the largest estimated cost for a bundled pair (query loss
     included when allowed): what the heavy session asks for."""
-    from explorer.pipeline import estimate_cost
-
     pipeline = Pipeline()
-    pair_id = pipeline.example_pair(pair)
-    best: tuple[float, Settings] | None = None
-    for size in WORKING_SIZES:
-        for iterations in range(1, 9):
-            for query in (False, True):
-                if query and size > QUERY_LOSS_MAX_SIZE:
-                    continue
-                settings = Settings(
-                    working_size=size, num_iter=iterations, search_radius=8, query_loss=query
-                )
-                try:
-                    working = pipeline.prepare(pair_id, settings)
-                except InputError:
-                    continue
-                cost = estimate_cost(working.target_grid, working.source_grid, settings)
-                if best is None or cost.seconds > best[0]:
-                    best = (cost.seconds, settings)
+    best = costliest(pipeline, pipeline.example_pair(pair), heavy_candidates())
     assert best is not None
     return best[1]
 
